@@ -1,0 +1,447 @@
+//! The tables Custos imports, column by column, exactly as `data-model.md` defines them.
+//!
+//! Everything that knows a table's name, a column's type, which values a column allows or
+//! which columns form a key reads it from here: the importer validates against it, the store
+//! writes Parquet with its Arrow schemas, and the query layer registers its tables from it.
+//! Adding a column to the data model is one line in [`TABLES`].
+
+use std::sync::{Arc, LazyLock};
+
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+
+/// The type of a column, as `data-model.md` names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// `text`
+    Text,
+    /// `int`
+    Int,
+    /// `bool`
+    Bool,
+    /// `timestamp`: stored as UTC microseconds.
+    Timestamp,
+    /// `date`: a calendar day without a time.
+    Date,
+    /// `list<text>`: `;`-separated in CSV, an array in JSON. Never null: empty means none.
+    TextList,
+}
+
+impl Kind {
+    /// The Arrow type the store keeps this kind as.
+    pub fn data_type(self) -> DataType {
+        match self {
+            Kind::Text => DataType::Utf8,
+            Kind::Int => DataType::Int64,
+            Kind::Bool => DataType::Boolean,
+            Kind::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+            Kind::Date => DataType::Date32,
+            Kind::TextList => DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))),
+        }
+    }
+
+    /// What a value of this kind looks like, for error messages.
+    pub fn expected(self) -> &'static str {
+        match self {
+            Kind::Text => "text",
+            Kind::Int => "a whole number",
+            Kind::Bool => "`true` or `false` (CSV also `1` or `0`)",
+            Kind::Timestamp => {
+                "an RFC 3339 timestamp with `Z` or an offset (`2024-03-15T10:37:00+01:00`) or a date (`2024-03-15`)"
+            }
+            Kind::Date => "a date `YYYY-MM-DD`",
+            Kind::TextList => "a list of text (`a;b` in CSV, an array in JSON)",
+        }
+    }
+}
+
+/// Extra constraints on a column's values beyond its type.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Domain {
+    /// Any value of the type.
+    Any,
+    /// One of these values.
+    OneOf(&'static [&'static str]),
+    /// A country code: two capital letters (ISO 3166-1 alpha-2) or `EU`.
+    Country,
+    /// `EDPS` or a country code.
+    Supervisor,
+    /// A whole number from `lo` to `hi`, inclusive.
+    Range(i64, i64),
+}
+
+/// One column of a table.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    /// The exact column name.
+    pub name: &'static str,
+    /// Its type.
+    pub kind: Kind,
+    /// Whether null is allowed (`, null` in the data model).
+    pub nullable: bool,
+    /// Allowed values.
+    pub domain: Domain,
+}
+
+const fn col(name: &'static str, kind: Kind) -> Column {
+    Column { name, kind, nullable: false, domain: Domain::Any }
+}
+
+const fn opt(name: &'static str, kind: Kind) -> Column {
+    Column { name, kind, nullable: true, domain: Domain::Any }
+}
+
+const fn one_of(name: &'static str, values: &'static [&'static str]) -> Column {
+    Column { name, kind: Kind::Text, nullable: false, domain: Domain::OneOf(values) }
+}
+
+const fn opt_one_of(name: &'static str, values: &'static [&'static str]) -> Column {
+    Column { name, kind: Kind::Text, nullable: true, domain: Domain::OneOf(values) }
+}
+
+/// How a table's files are laid out in the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Partition {
+    /// One set of files for the whole table.
+    None,
+    /// One directory per calendar month (UTC) of this timestamp column, so that time-bounded
+    /// queries open only the months they need.
+    Month(&'static str),
+}
+
+/// A table of the data model.
+#[derive(Debug)]
+pub struct Table {
+    /// The table's name, which is also the stem of the files it is imported from.
+    pub name: &'static str,
+    /// Its columns, in storage order.
+    pub columns: &'static [Column],
+    /// The columns whose values identify a row. Re-importing a row with the same key and the
+    /// same content is a no-op; with other content it is an error.
+    pub key: &'static [&'static str],
+    /// The storage layout.
+    pub partition: Partition,
+    schema: LazyLock<SchemaRef>,
+}
+
+impl Table {
+    /// The Arrow schema the store keeps this table in.
+    pub fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    /// The column called `name`.
+    pub fn column(&self, name: &str) -> Option<&Column> {
+        self.columns.iter().find(|c| c.name == name)
+    }
+
+    /// The position of column `name`.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.columns.iter().position(|c| c.name == name)
+    }
+
+    /// Positions of the key columns.
+    pub fn key_indices(&self) -> Vec<usize> {
+        self.key.iter().filter_map(|k| self.index(k)).collect()
+    }
+}
+
+macro_rules! table {
+    ($name:literal, key $key:expr, $partition:expr, [$($c:expr),* $(,)?]) => {{
+        const COLUMNS: &[Column] = &[$($c),*];
+        Table {
+            name: $name,
+            columns: COLUMNS,
+            key: $key,
+            partition: $partition,
+            schema: LazyLock::new(|| {
+                Arc::new(Schema::new(
+                    COLUMNS
+                        .iter()
+                        // Every column is nullable in storage: the importer enforces `nullable`.
+                        .map(|c| Field::new(c.name, c.kind.data_type(), true))
+                        .collect::<Vec<_>>(),
+                ))
+            }),
+        }
+    }};
+}
+
+/// Kinds of IMI actor.
+pub const AUTHORITY_KINDS: &[&str] = &[
+    "competent_authority",
+    "imi_coordinator",
+    "national_coordinator",
+    "commission",
+    "union_body",
+    "third_country_authority",
+];
+/// Kinds of procedure.
+pub const PROCEDURES: &[&str] = &["request", "notification", "alert", "repository", "solvit_case"];
+/// Roles in a case.
+pub const PARTICIPANT_ROLES: &[&str] = &["requesting", "responding", "informed", "coordinator"];
+/// Operations on IMI data.
+pub const ACTIONS: &[&str] = &[
+    "view",
+    "create",
+    "update",
+    "forward",
+    "export",
+    "print",
+    "search",
+    "close",
+    "block",
+    "retrieve_blocked",
+    "delete",
+    "login",
+];
+/// Purposes of an operation.
+pub const PURPOSES: &[&str] = &[
+    "administrative_cooperation",
+    "data_subject_request",
+    "proof_of_exchange",
+    "public_interest",
+    "technical_support",
+    "statistics",
+];
+/// Data-subject rights.
+pub const RIGHTS: &[&str] =
+    &["access", "rectification", "erasure", "restriction", "portability", "objection", "information"];
+/// Legal regimes of a data-subject request.
+pub const REGIMES: &[&str] = &["eudpr", "gdpr", "imi_user"];
+/// Outcomes of a data-subject request.
+pub const DSR_OUTCOMES: &[&str] = &["granted", "partially_granted", "refused", "no_action"];
+/// Risk of a breach to data subjects.
+pub const RISKS: &[&str] = &["unlikely", "risk", "high"];
+/// Exemptions from communicating a breach to data subjects (EUDPR Art. 35(3)(a)-(c)).
+pub const SUBJECT_EXEMPTIONS: &[&str] = &["encrypted", "risk_removed", "public_communication"];
+/// Counterparts' ratings.
+pub const RATINGS: &[&str] = &["positive", "neutral", "negative"];
+
+/// `domains`: the internal-market areas (Annex of the IMI Regulation).
+pub static DOMAINS: Table = table!(
+    "domains",
+    key & ["domain"],
+    Partition::None,
+    [
+        col("domain", Kind::Text),
+        col("name", Kind::Text),
+        col("legal_act", Kind::Text),
+        Column { name: "retention_months", kind: Kind::Int, nullable: false, domain: Domain::Range(1, 18) },
+        col("commission_participates", Kind::Bool),
+        col("special_categories_basis", Kind::Bool),
+        Column { name: "third_countries", kind: Kind::TextList, nullable: true, domain: Domain::Country },
+        col("repository", Kind::Bool),
+    ]
+);
+
+/// `authorities`: IMI actors.
+pub static AUTHORITIES: Table = table!(
+    "authorities",
+    key & ["authority_id"],
+    Partition::None,
+    [
+        col("authority_id", Kind::Text),
+        Column { name: "member_state", kind: Kind::Text, nullable: false, domain: Domain::Country },
+        one_of("kind", AUTHORITY_KINDS),
+        col("name", Kind::Text),
+        col("domains", Kind::TextList),
+    ]
+);
+
+/// `users`: IMI users, by pseudonym.
+pub static USERS: Table = table!(
+    "users",
+    key & ["user_id"],
+    Partition::None,
+    [
+        col("user_id", Kind::Text),
+        col("authority_id", Kind::Text),
+        col("domains", Kind::TextList),
+        col("registered_at", Kind::Timestamp),
+        opt("deactivated_at", Kind::Timestamp),
+        opt("blocked_at", Kind::Timestamp),
+        opt("deleted_at", Kind::Timestamp),
+    ]
+);
+
+/// `cases`: administrative cooperation procedures.
+pub static CASES: Table = table!(
+    "cases",
+    key & ["case_id"],
+    Partition::None,
+    [
+        col("case_id", Kind::Text),
+        col("domain", Kind::Text),
+        one_of("procedure", PROCEDURES),
+        col("requesting_authority", Kind::Text),
+        col("created_at", Kind::Timestamp),
+        opt("sent_at", Kind::Timestamp),
+        opt("accepted_at", Kind::Timestamp),
+        opt("answered_at", Kind::Timestamp),
+        opt("due_at", Kind::Timestamp),
+        opt("closed_at", Kind::Timestamp),
+        col("last_activity_at", Kind::Timestamp),
+        col("inactivity_justified", Kind::Bool),
+        col("personal_data", Kind::Bool),
+        col("special_categories", Kind::Bool),
+        Column { name: "retention_months", kind: Kind::Int, nullable: true, domain: Domain::Range(1, 18) },
+        opt_one_of("repository_basis", &["consent", "union_act"]),
+        opt("blocked_at", Kind::Timestamp),
+        opt("deleted_at", Kind::Timestamp),
+        opt("early_deletion_requested_at", Kind::Timestamp),
+        col("subject_consent", Kind::Bool),
+        opt_one_of("rating_timeliness", RATINGS),
+        opt_one_of("rating_effort", RATINGS),
+    ]
+);
+
+/// `case_participants`: who takes part in a case, from when.
+pub static CASE_PARTICIPANTS: Table = table!(
+    "case_participants",
+    key & ["case_id", "authority_id", "role", "joined_at"],
+    Partition::None,
+    [
+        col("case_id", Kind::Text),
+        col("authority_id", Kind::Text),
+        one_of("role", PARTICIPANT_ROLES),
+        col("joined_at", Kind::Timestamp),
+        opt("left_at", Kind::Timestamp),
+    ]
+);
+
+/// `access_log`: every operation of a user on IMI data (IMI Art. 17(3)).
+pub static ACCESS_LOG: Table = table!(
+    "access_log",
+    key & ["event_id"],
+    Partition::Month("ts"),
+    [
+        col("event_id", Kind::Text),
+        col("ts", Kind::Timestamp),
+        col("user_id", Kind::Text),
+        col("authority_id", Kind::Text),
+        opt("case_id", Kind::Text),
+        one_of("action", ACTIONS),
+        one_of("purpose", PURPOSES),
+        opt("legal_ground", Kind::Text),
+        one_of("outcome", &["granted", "refused"]),
+    ]
+);
+
+/// `dsr_requests`: data-subject requests.
+pub static DSR_REQUESTS: Table = table!(
+    "dsr_requests",
+    key & ["request_id"],
+    Partition::None,
+    [
+        col("request_id", Kind::Text),
+        col("controller_id", Kind::Text),
+        opt("case_id", Kind::Text),
+        col("subject_ref", Kind::Text),
+        one_of("right", RIGHTS),
+        one_of("regime", REGIMES),
+        col("received_at", Kind::Timestamp),
+        opt("extension_notified_at", Kind::Timestamp),
+        opt("responded_at", Kind::Timestamp),
+        opt("completed_at", Kind::Timestamp),
+        opt_one_of("outcome", DSR_OUTCOMES),
+        col("remedy_info_given", Kind::Bool),
+    ]
+);
+
+/// `breaches`: the personal data breach register.
+pub static BREACHES: Table = table!(
+    "breaches",
+    key & ["breach_id"],
+    Partition::None,
+    [
+        col("breach_id", Kind::Text),
+        col("controller_id", Kind::Text),
+        opt("occurred_at", Kind::Timestamp),
+        col("aware_at", Kind::Timestamp),
+        one_of("risk", RISKS),
+        Column { name: "supervisor", kind: Kind::Text, nullable: false, domain: Domain::Supervisor },
+        opt("notified_at", Kind::Timestamp),
+        opt("delay_reasons", Kind::Text),
+        opt("dpo_informed_at", Kind::Timestamp),
+        opt("subjects_notified_at", Kind::Timestamp),
+        opt_one_of("subject_exemption", SUBJECT_EXEMPTIONS),
+        opt("nature", Kind::Text),
+        opt("subject_categories", Kind::Text),
+        opt("approx_subjects", Kind::Int),
+        opt("record_categories", Kind::Text),
+        opt("approx_records", Kind::Int),
+        opt("consequences", Kind::Text),
+        opt("measures", Kind::Text),
+        col("case_ids", Kind::TextList),
+    ]
+);
+
+/// `holidays`: public holidays of the actor who must act (Reg. 1182/71 Art. 2).
+pub static HOLIDAYS: Table = table!(
+    "holidays",
+    key & ["calendar", "date"],
+    Partition::None,
+    [
+        Column { name: "calendar", kind: Kind::Text, nullable: false, domain: Domain::Country },
+        col("date", Kind::Date),
+    ]
+);
+
+/// Every table, in the order an import processes them: a table comes after every table its
+/// references point to.
+pub static TABLES: [&Table; 9] = [
+    &DOMAINS,
+    &AUTHORITIES,
+    &USERS,
+    &CASES,
+    &CASE_PARTICIPANTS,
+    &ACCESS_LOG,
+    &DSR_REQUESTS,
+    &BREACHES,
+    &HOLIDAYS,
+];
+
+/// The table called `name`.
+pub fn table(name: &str) -> Option<&'static Table> {
+    TABLES.iter().copied().find(|t| t.name == name)
+}
+
+/// The 30 states of the European Economic Area.
+pub const EEA: [&str; 30] = [
+    "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IS", "IT",
+    "LI", "LT", "LU", "LV", "MT", "NL", "NO", "PL", "PT", "RO", "SE", "SI", "SK",
+];
+
+/// Whether `code` is one of the 30 EEA states.
+pub fn is_eea(code: &str) -> bool {
+    EEA.contains(&code)
+}
+
+/// Whether `code` has the shape of a country code (two capital letters) or is `EU`.
+pub fn is_country_code(code: &str) -> bool {
+    code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_key_column_exists_and_is_required() {
+        for t in TABLES {
+            assert_eq!(t.key_indices().len(), t.key.len(), "{}", t.name);
+            for k in t.key {
+                assert!(!t.column(k).is_none_or(|c| c.nullable), "{}.{k}", t.name);
+            }
+        }
+    }
+
+    #[test]
+    fn eea_has_thirty_distinct_states() {
+        let mut v = EEA.to_vec();
+        v.sort_unstable();
+        v.dedup();
+        assert_eq!(v.len(), 30);
+        assert!(is_eea("GR") && !is_eea("EL") && !is_eea("EU"));
+    }
+}

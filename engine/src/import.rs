@@ -1,0 +1,267 @@
+//! Import: input files in, one atomic commit to the store out.
+//!
+//! ```text
+//! files ──► reader (CSV | JSON Lines | Parquet | Arrow) ──► chunks in the table's schema
+//!                                                              │
+//!        references (store + accepted rows) ──► validate ◄─────┘
+//!        key index (store + accepted rows)  ──► admit (drop exact repeats, refuse conflicts)
+//!                                                              │
+//!        staged Parquet files (one per table, per month for the access log) ◄─┘
+//!                                                              │
+//!        every file read and checked without error ──► one manifest entry (commit)
+//! ```
+//!
+//! Tables are processed in dependency order, so a file of users may name authorities that
+//! the same import brings. Any error anywhere drops the transaction, which removes every
+//! staged file: the store is exactly as before.
+
+mod builder;
+mod reader;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use arrow::array::{AsArray, RecordBatch, UInt32Array};
+use arrow::compute::take_record_batch;
+use arrow::datatypes::TimestampMicrosecondType;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+
+pub use builder::{parse_date, parse_timestamp};
+use reader::Chunk;
+pub use reader::Format;
+use validate::{KeyIndex, References};
+
+use crate::catalog::{self, Partition, Table};
+use crate::error::{Error, InputError, Result};
+use crate::store::{HashingFile, Store, Transaction};
+
+/// One input file and the table it feeds.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// The file.
+    pub path: PathBuf,
+    /// How it is named in messages (as given on the command line).
+    pub name: String,
+    /// Its table.
+    pub table: &'static Table,
+    /// Its format.
+    pub format: Format,
+}
+
+/// Finds the input files among `paths`: files as given, directories by the files in them
+/// that are named after a table. `table` names the table of a single file not so named.
+pub fn inputs(paths: &[PathBuf], table: Option<&str>) -> Result<Vec<Input>> {
+    let mut out = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+                .map_err(Error::io(path))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .filter(|p| p.is_file())
+                .collect();
+            entries.sort();
+            for p in entries {
+                match input(&p, None) {
+                    Ok(i) => out.push(i),
+                    Err(e) => tracing::warn!("skipped {}: {e}", p.display()),
+                }
+            }
+        } else if path.exists() {
+            out.push(input(path, table)?);
+        } else {
+            return Err(InputError::file(path.display().to_string(), "no such file or directory").into());
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::Usage(
+            "nothing to import: no file named after a table (`cases.csv`, `access_log.parquet`, …)".into(),
+        ));
+    }
+    if table.is_some() && out.len() > 1 {
+        return Err(Error::Usage("`--table` names the table of a single file".into()));
+    }
+    // INVARIANT: inputs are processed in the dependency order of `catalog::TABLES`.
+    out.sort_by_key(|i| catalog::TABLES.iter().position(|t| t.name == i.table.name));
+    Ok(out)
+}
+
+fn input(path: &Path, table: Option<&str>) -> Result<Input> {
+    let name = path.display().to_string();
+    let format = Format::of(path).ok_or_else(|| {
+        InputError::file(&name, "unknown format: expected a `.csv`, `.jsonl`, `.parquet` or `.arrow` file")
+    })?;
+    let file_name = path.file_name().and_then(|s| s.to_str()).unwrap_or_default();
+    let stem = table.unwrap_or_else(|| file_name.split('.').next().unwrap_or_default());
+    let table = catalog::table(stem).ok_or_else(|| {
+        let names: Vec<_> = catalog::TABLES.iter().map(|t| t.name).collect();
+        InputError::file(
+            &name,
+            format!("no table is called `{stem}`: expected a file named after one of {}", names.join(", ")),
+        )
+    })?;
+    Ok(Input { path: path.to_path_buf(), name, table, format })
+}
+
+/// What an import did to one table.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TableCount {
+    /// Rows read from the input files.
+    pub read: u64,
+    /// Rows new to the store.
+    pub added: u64,
+}
+
+/// What an import did.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// Per table.
+    pub tables: BTreeMap<&'static str, TableCount>,
+    /// The manifest entry made, or `None` when every row was already in the store.
+    pub entry: Option<crate::manifest::Entry>,
+}
+
+/// Imports `inputs` into the store at `root` (created if absent) as one commit stamped
+/// `committed_at`. Everything is validated; on any error nothing is stored.
+pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Report> {
+    let store = Store::open_or_create(root)?;
+    let mut txn = store.begin("import")?;
+    let mut refs = References::new();
+    for table in [&catalog::DOMAINS, &catalog::AUTHORITIES, &catalog::USERS, &catalog::CASES] {
+        for batch in stored_batches(txn.store(), table.name)? {
+            refs.absorb(table, &batch?);
+        }
+    }
+    let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
+    let mut report = Report::default();
+    let mut i = 0;
+    while i < inputs.len() {
+        let table = inputs[i].table;
+        let group: Vec<(usize, &Input)> =
+            inputs.iter().enumerate().skip(i).take_while(|(_, x)| x.table.name == table.name).collect();
+        i += group.len();
+        let mut keys = KeyIndex::new(table)?;
+        for batch in stored_batches(txn.store(), table.name)? {
+            keys.add_stored(&batch?)?;
+        }
+        let mut sink = TableSink::new(table);
+        let count = report.tables.entry(table.name).or_default();
+        for (n, input) in group {
+            reader::read(&input.path, &input.name, table, input.format, &mut |chunk: Chunk| {
+                count.read += chunk.batch.num_rows() as u64;
+                validate::check(&input.name, table, &chunk, &refs)?;
+                let fresh = keys.admit(&input.name, n as u32, &names, &chunk)?;
+                if fresh.num_rows() > 0 {
+                    count.added += fresh.num_rows() as u64;
+                    refs.absorb(table, &fresh);
+                    sink.write(&mut txn, &fresh)?;
+                }
+                Ok(())
+            })?;
+        }
+        sink.close(&mut txn)?;
+    }
+    report.entry = txn.commit(committed_at, names)?;
+    Ok(report)
+}
+
+/// Reads the committed rows of `table`.
+fn stored_batches(store: &Store, table: &str) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
+    let mut batches = Vec::new();
+    for path in store.paths(table) {
+        let file = std::fs::File::open(&path).map_err(Error::io(&path))?;
+        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
+        for batch in builder.with_batch_size(64 * 1024).build()? {
+            batches.push(batch.map_err(Error::from));
+        }
+    }
+    Ok(batches.into_iter())
+}
+
+/// Where accepted rows of one table go: one staged Parquet file, or one per month.
+struct TableSink {
+    table: &'static Table,
+    writers: BTreeMap<Option<String>, (String, u64, ArrowWriter<HashingFile>)>,
+}
+
+impl TableSink {
+    fn new(table: &'static Table) -> Self {
+        TableSink { table, writers: BTreeMap::new() }
+    }
+
+    fn write(&mut self, txn: &mut Transaction, batch: &RecordBatch) -> Result<()> {
+        match self.table.partition {
+            Partition::None => self.write_to(txn, None, batch),
+            Partition::Month(column) => {
+                let ts = batch
+                    .column(self.table.index(column).unwrap_or(0))
+                    .as_primitive::<TimestampMicrosecondType>();
+                let mut months: BTreeMap<String, Vec<u32>> = BTreeMap::new();
+                let mut last: Option<(i64, String)> = None;
+                for (row, t) in ts.values().iter().enumerate() {
+                    // Rows come mostly in time order: reuse the month of the same day.
+                    let day = t.div_euclid(86_400_000_000);
+                    let month = match &last {
+                        Some((d, m)) if *d == day => m.clone(),
+                        _ => {
+                            let m = month_of(*t);
+                            last = Some((day, m.clone()));
+                            m
+                        }
+                    };
+                    months.entry(month).or_default().push(row as u32);
+                }
+                if months.len() == 1 {
+                    let (m, _) = months.into_iter().next().unwrap_or_default();
+                    return self.write_to(txn, Some(m), batch);
+                }
+                for (m, rows) in months {
+                    let part = take_record_batch(batch, &UInt32Array::from(rows))?;
+                    self.write_to(txn, Some(m), &part)?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn write_to(
+        &mut self,
+        txn: &mut Transaction,
+        partition: Option<String>,
+        batch: &RecordBatch,
+    ) -> Result<()> {
+        if !self.writers.contains_key(&partition) {
+            let dir = partition.as_ref().map(|m| format!("month={m}"));
+            let (path, file) = txn.create(self.table.name, dir.as_deref())?;
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
+                .set_max_row_group_row_count(Some(1 << 20))
+                .build();
+            let writer = ArrowWriter::try_new(file, self.table.schema(), Some(props))?;
+            self.writers.insert(partition.clone(), (path, 0, writer));
+        }
+        if let Some((_, rows, writer)) = self.writers.get_mut(&partition) {
+            writer.write(batch)?;
+            *rows += batch.num_rows() as u64;
+        }
+        Ok(())
+    }
+
+    fn close(self, txn: &mut Transaction) -> Result<()> {
+        for (_, (path, rows, writer)) in self.writers {
+            let file = writer.into_inner()?;
+            let done = file.finish().map_err(Error::io(&path))?;
+            txn.add(path, self.table.name, rows, done);
+        }
+        Ok(())
+    }
+}
+
+/// `YYYY-MM` of a UTC microsecond timestamp.
+fn month_of(micros: i64) -> String {
+    let days = micros.div_euclid(86_400_000_000);
+    let date = chrono::DateTime::from_timestamp(days * 86_400, 0).unwrap_or_default();
+    date.format("%Y-%m").to_string()
+}

@@ -1,0 +1,361 @@
+//! The checks every imported row passes before anything is written: required values present,
+//! values among the allowed ones, references resolving to rows that exist (in the store or
+//! earlier in the same import), and keys that do not contradict rows already known.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::{BuildHasherDefault, Hasher};
+
+use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::Int64Type;
+use arrow::row::{RowConverter, SortField};
+use xxhash_rust::xxh3::xxh3_128;
+
+use super::reader::Chunk;
+use crate::annex;
+use crate::catalog::{self, Domain, Kind, Table};
+use crate::error::{InputError, Result};
+
+/// What references can point to: the rows of the store plus those accepted so far.
+#[derive(Debug, Default)]
+pub struct References {
+    domains: HashSet<String>,
+    authorities: HashSet<String>,
+    /// User to the authority they work for.
+    users: HashMap<String, String>,
+    cases: HashSet<String>,
+}
+
+impl References {
+    /// An empty set of references that knows the shipped domains.
+    pub fn new() -> Self {
+        let mut r = References::default();
+        r.domains.extend(annex::DOMAINS.iter().map(|d| d.domain.to_owned()));
+        r
+    }
+
+    /// Adds the keys of accepted rows of `table`.
+    pub fn absorb(&mut self, table: &Table, batch: &RecordBatch) {
+        let text = |name: &str| batch.column(table.index(name).unwrap_or(0)).as_string::<i32>().clone();
+        match table.name {
+            "domains" => self.domains.extend(text("domain").iter().flatten().map(str::to_owned)),
+            "authorities" => {
+                self.authorities.extend(text("authority_id").iter().flatten().map(str::to_owned))
+            }
+            "users" => {
+                let (u, a) = (text("user_id"), text("authority_id"));
+                for (u, a) in u.iter().zip(a.iter()) {
+                    if let (Some(u), Some(a)) = (u, a) {
+                        self.users.insert(u.to_owned(), a.to_owned());
+                    }
+                }
+            }
+            "cases" => self.cases.extend(text("case_id").iter().flatten().map(str::to_owned)),
+            _ => {}
+        }
+    }
+}
+
+/// A hasher for keys that are already uniformly distributed hashes.
+#[derive(Default)]
+pub struct PassThrough(u64);
+
+impl Hasher for PassThrough {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes.iter().take(8) {
+            self.0 = (self.0 << 8) | u64::from(b);
+        }
+    }
+    fn write_u128(&mut self, n: u128) {
+        self.0 = n as u64;
+    }
+}
+
+/// Where a known key was first seen: the store, or an input file of this import.
+const FROM_STORE: u32 = u32::MAX;
+
+/// The keys of one table known so far, each with a digest of its row's content.
+pub struct KeyIndex {
+    table: &'static Table,
+    seen: HashMap<u128, (u128, u32), BuildHasherDefault<PassThrough>>,
+    key_rows: RowConverter,
+    all_rows: RowConverter,
+}
+
+impl KeyIndex {
+    /// An empty index for `table`.
+    pub fn new(table: &'static Table) -> Result<Self> {
+        let schema = table.schema();
+        let field = |i: usize| SortField::new(schema.field(i).data_type().clone());
+        Ok(KeyIndex {
+            table,
+            seen: HashMap::default(),
+            key_rows: RowConverter::new(table.key_indices().into_iter().map(field).collect())?,
+            all_rows: RowConverter::new((0..schema.fields().len()).map(field).collect())?,
+        })
+    }
+
+    fn digests(&self, batch: &RecordBatch) -> Result<(Vec<u128>, Vec<u128>)> {
+        let keys: Vec<_> = self.table.key_indices().into_iter().map(|i| batch.column(i).clone()).collect();
+        let keys = self.key_rows.convert_columns(&keys)?;
+        let rows = self.all_rows.convert_columns(batch.columns())?;
+        Ok((
+            keys.iter().map(|r| xxh3_128(r.as_ref())).collect(),
+            rows.iter().map(|r| xxh3_128(r.as_ref())).collect(),
+        ))
+    }
+
+    /// Records rows already in the store.
+    pub fn add_stored(&mut self, batch: &RecordBatch) -> Result<()> {
+        let (keys, contents) = self.digests(batch)?;
+        for (k, c) in keys.into_iter().zip(contents) {
+            self.seen.insert(k, (c, FROM_STORE));
+        }
+        Ok(())
+    }
+
+    /// Keeps the rows of `chunk` whose key is new; drops those identical to a known row; fails
+    /// on the first whose key is known with other content.
+    pub fn admit(
+        &mut self,
+        file: &str,
+        file_no: u32,
+        files: &[String],
+        chunk: &Chunk,
+    ) -> Result<RecordBatch> {
+        let (keys, contents) = self.digests(&chunk.batch)?;
+        let mut keep = Vec::with_capacity(keys.len());
+        for (row, (k, c)) in keys.into_iter().zip(contents).enumerate() {
+            match self.seen.get(&k) {
+                None => {
+                    self.seen.insert(k, (c, file_no));
+                    keep.push(true);
+                }
+                Some((known, _)) if *known == c => keep.push(false),
+                Some((_, from)) => {
+                    let whence = match *from {
+                        FROM_STORE => "in the store".to_owned(),
+                        n if n == file_no => "earlier in this file".to_owned(),
+                        n => format!("in `{}`", files.get(n as usize).map_or("?", String::as_str)),
+                    };
+                    let key = self.key_text(&chunk.batch, row);
+                    return Err(InputError::at(
+                        file,
+                        chunk.origins.at(row),
+                        format!(
+                            "a row with this key already exists {whence} with other content: expected the same row again (a no-op) or a new key"
+                        ),
+                    )
+                    .column(self.table.key.join(", "))
+                    .value(&key)
+                    .into());
+                }
+            }
+        }
+        if keep.iter().all(|k| *k) {
+            return Ok(chunk.batch.clone());
+        }
+        Ok(filter_record_batch(&chunk.batch, &BooleanArray::from(keep))?)
+    }
+
+    fn key_text(&self, batch: &RecordBatch, row: usize) -> String {
+        self.table
+            .key_indices()
+            .into_iter()
+            .map(|i| arrow::util::display::array_value_to_string(batch.column(i), row).unwrap_or_default())
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// Checks every row of `chunk` against the table's constraints and the references.
+pub fn check(file: &str, table: &'static Table, chunk: &Chunk, refs: &References) -> Result<()> {
+    let batch = &chunk.batch;
+    let fail = |row: usize, column: &str, value: &str, problem: String| -> crate::Error {
+        InputError::at(file, chunk.origins.at(row), problem).column(column).value(value).into()
+    };
+    for (i, column) in table.columns.iter().enumerate() {
+        let array = batch.column(i);
+        if !column.nullable && column.kind != Kind::TextList && array.null_count() > 0 {
+            let row = (0..array.len()).find(|&r| array.is_null(r)).unwrap_or(0);
+            return Err(InputError::at(
+                file,
+                chunk.origins.at(row),
+                format!("a value is required: expected {}", column.kind.expected()),
+            )
+            .column(column.name)
+            .into());
+        }
+        match (column.domain, column.kind) {
+            (Domain::Any, _) => {}
+            (Domain::Range(lo, hi), Kind::Int) => {
+                for (row, v) in array.as_primitive::<Int64Type>().iter().enumerate() {
+                    if let Some(v) = v.filter(|v| !(lo..=hi).contains(v)) {
+                        return Err(fail(
+                            row,
+                            column.name,
+                            &v.to_string(),
+                            format!("expected a number from {lo} to {hi}"),
+                        ));
+                    }
+                }
+            }
+            (domain, Kind::Text) => {
+                for (row, v) in array.as_string::<i32>().iter().enumerate() {
+                    if let Some(v) = v
+                        && let Some(expected) = allowed(domain, v)
+                    {
+                        return Err(fail(row, column.name, v, expected));
+                    }
+                }
+            }
+            (domain, Kind::TextList) => {
+                let lists = array.as_list::<i32>();
+                for row in 0..lists.len() {
+                    let items = lists.value(row);
+                    for v in items.as_string::<i32>().iter().flatten() {
+                        if let Some(expected) = allowed(domain, v) {
+                            return Err(fail(row, column.name, v, expected));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    check_references(file, table, chunk, refs)
+}
+
+/// `None` if `v` is allowed by `domain`, else what was expected.
+fn allowed(domain: Domain, v: &str) -> Option<String> {
+    match domain {
+        Domain::OneOf(values) if !values.contains(&v) => Some(format!(
+            "expected one of {}",
+            values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
+        )),
+        Domain::Country if !catalog::is_country_code(v) => Some(
+            "expected a country code: two capital letters (ISO 3166-1 alpha-2, `GR` for Greece) or `EU`"
+                .into(),
+        ),
+        Domain::Supervisor if v != "EDPS" && !catalog::is_country_code(v) => {
+            Some("expected `EDPS` or the national supervisor's country code".into())
+        }
+        _ => None,
+    }
+}
+
+fn check_references(file: &str, table: &'static Table, chunk: &Chunk, refs: &References) -> Result<()> {
+    let batch = &chunk.batch;
+    let text = |name: &str| batch.column(table.index(name).unwrap_or(0)).as_string::<i32>();
+    let list = |name: &str| batch.column(table.index(name).unwrap_or(0)).as_list::<i32>();
+    let dangling = |row: usize, column: &str, value: &str, what: &str| -> crate::Error {
+        InputError::at(
+            file,
+            chunk.origins.at(row),
+            format!("no {what} has this id: expected the id of an imported {what}"),
+        )
+        .column(column)
+        .value(value)
+        .into()
+    };
+    let must_exist = |column: &str, set: &dyn Fn(&str) -> bool, what: &str| -> Result<()> {
+        for (row, v) in text(column).iter().enumerate() {
+            if let Some(v) = v.filter(|v| !set(v)) {
+                return Err(dangling(row, column, v, what));
+            }
+        }
+        Ok(())
+    };
+    let all_exist = |column: &str, set: &dyn Fn(&str) -> bool, what: &str| -> Result<()> {
+        let lists = list(column);
+        for row in 0..lists.len() {
+            for v in lists.value(row).as_string::<i32>().iter().flatten() {
+                if !set(v) {
+                    return Err(dangling(row, column, v, what));
+                }
+            }
+        }
+        Ok(())
+    };
+    let domain = |v: &str| refs.domains.contains(v);
+    let authority = |v: &str| refs.authorities.contains(v);
+    let user = |v: &str| refs.users.contains_key(v);
+    let case = |v: &str| refs.cases.contains(v);
+    match table.name {
+        "authorities" => {
+            all_exist("domains", &domain, "domain")?;
+            let (ms, kind) = (text("member_state"), text("kind"));
+            for row in 0..batch.num_rows() {
+                let (m, k) = (ms.value(row), kind.value(row));
+                let expected = match k {
+                    "commission" | "union_body" if m != "EU" => {
+                        Some("`EU` for the Commission and Union bodies")
+                    }
+                    "third_country_authority" if m == "EU" || catalog::is_eea(m) => {
+                        Some("a third country's code for a third-country authority, not an EEA state or `EU`")
+                    }
+                    "competent_authority" | "imi_coordinator" | "national_coordinator"
+                        if !catalog::is_eea(m) =>
+                    {
+                        Some("one of the 30 EEA states for a national authority")
+                    }
+                    _ => None,
+                };
+                if let Some(e) = expected {
+                    return Err(InputError::at(
+                        file,
+                        chunk.origins.at(row),
+                        format!("expected {e} (kind `{k}`)"),
+                    )
+                    .column("member_state")
+                    .value(m)
+                    .into());
+                }
+            }
+        }
+        "users" => {
+            must_exist("authority_id", &authority, "authority")?;
+            all_exist("domains", &domain, "domain")?;
+        }
+        "cases" => {
+            must_exist("domain", &domain, "domain")?;
+            must_exist("requesting_authority", &authority, "authority")?;
+        }
+        "case_participants" => {
+            must_exist("case_id", &case, "case")?;
+            must_exist("authority_id", &authority, "authority")?;
+        }
+        "access_log" => {
+            must_exist("user_id", &user, "user")?;
+            must_exist("case_id", &case, "case")?;
+            let (users, authorities) = (text("user_id"), text("authority_id"));
+            for row in 0..batch.num_rows() {
+                let (u, a) = (users.value(row), authorities.value(row));
+                let Some(own) = refs.users.get(u) else { continue };
+                if own != a {
+                    return Err(InputError::at(
+                        file,
+                        chunk.origins.at(row),
+                        format!("user `{u}` works for authority `{own}`: expected the user's own authority"),
+                    )
+                    .column("authority_id")
+                    .value(a)
+                    .into());
+                }
+            }
+        }
+        "dsr_requests" => {
+            must_exist("controller_id", &authority, "authority")?;
+            must_exist("case_id", &case, "case")?;
+        }
+        "breaches" => {
+            must_exist("controller_id", &authority, "authority")?;
+            all_exist("case_ids", &case, "case")?;
+        }
+        _ => {}
+    }
+    Ok(())
+}

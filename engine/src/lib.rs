@@ -1,0 +1,26 @@
+//! The Custos engine: everything between IMI's records and the answers supervisors need.
+//!
+//! ```text
+//! import ──► store (Parquet + manifest chained by SHA-256)
+//!               │
+//!               ▼
+//!         facts (DataFusion SQL over the store's tables)
+//!               │
+//!               ▼
+//!         decisions (Cedar policies)  ──►  findings ──► analytics ──► dashboard / reports
+//! ```
+//!
+//! Modules, in the order data flows through them: [`catalog`] defines the tables,
+//! [`import`] validates input and commits it to the [`store`] (whose [`manifest`] makes it
+//! tamper-evident), [`synthetic`] generates realistic IMI data with labelled violations,
+//! and the store's tables are read with DataFusion.
+
+pub mod annex;
+pub mod catalog;
+pub mod error;
+pub mod import;
+pub mod manifest;
+pub mod store;
+pub mod synthetic;
+
+pub use error::{Error, InputError, Location, Result};

@@ -1,0 +1,170 @@
+//! The rules of Custos, written once, as Cedar policies.
+//!
+//! ```text
+//! schema.cedarschema          the IMI world: users, authorities, cases, domains, purposes
+//! rules/ntk/*.cedar           need-to-know rules (IMI Arts. 8(3), 9, 13, 14, 15, 23)
+//! cases/ntk.json              permit and forbid cases per rule, in `cedar run-tests` format
+//! ```
+//!
+//! Every policy carries `@id` (the stable rule ID of `rules.md`), `@article` (the legal
+//! reference) and `@title` (the rule in one sentence). The ID is also the policy's Cedar
+//! [`PolicyId`], so a decision's reasons are rule IDs. Need-to-know is modelled as one
+//! `permit` (IMI users may work in IMI) and one `forbid` per rule: a denied request names
+//! every rule it breaks, and a forbid always wins.
+
+use std::str::FromStr;
+
+use cedar_policy::{Policy, PolicyId, PolicySet, Schema, ValidationMode, Validator};
+use sha2::{Digest, Sha256};
+
+/// The schema every policy is validated against.
+pub const SCHEMA: &str = include_str!("../schema.cedarschema");
+
+/// The need-to-know policy files, in the order they are listed.
+pub const NEED_TO_KNOW: &[(&str, &str)] = &[
+    ("rules/ntk/access.cedar", include_str!("../rules/ntk/access.cedar")),
+    ("rules/ntk/user-active.cedar", include_str!("../rules/ntk/user-active.cedar")),
+    ("rules/ntk/domain.cedar", include_str!("../rules/ntk/domain.cedar")),
+    ("rules/ntk/involved.cedar", include_str!("../rules/ntk/involved.cedar")),
+    ("rules/ntk/commission.cedar", include_str!("../rules/ntk/commission.cedar")),
+    ("rules/ntk/blocked.cedar", include_str!("../rules/ntk/blocked.cedar")),
+    ("rules/ntk/deleted.cedar", include_str!("../rules/ntk/deleted.cedar")),
+    ("rules/ntk/purpose.cedar", include_str!("../rules/ntk/purpose.cedar")),
+    ("rules/ntk/third-country.cedar", include_str!("../rules/ntk/third-country.cedar")),
+];
+
+/// The need-to-know test cases, in `cedar run-tests` format.
+pub const NEED_TO_KNOW_CASES: &str = include_str!("../cases/ntk.json");
+
+/// The errors of this crate.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The schema does not parse.
+    #[error("schema: {0}")]
+    Schema(String),
+    /// A policy file does not parse or lacks its annotations.
+    #[error("policy `{file}`: {message}")]
+    Policy { file: String, message: String },
+    /// The policies do not validate against the schema.
+    #[error("policies do not validate against the schema: {0}")]
+    Invalid(String),
+}
+
+/// This crate's result.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// A rule as the policy explorer shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// The stable ID (`NTK-DOMAIN`).
+    pub id: String,
+    /// The legal reference (`IMI Reg. Art. 9(3)-(4)`).
+    pub article: String,
+    /// The rule in one sentence.
+    pub title: String,
+    /// `permit` or `forbid`.
+    pub effect: &'static str,
+    /// The file it lives in, relative to `policies/`.
+    pub file: String,
+    /// The policy's text.
+    pub text: String,
+}
+
+/// A family of rules, loaded, validated and hashed.
+#[derive(Debug, Clone)]
+pub struct Policies {
+    schema: Schema,
+    set: PolicySet,
+    rules: Vec<Rule>,
+    hash: String,
+}
+
+impl Policies {
+    /// The need-to-know rules.
+    pub fn need_to_know() -> Result<Policies> {
+        Policies::load(NEED_TO_KNOW.iter().map(|(f, t)| ((*f).to_owned(), (*t).to_owned())).collect())
+    }
+
+    /// Loads `files` (name and text), names each policy by its `@id`, and validates the set
+    /// against [`SCHEMA`] in strict mode. Any validation error or warning is an error.
+    pub fn load(files: Vec<(String, String)>) -> Result<Policies> {
+        let (schema, warnings) =
+            Schema::from_cedarschema_str(SCHEMA).map_err(|e| Error::Schema(e.to_string()))?;
+        let warnings: Vec<String> = warnings.map(|w| w.to_string()).collect();
+        if !warnings.is_empty() {
+            return Err(Error::Schema(warnings.join("; ")));
+        }
+        let mut set = PolicySet::new();
+        let mut rules = Vec::new();
+        let mut hasher = Sha256::new();
+        hasher.update(SCHEMA.as_bytes());
+        for (file, text) in &files {
+            hasher.update(file.as_bytes());
+            hasher.update([0]);
+            hasher.update(text.as_bytes());
+            hasher.update([0]);
+            let parsed = PolicySet::from_str(text)
+                .map_err(|e| Error::Policy { file: file.clone(), message: e.to_string() })?;
+            for policy in parsed.policies() {
+                let annotation = |key: &str| {
+                    policy.annotation(key).map(str::to_owned).ok_or_else(|| Error::Policy {
+                        file: file.clone(),
+                        message: format!("a policy has no `@{key}` annotation"),
+                    })
+                };
+                let id = annotation("id")?;
+                let rule = Rule {
+                    article: annotation("article")?,
+                    title: annotation("title")?,
+                    effect: match policy.effect() {
+                        cedar_policy::Effect::Permit => "permit",
+                        cedar_policy::Effect::Forbid => "forbid",
+                    },
+                    file: file.clone(),
+                    text: policy.to_string(),
+                    id: id.clone(),
+                };
+                let named: Policy = policy.new_id(PolicyId::new(&id));
+                set.add(named)
+                    .map_err(|e| Error::Policy { file: file.clone(), message: format!("`{id}`: {e}") })?;
+                rules.push(rule);
+            }
+        }
+        let result = Validator::new(schema.clone()).validate(&set, ValidationMode::Strict);
+        let problems: Vec<String> = result
+            .validation_errors()
+            .map(|e| e.to_string())
+            .chain(result.validation_warnings().map(|w| w.to_string()))
+            .collect();
+        if !problems.is_empty() {
+            return Err(Error::Invalid(problems.join("; ")));
+        }
+        Ok(Policies { schema, set, rules, hash: hex::encode(hasher.finalize()) })
+    }
+
+    /// The schema.
+    pub fn schema(&self) -> &Schema {
+        &self.schema
+    }
+
+    /// The policy set, each policy named by its rule ID.
+    pub fn set(&self) -> &PolicySet {
+        &self.set
+    }
+
+    /// Every rule with its ID, article, title and text, in file order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The rule with this ID.
+    pub fn rule(&self, id: &str) -> Option<&Rule> {
+        self.rules.iter().find(|r| r.id == id)
+    }
+
+    /// SHA-256 of the schema and every policy file (name and text): the identity of the
+    /// rules a finding was decided by.
+    pub fn hash(&self) -> &str {
+        &self.hash
+    }
+}

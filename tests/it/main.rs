@@ -1,0 +1,68 @@
+//! End-to-end tests of the `custos` binary: one test binary, one module per capability.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod generate;
+mod import;
+mod malformed;
+mod verify;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// The `custos` binary built for these tests.
+pub fn custos() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_custos"));
+    c.env("CUSTOS_LOG", "error");
+    c
+}
+
+/// Runs `custos` with `args`, returning its output.
+pub fn run(args: &[&str]) -> Output {
+    custos().args(args).output().expect("custos runs")
+}
+
+/// The small valid export every test starts from.
+pub fn base() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/base")
+}
+
+/// A store with the base fixture imported.
+pub fn base_store() -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let store = tmp.path().join("store");
+    let out = run(&["import", "--store", store.to_str().expect("utf-8"), base().to_str().expect("utf-8")]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (tmp, store)
+}
+
+/// Every file under `dir` with its bytes: two snapshots are equal exactly when nothing changed.
+pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
+    let mut out = BTreeMap::new();
+    fn walk(dir: &Path, root: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
+        let Ok(read) = std::fs::read_dir(dir) else { return };
+        for e in read.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                walk(&p, root, out);
+            } else if p.file_name().is_some_and(|n| n != ".lock") {
+                out.insert(
+                    p.strip_prefix(root).expect("under root").to_path_buf(),
+                    std::fs::read(&p).expect("read"),
+                );
+            }
+        }
+    }
+    walk(dir, dir, &mut out);
+    out
+}
+
+/// Standard output as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// Standard error as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}

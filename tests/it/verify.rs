@@ -1,0 +1,92 @@
+//! `custos verify`: every alteration, addition and removal is named.
+
+use std::path::Path;
+
+use crate::{base_store, run, stdout};
+
+fn verify(store: &Path) -> (Option<i32>, String) {
+    let out = run(&["verify", "--store", store.to_str().unwrap()]);
+    (out.status.code(), stdout(&out))
+}
+
+fn a_data_file(store: &Path) -> (String, std::path::PathBuf) {
+    let dir = store.join("data/access_log/month=2024-01");
+    let name = std::fs::read_dir(&dir).unwrap().next().unwrap().unwrap().file_name();
+    let rel = format!("data/access_log/month=2024-01/{}", name.to_string_lossy());
+    (rel, dir.join(name))
+}
+
+#[test]
+fn an_untouched_store_is_intact() {
+    let (_tmp, store) = base_store();
+    let (code, out) = verify(&store);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("is intact: 1 entries"), "{out}");
+}
+
+#[test]
+fn a_flipped_byte_names_the_file() {
+    let (_tmp, store) = base_store();
+    let (rel, path) = a_data_file(&store);
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[100] ^= 0x01;
+    std::fs::write(&path, bytes).unwrap();
+    let (code, out) = verify(&store);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains(&format!("file `{rel}` (manifest entry 1) was altered")), "{out}");
+    assert_eq!(out.matches("ALTERED").count(), 1, "{out}");
+}
+
+#[test]
+fn a_deleted_file_is_named() {
+    let (_tmp, store) = base_store();
+    let (rel, path) = a_data_file(&store);
+    std::fs::remove_file(path).unwrap();
+    let (code, out) = verify(&store);
+    assert_eq!(code, Some(1));
+    assert!(out.contains(&format!("file `{rel}` (manifest entry 1) was removed")), "{out}");
+}
+
+#[test]
+fn an_added_file_is_named() {
+    let (_tmp, store) = base_store();
+    std::fs::write(store.join("data/cases/extra.parquet"), b"PAR1").unwrap();
+    let (code, out) = verify(&store);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("file `data/cases/extra.parquet` is in no manifest entry"), "{out}");
+}
+
+#[test]
+fn a_truncated_manifest_is_named() {
+    let (_tmp, store) = base_store();
+    let manifest = store.join("manifest.jsonl");
+    let bytes = std::fs::read(&manifest).unwrap();
+    std::fs::write(&manifest, &bytes[..bytes.len() - 30]).unwrap();
+    let (code, out) = verify(&store);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("manifest line 1 is incomplete: the manifest was truncated"), "{out}");
+    // The files the cut entry listed are now recorded nowhere.
+    assert!(out.contains("is in no manifest entry"), "{out}");
+}
+
+#[test]
+fn an_edited_manifest_entry_is_named() {
+    let (_tmp, store) = base_store();
+    let manifest = store.join("manifest.jsonl");
+    let text = std::fs::read_to_string(&manifest).unwrap();
+    // Claim fewer rows than were imported.
+    let edited = text.replacen("\"rows\":4", "\"rows\":3", 1);
+    assert_ne!(edited, text);
+    std::fs::write(&manifest, edited).unwrap();
+    let (code, out) = verify(&store);
+    assert_eq!(code, Some(1));
+    assert!(out.contains("manifest entry 1 was altered"), "{out}");
+}
+
+#[test]
+fn verify_of_a_directory_that_is_no_store_is_a_clear_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run(&["verify", "--store", tmp.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(crate::stderr(&out).contains("not a Custos store"), "{}", crate::stderr(&out));
+}
