@@ -1,6 +1,6 @@
 //! `custos`: the command line, a thin layer over the Custos crates.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -52,12 +52,75 @@ enum Command {
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
     },
+    /// Judge every granted access event against the need-to-know policies, and store the findings.
+    Audit {
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// First event time to judge (RFC 3339 or a date).
+        #[arg(long, value_parser = parse_time)]
+        from: Option<i64>,
+        /// First event time not to judge (RFC 3339 or a date).
+        #[arg(long, value_parser = parse_time)]
+        to: Option<i64>,
+        /// Output format: a summary per rule and member state, the findings as JSON, or Parquet (needs --out).
+        #[arg(long, value_enum, default_value_t = AuditFormat::Table)]
+        format: AuditFormat,
+        /// Write the output to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Explain one event instead: its facts, the request sent to Cedar, the decision and its reasons.
+        #[arg(long, value_name = "EVENT_ID")]
+        explain: Option<String>,
+        /// Exit with code 1 when there are findings.
+        #[arg(long)]
+        fail_on_findings: bool,
+    },
+    /// Run a read-only SQL query over the store's tables.
+    Query {
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = Format::Table)]
+        format: Format,
+        /// The query (`SELECT …`); tables are named as in the data model.
+        sql: String,
+    },
     /// Check the store's integrity chain and say exactly what was altered, added or removed.
     Verify {
         /// The store.
         #[arg(long)]
         store: PathBuf,
     },
+}
+
+/// How audit findings are written.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AuditFormat {
+    /// A summary a supervisor reads: findings per rule and member state, with examples.
+    Table,
+    /// `{"as_of": …, "findings": […]}` as `rules.md` gives it.
+    Json,
+    /// The findings as a Parquet file.
+    Parquet,
+}
+
+fn parse_time(s: &str) -> Result<i64, String> {
+    custos_engine::import::parse_timestamp(s).ok_or_else(|| {
+        format!("`{s}` is not a time: expected RFC 3339 (`2024-03-15T10:37:00+01:00`) or a date")
+    })
+}
+
+/// How tabular output is written.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Format {
+    /// Aligned text for a terminal.
+    Table,
+    /// JSON: an array of objects.
+    Json,
+    /// CSV with a header row.
+    Csv,
 }
 
 fn default_demo_dir() -> PathBuf {
@@ -150,8 +213,149 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Demo { dir } => demo(&dir)?,
+        Command::Audit { store, from, to, format, out, explain, fail_on_findings } => {
+            let store = Store::open(&store)?;
+            let judge = custos_engine::decision::Judge::new(std::sync::Arc::new(
+                custos_policies::Policies::need_to_know()?,
+            ))?;
+            let rt = runtime()?;
+            if let Some(event) = explain {
+                let e = rt.block_on(custos_engine::audit::explain(&store, &judge, &event))?;
+                print_explanation(&judge, &e);
+                return Ok(ExitCode::SUCCESS);
+            }
+            let started = Instant::now();
+            let window = custos_engine::audit::Window { from, to };
+            let audit = rt.block_on(custos_engine::audit::audit(&store, &judge, window))?;
+            let run_at = now_micros();
+            let entry = custos_engine::audit::record(&store, &audit, &judge, run_at)?;
+            progress(&format!(
+                "judged {} events ({} distinct scenes) in {:.2} s; findings stored in entry {}",
+                audit.events,
+                audit.scenes,
+                started.elapsed().as_secs_f64(),
+                entry.body.seq
+            ));
+            let as_of = custos_engine::finding::format_micros(to.unwrap_or(run_at));
+            let mut sink: Box<dyn std::io::Write> = match &out {
+                Some(p) if format != AuditFormat::Parquet => {
+                    Box::new(std::fs::File::create(p).with_context(|| format!("{}", p.display()))?)
+                }
+                _ => Box::new(std::io::stdout().lock()),
+            };
+            match format {
+                AuditFormat::Json => {
+                    let doc = serde_json::json!({"as_of": as_of, "findings": audit.findings});
+                    serde_json::to_writer_pretty(&mut sink, &doc)?;
+                    writeln!(sink)?;
+                }
+                AuditFormat::Table => write_audit_summary(&mut sink, &audit, &judge)?,
+                AuditFormat::Parquet => {
+                    let path = out.ok_or_else(|| {
+                        custos_engine::Error::Usage("`--format parquet` needs `--out FILE`".into())
+                    })?;
+                    let batch =
+                        custos_engine::finding::to_batch(&audit.findings, judge.policies().hash(), run_at)?;
+                    let file = std::fs::File::create(&path).with_context(|| format!("{}", path.display()))?;
+                    let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)?;
+                    w.write(&batch)?;
+                    w.close()?;
+                }
+            }
+            if fail_on_findings && !audit.findings.is_empty() {
+                return Ok(ExitCode::from(1));
+            }
+        }
+        Command::Query { store, format, sql } => {
+            let store = Store::open(&store)?;
+            runtime()?.block_on(async {
+                let ctx = custos_engine::query::session(&store).await?;
+                let df = custos_engine::query::read_only(&ctx, &sql).await?;
+                let batches = df.collect().await.map_err(custos_engine::Error::from)?;
+                write_batches(&batches, format)
+            })?;
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn now_micros() -> i64 {
+    let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    d.as_micros() as i64
+}
+
+fn write_audit_summary(
+    out: &mut dyn std::io::Write,
+    audit: &custos_engine::audit::Audit,
+    judge: &custos_engine::decision::Judge,
+) -> anyhow::Result<()> {
+    use std::collections::BTreeMap;
+    let mut cells: BTreeMap<(&str, &str), (u64, Vec<&str>)> = BTreeMap::new();
+    for f in &audit.findings {
+        let cell = cells.entry((f.rule.as_str(), f.member_state.as_deref().unwrap_or("-"))).or_default();
+        cell.0 += 1;
+        if cell.1.len() < 3 {
+            cell.1.push(f.subject_id.as_str());
+        }
+    }
+    writeln!(
+        out,
+        "Need-to-know audit: {} granted events judged ({} distinct scenes), {} findings.",
+        audit.events,
+        audit.scenes,
+        audit.findings.len()
+    )?;
+    writeln!(out, "Policy set {}\n", judge.policies().hash())?;
+    writeln!(out, "{:<20} {:<26} {:<6} {:>9}  examples", "rule", "article", "state", "findings")?;
+    for ((rule, ms), (n, examples)) in &cells {
+        let article = judge.policies().rule(rule).map_or("", |r| r.article.as_str());
+        writeln!(out, "{rule:<20} {article:<26} {ms:<6} {n:>9}  {}", examples.join(", "))?;
+    }
+    if cells.is_empty() {
+        writeln!(out, "(no findings)")?;
+    }
+    writeln!(out, "\nDetail: `custos audit --format json`; one event: `custos audit --explain EVENT_ID`.")?;
+    Ok(())
+}
+
+fn print_explanation(judge: &custos_engine::decision::Judge, e: &custos_engine::audit::Explanation) {
+    println!("Facts at the event's instant:\n{}", serde_json::to_string_pretty(&e.facts).unwrap_or_default());
+    println!("\nCedar request:\n  {}", e.request);
+    println!("\nCedar entities:\n{}", serde_json::to_string_pretty(&e.entities).unwrap_or_default());
+    if e.verdict.broken.is_empty() {
+        println!("\nDecision: allow (NTK-ACCESS): no need-to-know rule is broken.");
+    }
+    for id in &e.verdict.broken {
+        if let Some(rule) = judge.policies().rule(id) {
+            println!("\nDecision: deny by {} ({}): {}\n{}", rule.id, rule.article, rule.title, rule.text);
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+}
+
+fn write_batches(batches: &[arrow::array::RecordBatch], format: Format) -> anyhow::Result<()> {
+    let stdout = std::io::stdout().lock();
+    match format {
+        Format::Table => println!("{}", arrow::util::pretty::pretty_format_batches(batches)?),
+        Format::Csv => {
+            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(stdout);
+            for b in batches {
+                w.write(b)?;
+            }
+        }
+        Format::Json => {
+            let mut w = arrow::json::ArrayWriter::new(stdout);
+            for b in batches {
+                w.write(b)?;
+            }
+            w.finish()?;
+            println!();
+        }
+    }
+    Ok(())
 }
 
 fn print_import(report: &import::Report, started: Instant) {

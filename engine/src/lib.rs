@@ -16,10 +16,14 @@
 //! and the store's tables are read with DataFusion.
 
 pub mod annex;
+pub mod audit;
 pub mod catalog;
+pub mod decision;
 pub mod error;
+pub mod finding;
 pub mod import;
 pub mod manifest;
+pub mod query;
 pub mod store;
 pub mod synthetic;
 

@@ -335,6 +335,28 @@ impl Transaction {
         write_atomically(&self.note_path(), &serde_json::to_vec(files)?)
     }
 
+    /// Writes `batches` as one new Parquet file of `table` and records it.
+    pub fn write(
+        &mut self,
+        table: &str,
+        schema: arrow::datatypes::SchemaRef,
+        batches: &[arrow::array::RecordBatch],
+    ) -> Result<()> {
+        let (path, file) = self.create(table, None)?;
+        let props = parquet::file::properties::WriterProperties::builder()
+            .set_compression(parquet::basic::Compression::ZSTD(parquet::basic::ZstdLevel::try_new(1)?))
+            .build();
+        let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, Some(props))?;
+        let mut rows = 0;
+        for b in batches {
+            writer.write(b)?;
+            rows += b.num_rows() as u64;
+        }
+        let done = writer.into_inner()?.finish().map_err(Error::io(&path))?;
+        self.add(path, table, rows, done);
+        Ok(())
+    }
+
     /// Records a finished data file (closed and synced by [`HashingFile::finish`]).
     pub fn add(&mut self, path: String, table: &str, rows: u64, done: Finished) {
         self.staged.push(Staged {

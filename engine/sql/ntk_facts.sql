@@ -1,0 +1,80 @@
+-- Purpose: the facts of every granted access event, as they stood at the event's instant,
+--          for the need-to-know policies (policies/rules/ntk/) to decide on.
+-- Inputs:  access_log, users, authorities, cases, domains, case_participants;
+--          $1 and $2, the half-open window [from, to) of event times.
+-- Outputs: one row per granted event in the window: the event's identifiers, then the facts
+--          the Cedar entities are built from (user active at ts; the user's domains; the
+--          authority's kind and member state; the case's domain, personal data, blocked and
+--          deleted state at ts and consent; the domain's Commission role and third
+--          countries; whether the user's authority took part in the case at ts).
+-- Note:    an authority may take part in a case more than once (several roles, or leaving and
+--          rejoining). Its periods are first merged into disjoint ones (`participation`), so
+--          that an event meets at most one of them and the join never repeats an event.
+WITH period AS (
+  SELECT
+    case_id,
+    authority_id,
+    joined_at,
+    COALESCE(left_at, TIMESTAMP '2262-01-01T00:00:00Z') AS left_at
+  FROM case_participants
+),
+marked AS (
+  SELECT
+    *,
+    CASE
+      WHEN joined_at <= MAX(left_at) OVER (
+        PARTITION BY case_id, authority_id ORDER BY joined_at, left_at
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
+      ) THEN 0
+      ELSE 1
+    END AS starts
+  FROM period
+),
+numbered AS (
+  SELECT
+    *,
+    SUM(starts) OVER (
+      PARTITION BY case_id, authority_id ORDER BY joined_at, left_at
+      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
+    ) AS island
+  FROM marked
+),
+participation AS (
+  SELECT case_id, authority_id, MIN(joined_at) AS joined_at, MAX(left_at) AS left_at
+  FROM numbered
+  GROUP BY case_id, authority_id, island
+)
+SELECT
+  e.event_id,
+  e.ts,
+  e.user_id,
+  e.authority_id,
+  e.case_id,
+  e.action,
+  e.purpose,
+  e.legal_ground IS NOT NULL AS legal_ground,
+  u.registered_at <= e.ts AND (u.deactivated_at IS NULL OR e.ts < u.deactivated_at) AS user_active,
+  u.domains AS user_domains,
+  a.kind AS authority_kind,
+  a.member_state,
+  c.domain AS case_domain,
+  c.personal_data,
+  c.blocked_at IS NOT NULL AND c.blocked_at <= e.ts AS blocked,
+  c.deleted_at IS NOT NULL AND c.deleted_at <= e.ts AS deleted,
+  c.subject_consent,
+  d.commission_participates,
+  d.third_countries,
+  p.case_id IS NOT NULL AS participating
+FROM access_log e
+JOIN users u ON u.user_id = e.user_id
+JOIN authorities a ON a.authority_id = e.authority_id
+LEFT JOIN cases c ON c.case_id = e.case_id
+LEFT JOIN domains d ON d.domain = c.domain
+LEFT JOIN participation p
+  ON p.case_id = e.case_id
+  AND p.authority_id = e.authority_id
+  AND p.joined_at <= e.ts
+  AND e.ts < p.left_at
+WHERE e.outcome = 'granted'
+  AND e.ts >= $1
+  AND e.ts < $2

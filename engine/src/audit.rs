@@ -1,0 +1,376 @@
+//! The need-to-know audit: every granted access event judged by the Cedar policies.
+//!
+//! ```text
+//! store ──► ntk_facts.sql (DataFusion: the event joined with its user, authority, case,
+//!            │               domain and participation as they stood at the event's instant)
+//!            ▼
+//!        per batch: the fact columns, row-encoded ──► distinct scenes ──► Cedar, once each
+//!            │                                                   │
+//!            ▼                                                   ▼
+//!        every event's verdict, looked up by its scene's encoding ──► findings
+//! ```
+//!
+//! Cedar sees a scene with placeholder identifiers (`actor`, `case`) and the facts of the
+//! event; the policies read no identifiers, so the verdict of a scene is the verdict of every
+//! event with the same facts. Real events number in the hundreds of millions; distinct scenes
+//! in the thousands.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arrow::array::{Array, AsArray, BooleanArray, ListArray, RecordBatch, StringArray};
+use arrow::datatypes::TimestampMicrosecondType;
+use arrow::row::{RowConverter, SortField};
+use datafusion::prelude::SessionContext;
+use datafusion::scalar::ScalarValue;
+use futures::StreamExt;
+
+use crate::decision::{CaseScene, Judge, Scene, Verdict};
+use crate::error::{Error, Result};
+use crate::finding::{self, Finding};
+use crate::query;
+use crate::store::Store;
+
+/// The fact columns of `ntk_facts.sql` that make up a scene (identifiers excluded).
+const SCENE_COLUMNS: [&str; 15] = [
+    "action",
+    "purpose",
+    "legal_ground",
+    "user_active",
+    "user_domains",
+    "authority_kind",
+    "member_state",
+    "case_domain",
+    "personal_data",
+    "blocked",
+    "deleted",
+    "subject_consent",
+    "commission_participates",
+    "third_countries",
+    "participating",
+];
+
+/// What an audit found.
+#[derive(Debug, Clone, Default)]
+pub struct Audit {
+    /// Findings, one per broken rule per event, in event order within each batch.
+    pub findings: Vec<Finding>,
+    /// Granted events judged.
+    pub events: u64,
+    /// Distinct scenes sent to Cedar.
+    pub scenes: u64,
+}
+
+/// Window of event times to audit, as UTC microseconds, half-open.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    /// First instant included.
+    pub from: Option<i64>,
+    /// First instant excluded.
+    pub to: Option<i64>,
+}
+
+fn ts_param(v: i64) -> ScalarValue {
+    ScalarValue::TimestampMicrosecond(Some(v), Some("UTC".into()))
+}
+
+/// The facts of every granted event in `window`, as a DataFusion plan.
+pub async fn facts(ctx: &SessionContext, window: Window) -> Result<datafusion::dataframe::DataFrame> {
+    let df = ctx.sql(query::sql::NTK_FACTS).await?;
+    // Bounds DataFusion's timestamp literals can hold; a window is always given to the plan.
+    let from = window.from.unwrap_or(-9_000_000_000_000_000);
+    let to = window.to.unwrap_or(9_000_000_000_000_000);
+    Ok(df.with_param_values(vec![ts_param(from), ts_param(to)])?)
+}
+
+/// Judges every granted event of the store in `window`.
+pub async fn audit(store: &Store, judge: &Judge, window: Window) -> Result<Audit> {
+    let ctx = query::session(store).await?;
+    let df = facts(&ctx, window).await?;
+    let mut stream = df.execute_stream().await?;
+    let mut scenes = SceneCache::default();
+    let mut out = Audit::default();
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        out.events += batch.num_rows() as u64;
+        judge_batch(judge, &mut scenes, &batch, &mut out.findings)?;
+    }
+    out.scenes = scenes.verdicts.len() as u64;
+    Ok(out)
+}
+
+/// Verdicts of the scenes seen so far, keyed by the row encoding of their fact columns.
+#[derive(Default)]
+struct SceneCache {
+    index: HashMap<Box<[u8]>, u32, xxhash_rust::xxh3::Xxh3Builder>,
+    verdicts: Vec<Verdict>,
+    converter: Option<RowConverter>,
+}
+
+/// The columns of a facts batch, by name.
+struct Columns<'a> {
+    batch: &'a RecordBatch,
+}
+
+impl<'a> Columns<'a> {
+    fn get(&self, name: &str) -> Result<&'a dyn Array> {
+        self.batch
+            .column_by_name(name)
+            .map(|c| c.as_ref())
+            .ok_or_else(|| Error::Usage(format!("the facts query has no column `{name}`")))
+    }
+    fn text(&self, name: &str) -> Result<&'a StringArray> {
+        Ok(self.get(name)?.as_string::<i32>())
+    }
+    fn flag(&self, name: &str) -> Result<&'a BooleanArray> {
+        Ok(self.get(name)?.as_boolean())
+    }
+    fn list(&self, name: &str) -> Result<&'a ListArray> {
+        Ok(self.get(name)?.as_list::<i32>())
+    }
+}
+
+fn opt<'a>(a: &'a StringArray, row: usize) -> Option<&'a str> {
+    (!a.is_null(row)).then(|| a.value(row))
+}
+
+fn yes(a: &BooleanArray, row: usize) -> bool {
+    !a.is_null(row) && a.value(row)
+}
+
+fn items(a: &ListArray, row: usize) -> Vec<String> {
+    if a.is_null(row) {
+        return Vec::new();
+    }
+    a.value(row).as_string::<i32>().iter().flatten().map(str::to_owned).collect()
+}
+
+/// The facts of one row of a facts batch, owned.
+struct RowFacts {
+    action: String,
+    purpose: String,
+    legal_ground: bool,
+    user_active: bool,
+    user_domains: Vec<String>,
+    authority_kind: String,
+    member_state: String,
+    case: Option<(String, bool, bool, bool, bool, bool, Vec<String>, bool)>,
+}
+
+fn row_facts(c: &Columns<'_>, row: usize) -> Result<RowFacts> {
+    let case = match opt(c.text("case_domain")?, row) {
+        None => None,
+        Some(domain) => Some((
+            domain.to_owned(),
+            yes(c.flag("personal_data")?, row),
+            yes(c.flag("blocked")?, row),
+            yes(c.flag("deleted")?, row),
+            yes(c.flag("subject_consent")?, row),
+            yes(c.flag("commission_participates")?, row),
+            items(c.list("third_countries")?, row),
+            yes(c.flag("participating")?, row),
+        )),
+    };
+    Ok(RowFacts {
+        action: c.text("action")?.value(row).to_owned(),
+        purpose: c.text("purpose")?.value(row).to_owned(),
+        legal_ground: yes(c.flag("legal_ground")?, row),
+        user_active: yes(c.flag("user_active")?, row),
+        user_domains: items(c.list("user_domains")?, row),
+        authority_kind: c.text("authority_kind")?.value(row).to_owned(),
+        member_state: c.text("member_state")?.value(row).to_owned(),
+        case,
+    })
+}
+
+/// The scene of a row's facts, with placeholder identifiers.
+fn scene(f: &RowFacts) -> Scene<'_> {
+    Scene {
+        user: "actor",
+        authority: "actor-authority",
+        authority_kind: &f.authority_kind,
+        member_state: &f.member_state,
+        user_active: f.user_active,
+        user_domains: f.user_domains.iter().map(String::as_str).collect(),
+        action: &f.action,
+        purpose: &f.purpose,
+        legal_ground: f.legal_ground,
+        case: f.case.as_ref().map(
+            |(domain, personal_data, blocked, deleted, consent, commission, countries, participating)| {
+                CaseScene {
+                    id: "case",
+                    domain,
+                    personal_data: *personal_data,
+                    blocked: *blocked,
+                    deleted: *deleted,
+                    subject_consent: *consent,
+                    commission_participates: *commission,
+                    third_countries: countries.iter().map(String::as_str).collect(),
+                    participants: if *participating {
+                        vec![("actor-authority", f.authority_kind.as_str(), f.member_state.as_str())]
+                    } else {
+                        Vec::new()
+                    },
+                }
+            },
+        ),
+    }
+}
+
+fn judge_batch(
+    judge: &Judge,
+    cache: &mut SceneCache,
+    batch: &RecordBatch,
+    out: &mut Vec<Finding>,
+) -> Result<()> {
+    let c = Columns { batch };
+    let columns: Vec<_> = SCENE_COLUMNS
+        .iter()
+        .map(|n| {
+            batch
+                .column_by_name(n)
+                .cloned()
+                .ok_or_else(|| Error::Usage(format!("the facts query has no column `{n}`")))
+        })
+        .collect::<Result<_>>()?;
+    if cache.converter.is_none() {
+        let fields = columns.iter().map(|a| SortField::new(a.data_type().clone())).collect();
+        cache.converter = Some(RowConverter::new(fields)?);
+    }
+    let Some(converter) = cache.converter.as_ref() else { return Ok(()) };
+    let rows = converter.convert_columns(&columns)?;
+    let mut violations = Vec::new();
+    for (i, row) in rows.iter().enumerate() {
+        let key = row.as_ref();
+        let v = match cache.index.get(key) {
+            Some(v) => *v,
+            None => {
+                let facts = row_facts(&c, i)?;
+                let verdict = judge.decide(&scene(&facts))?;
+                let v = cache.verdicts.len() as u32;
+                cache.verdicts.push(verdict);
+                cache.index.insert(key.into(), v);
+                v
+            }
+        };
+        if cache.verdicts[v as usize].is_violation() {
+            violations.push((i, v));
+        }
+    }
+    if violations.is_empty() {
+        return Ok(());
+    }
+    let (event, user, authority, case) =
+        (c.text("event_id")?, c.text("user_id")?, c.text("authority_id")?, c.text("case_id")?);
+    let ms = c.text("member_state")?;
+    let ts = c.get("ts")?.as_primitive::<TimestampMicrosecondType>();
+    for (i, v) in violations {
+        let verdict = &cache.verdicts[v as usize];
+        for rule in &verdict.broken {
+            out.push(Finding {
+                rule: rule.clone(),
+                status: "unmet".into(),
+                subject_kind: "event".into(),
+                subject_id: event.value(i).to_owned(),
+                due_at: None,
+                legal_ref: judge.policies().rule(rule).map(|r| r.article.clone()).unwrap_or_default(),
+                severity: "violation".into(),
+                authority_id: Some(authority.value(i).to_owned()),
+                member_state: Some(ms.value(i).to_owned()),
+                event_id: Some(event.value(i).to_owned()),
+                user_id: Some(user.value(i).to_owned()),
+                case_id: opt(case, i).map(str::to_owned),
+                ts: Some(finding::format_micros(ts.value(i))),
+                policies: Some(verdict.broken.clone()),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Commits an audit's findings to the store, with the policy set that decided them (its
+/// hash, and every rule's text) and the time of the run. Returns the manifest entry.
+pub fn record(store: &Store, audit: &Audit, judge: &Judge, run_at: i64) -> Result<crate::manifest::Entry> {
+    let policies = judge.policies();
+    let mut txn = store.begin("audit")?;
+    let batch = finding::to_batch(&audit.findings, policies.hash(), run_at)?;
+    txn.write(NTK_FINDINGS, Arc::clone(&finding::SCHEMA), &[batch])?;
+    let texts = policy_texts(policies)?;
+    txn.write(POLICY_TEXTS, texts.schema(), &[texts])?;
+    txn.commit(&finding::format_micros(run_at), vec![format!("policies {}", policies.hash())])?
+        .ok_or_else(|| Error::Usage("the audit wrote nothing".into()))
+}
+
+/// The stored table of need-to-know findings.
+pub const NTK_FINDINGS: &str = "ntk_findings";
+/// The stored table of the texts of every policy set that decided findings.
+pub const POLICY_TEXTS: &str = "policy_texts";
+
+fn policy_texts(p: &custos_policies::Policies) -> Result<RecordBatch> {
+    let col = |f: &dyn Fn(&custos_policies::Rule) -> &str| -> Arc<dyn Array> {
+        Arc::new(StringArray::from_iter_values(p.rules().iter().map(f)))
+    };
+    Ok(RecordBatch::try_from_iter(vec![
+        (
+            "policy_hash",
+            Arc::new(StringArray::from_iter_values(p.rules().iter().map(|_| p.hash()))) as Arc<dyn Array>,
+        ),
+        ("id", col(&|r| &r.id)),
+        ("article", col(&|r| &r.article)),
+        ("title", col(&|r| &r.title)),
+        ("effect", col(&|r| r.effect)),
+        ("file", col(&|r| &r.file)),
+        ("text", col(&|r| &r.text)),
+    ])?)
+}
+
+/// One event explained: its facts, the request Cedar was asked, and what it decided.
+#[derive(Debug, Clone)]
+pub struct Explanation {
+    /// The event's facts as the facts query computed them, as JSON.
+    pub facts: serde_json::Value,
+    /// The Cedar request: principal, action, resource and context.
+    pub request: String,
+    /// The entities Cedar was given, as JSON.
+    pub entities: serde_json::Value,
+    /// The decision.
+    pub verdict: Verdict,
+}
+
+/// Explains one event: the same facts and policies as the audit, with the event's own
+/// identifiers in the request.
+pub async fn explain(store: &Store, judge: &Judge, event_id: &str) -> Result<Explanation> {
+    use datafusion::prelude::{col, lit};
+    let ctx = query::session(store).await?;
+    let df = facts(&ctx, Window { from: None, to: None }).await?.filter(col("event_id").eq(lit(event_id)))?;
+    let batches = df.collect().await?;
+    let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Err(Error::Usage(format!("no granted event has the id `{event_id}`")));
+    };
+    let c = Columns { batch };
+    let facts = row_facts(&c, 0)?;
+    let mut s = scene(&facts);
+    let (user, authority) = (c.text("user_id")?.value(0), c.text("authority_id")?.value(0));
+    s.user = user;
+    s.authority = authority;
+    if let Some(case) = s.case.as_mut() {
+        case.id = c.text("case_id")?.value(0);
+        for p in &mut case.participants {
+            p.0 = authority;
+        }
+    }
+    let (request, entities) = judge.request(&s)?;
+    let verdict = judge.decide(&s)?;
+    let mut w = arrow::json::ArrayWriter::new(Vec::new());
+    w.write(batch)?;
+    w.finish()?;
+    let rows: serde_json::Value = serde_json::from_slice(&w.into_inner())?;
+    let mut entity_json = Vec::new();
+    entities.write_to_json(&mut entity_json).map_err(|e| Error::Usage(e.to_string()))?;
+    Ok(Explanation {
+        facts: rows.get(0).cloned().unwrap_or_default(),
+        request: request.to_string(),
+        entities: serde_json::from_slice(&entity_json)?,
+        verdict,
+    })
+}

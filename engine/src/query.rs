@@ -1,0 +1,127 @@
+//! The query layer: one DataFusion session over the store's tables.
+//!
+//! Every table of [`catalog::TABLES`] is registered from exactly the files the manifest lists
+//! (never by listing a directory, which could hold an interrupted import's leftovers), so a
+//! query sees the store as of its last commit. `domains` is the effective list: the shipped
+//! defaults of [`annex`], replaced or extended by imported rows.
+//!
+//! Production queries live in `engine/sql/`, one per file, and take their values as
+//! parameters (`$1`, `$2`, …), never formatted into the text.
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use arrow::array::{
+    ArrayRef, BooleanArray, Int64Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
+};
+use datafusion::datasource::MemTable;
+use datafusion::datasource::file_format::parquet::ParquetFormat;
+use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::prelude::{SessionConfig, SessionContext};
+
+use crate::annex;
+use crate::catalog::{self, Table};
+use crate::error::{Error, Result};
+use crate::store::Store;
+
+/// The production queries, by name.
+pub mod sql {
+    /// The facts of every granted access event as they stood at its instant.
+    pub const NTK_FACTS: &str = include_str!("../sql/ntk_facts.sql");
+}
+
+/// A DataFusion session with every table of `store` registered.
+pub async fn session(store: &Store) -> Result<SessionContext> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let config = SessionConfig::new()
+        .with_target_partitions(threads)
+        .with_batch_size(16 * 1024)
+        .with_information_schema(true);
+    let ctx = SessionContext::new_with_config(config);
+    for table in catalog::TABLES {
+        if table.name == "domains" {
+            continue;
+        }
+        register(&ctx, store, table.name, table.schema())?;
+    }
+    let domains = effective_domains(store)?;
+    ctx.register_table("domains", Arc::new(MemTable::try_new(domains.schema(), vec![vec![domains]])?))?;
+    Ok(ctx)
+}
+
+/// Registers the committed files of `name` as a table of `schema` (empty if it has none).
+pub fn register(
+    ctx: &SessionContext,
+    store: &Store,
+    name: &str,
+    schema: arrow::datatypes::SchemaRef,
+) -> Result<()> {
+    let paths = store.paths(name);
+    if paths.is_empty() {
+        let empty = MemTable::try_new(schema, vec![vec![]])?;
+        ctx.register_table(name, Arc::new(empty))?;
+        return Ok(());
+    }
+    let urls = paths
+        .iter()
+        .map(|p| {
+            let abs = std::path::absolute(p).map_err(Error::io(p))?;
+            ListingTableUrl::parse(abs.to_string_lossy()).map_err(Error::from)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
+    let config =
+        ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
+    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+    Ok(())
+}
+
+/// The effective `domains` table: imported rows, plus the shipped default of every code that
+/// was not imported.
+pub fn effective_domains(store: &Store) -> Result<RecordBatch> {
+    let table: &Table = &catalog::DOMAINS;
+    let mut batches = Vec::new();
+    for path in store.paths(table.name) {
+        let file = std::fs::File::open(&path).map_err(Error::io(&path))?;
+        for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()? {
+            batches.push(b?);
+        }
+    }
+    let imported = arrow::compute::concat_batches(&table.schema(), &batches)?;
+    let codes: BTreeSet<String> = {
+        use arrow::array::AsArray;
+        imported.column(0).as_string::<i32>().iter().flatten().map(str::to_owned).collect()
+    };
+    let defaults: Vec<&annex::DomainDefault> =
+        annex::DOMAINS.iter().filter(|d| !codes.contains(d.domain)).collect();
+    let mut countries = ListBuilder::new(StringBuilder::new());
+    for d in &defaults {
+        for c in d.third_countries {
+            countries.values().append_value(c);
+        }
+        countries.append(true);
+    }
+    let columns: Vec<ArrayRef> = vec![
+        Arc::new(StringArray::from_iter_values(defaults.iter().map(|d| d.domain))),
+        Arc::new(StringArray::from_iter_values(defaults.iter().map(|d| d.name))),
+        Arc::new(StringArray::from_iter_values(defaults.iter().map(|d| d.legal_act))),
+        Arc::new(Int64Array::from_iter_values(defaults.iter().map(|d| d.retention_months))),
+        Arc::new(BooleanArray::from_iter(defaults.iter().map(|d| Some(d.commission_participates)))),
+        Arc::new(BooleanArray::from_iter(defaults.iter().map(|d| Some(d.special_categories_basis)))),
+        Arc::new(countries.finish()),
+        Arc::new(BooleanArray::from_iter(defaults.iter().map(|d| Some(d.repository)))),
+    ];
+    let shipped = RecordBatch::try_new(table.schema(), columns)?;
+    Ok(arrow::compute::concat_batches(&table.schema(), &[imported, shipped])?)
+}
+
+/// Plans `sql` for a supervisor: a query only. Anything that would change something (DDL,
+/// DML, `SET`, `COPY`) is refused with a message saying so; a mistake is reported with its
+/// position.
+pub async fn read_only(ctx: &SessionContext, sql: &str) -> Result<datafusion::dataframe::DataFrame> {
+    let options = datafusion::execution::context::SQLOptions::new()
+        .with_allow_ddl(false)
+        .with_allow_dml(false)
+        .with_allow_statements(false);
+    ctx.sql_with_options(sql, options).await.map_err(|e| Error::Usage(format!("query refused: {e}")))
+}
