@@ -96,6 +96,8 @@ pub async fn audit(store: &Store, judge: &Judge, window: Window) -> Result<Audit
         judge_batch(judge, &mut scenes, &batch, &mut out.findings)?;
     }
     out.scenes = scenes.verdicts.len() as u64;
+    // INVARIANT: findings come out in one order whatever the plan's parallelism.
+    out.findings.sort();
     Ok(out)
 }
 
@@ -130,7 +132,7 @@ impl<'a> Columns<'a> {
     }
 }
 
-fn opt<'a>(a: &'a StringArray, row: usize) -> Option<&'a str> {
+fn opt(a: &StringArray, row: usize) -> Option<&str> {
     (!a.is_null(row)).then(|| a.value(row))
 }
 
@@ -154,22 +156,34 @@ struct RowFacts {
     user_domains: Vec<String>,
     authority_kind: String,
     member_state: String,
-    case: Option<(String, bool, bool, bool, bool, bool, Vec<String>, bool)>,
+    case: Option<CaseFacts>,
+}
+
+/// The case side of [`RowFacts`].
+struct CaseFacts {
+    domain: String,
+    personal_data: bool,
+    blocked: bool,
+    deleted: bool,
+    subject_consent: bool,
+    commission_participates: bool,
+    third_countries: Vec<String>,
+    participating: bool,
 }
 
 fn row_facts(c: &Columns<'_>, row: usize) -> Result<RowFacts> {
     let case = match opt(c.text("case_domain")?, row) {
         None => None,
-        Some(domain) => Some((
-            domain.to_owned(),
-            yes(c.flag("personal_data")?, row),
-            yes(c.flag("blocked")?, row),
-            yes(c.flag("deleted")?, row),
-            yes(c.flag("subject_consent")?, row),
-            yes(c.flag("commission_participates")?, row),
-            items(c.list("third_countries")?, row),
-            yes(c.flag("participating")?, row),
-        )),
+        Some(domain) => Some(CaseFacts {
+            domain: domain.to_owned(),
+            personal_data: yes(c.flag("personal_data")?, row),
+            blocked: yes(c.flag("blocked")?, row),
+            deleted: yes(c.flag("deleted")?, row),
+            subject_consent: yes(c.flag("subject_consent")?, row),
+            commission_participates: yes(c.flag("commission_participates")?, row),
+            third_countries: items(c.list("third_countries")?, row),
+            participating: yes(c.flag("participating")?, row),
+        }),
     };
     Ok(RowFacts {
         action: c.text("action")?.value(row).to_owned(),
@@ -195,25 +209,21 @@ fn scene(f: &RowFacts) -> Scene<'_> {
         action: &f.action,
         purpose: &f.purpose,
         legal_ground: f.legal_ground,
-        case: f.case.as_ref().map(
-            |(domain, personal_data, blocked, deleted, consent, commission, countries, participating)| {
-                CaseScene {
-                    id: "case",
-                    domain,
-                    personal_data: *personal_data,
-                    blocked: *blocked,
-                    deleted: *deleted,
-                    subject_consent: *consent,
-                    commission_participates: *commission,
-                    third_countries: countries.iter().map(String::as_str).collect(),
-                    participants: if *participating {
-                        vec![("actor-authority", f.authority_kind.as_str(), f.member_state.as_str())]
-                    } else {
-                        Vec::new()
-                    },
-                }
+        case: f.case.as_ref().map(|c| CaseScene {
+            id: "case",
+            domain: &c.domain,
+            personal_data: c.personal_data,
+            blocked: c.blocked,
+            deleted: c.deleted,
+            subject_consent: c.subject_consent,
+            commission_participates: c.commission_participates,
+            third_countries: c.third_countries.iter().map(String::as_str).collect(),
+            participants: if c.participating {
+                vec![("actor-authority", f.authority_kind.as_str(), f.member_state.as_str())]
+            } else {
+                Vec::new()
             },
-        ),
+        }),
     }
 }
 
@@ -373,4 +383,188 @@ pub async fn explain(store: &Store, judge: &Judge, event_id: &str) -> Result<Exp
         entities: serde_json::from_slice(&entity_json)?,
         verdict,
     })
+}
+
+/// The plain twin of [`audit`]: reads the tables with no query engine, builds every event's
+/// scene with its real identifiers and the full list of participants at its instant, and
+/// asks Cedar once per event. Slow and obviously right; the differential test and the
+/// benchmark hold [`audit`] to it.
+pub fn naive(store: &Store, judge: &Judge, window: Window) -> Result<Audit> {
+    use crate::catalog;
+    type Micros = Option<i64>;
+    let text = |b: &RecordBatch, name: &str| -> StringArray {
+        b.column_by_name(name)
+            .map(|c| c.as_string::<i32>().clone())
+            .unwrap_or_else(|| StringArray::from(Vec::<Option<&str>>::new()))
+    };
+    let time = |b: &RecordBatch, name: &str, row: usize| -> Micros {
+        let a = b.column_by_name(name)?.as_primitive::<TimestampMicrosecondType>();
+        (!a.is_null(row)).then(|| a.value(row))
+    };
+    let flag = |b: &RecordBatch, name: &str, row: usize| -> bool {
+        b.column_by_name(name).is_some_and(|c| yes(c.as_boolean(), row))
+    };
+    let list = |b: &RecordBatch, name: &str, row: usize| -> Vec<String> {
+        b.column_by_name(name).map(|c| items(c.as_list::<i32>(), row)).unwrap_or_default()
+    };
+
+    let mut authorities: HashMap<String, (String, String)> = HashMap::new();
+    for b in store.read(catalog::AUTHORITIES.name)? {
+        let (id, kind, ms) = (text(&b, "authority_id"), text(&b, "kind"), text(&b, "member_state"));
+        for r in 0..b.num_rows() {
+            authorities.insert(id.value(r).into(), (kind.value(r).into(), ms.value(r).into()));
+        }
+    }
+    let mut domains: HashMap<String, (bool, Vec<String>)> = HashMap::new();
+    let effective = query::effective_domains(store)?;
+    let codes = text(&effective, "domain");
+    for r in 0..effective.num_rows() {
+        domains.insert(
+            codes.value(r).into(),
+            (flag(&effective, "commission_participates", r), list(&effective, "third_countries", r)),
+        );
+    }
+    struct User {
+        authority: String,
+        domains: Vec<String>,
+        registered: i64,
+        deactivated: Micros,
+    }
+    let mut users: HashMap<String, User> = HashMap::new();
+    for b in store.read(catalog::USERS.name)? {
+        let (id, auth) = (text(&b, "user_id"), text(&b, "authority_id"));
+        for r in 0..b.num_rows() {
+            users.insert(
+                id.value(r).into(),
+                User {
+                    authority: auth.value(r).into(),
+                    domains: list(&b, "domains", r),
+                    registered: time(&b, "registered_at", r).unwrap_or(i64::MAX),
+                    deactivated: time(&b, "deactivated_at", r),
+                },
+            );
+        }
+    }
+    struct Case {
+        domain: String,
+        personal_data: bool,
+        blocked: Micros,
+        deleted: Micros,
+        consent: bool,
+    }
+    let mut cases: HashMap<String, Case> = HashMap::new();
+    for b in store.read(catalog::CASES.name)? {
+        let (id, domain) = (text(&b, "case_id"), text(&b, "domain"));
+        for r in 0..b.num_rows() {
+            cases.insert(
+                id.value(r).into(),
+                Case {
+                    domain: domain.value(r).into(),
+                    personal_data: flag(&b, "personal_data", r),
+                    blocked: time(&b, "blocked_at", r),
+                    deleted: time(&b, "deleted_at", r),
+                    consent: flag(&b, "subject_consent", r),
+                },
+            );
+        }
+    }
+    let mut participants: HashMap<String, Vec<(String, i64, Micros)>> = HashMap::new();
+    for b in store.read(catalog::CASE_PARTICIPANTS.name)? {
+        let (case, auth) = (text(&b, "case_id"), text(&b, "authority_id"));
+        for r in 0..b.num_rows() {
+            participants.entry(case.value(r).into()).or_default().push((
+                auth.value(r).into(),
+                time(&b, "joined_at", r).unwrap_or(i64::MAX),
+                time(&b, "left_at", r),
+            ));
+        }
+    }
+
+    let none = (String::new(), String::new());
+    let mut out = Audit::default();
+    for b in store.read(catalog::ACCESS_LOG.name)? {
+        let (event, user, case, action, purpose, ground, outcome) = (
+            text(&b, "event_id"),
+            text(&b, "user_id"),
+            text(&b, "case_id"),
+            text(&b, "action"),
+            text(&b, "purpose"),
+            text(&b, "legal_ground"),
+            text(&b, "outcome"),
+        );
+        for r in 0..b.num_rows() {
+            let ts = time(&b, "ts", r).unwrap_or_default();
+            if outcome.value(r) != "granted"
+                || window.from.is_some_and(|f| ts < f)
+                || window.to.is_some_and(|t| ts >= t)
+            {
+                continue;
+            }
+            let Some(u) = users.get(user.value(r)) else { continue };
+            let (kind, ms) = authorities.get(&u.authority).unwrap_or(&none);
+            let case_scene = match opt(&case, r) {
+                None => None,
+                Some(id) => {
+                    let Some(c) = cases.get(id) else { continue };
+                    let (commission, countries) = domains.get(&c.domain).cloned().unwrap_or_default();
+                    let here: Vec<(&str, &str, &str)> = participants
+                        .get(id)
+                        .into_iter()
+                        .flatten()
+                        .filter(|(_, joined, left)| *joined <= ts && left.is_none_or(|l| ts < l))
+                        .map(|(a, _, _)| {
+                            let (k, m) = authorities.get(a).unwrap_or(&none);
+                            (a.as_str(), k.as_str(), m.as_str())
+                        })
+                        .collect();
+                    Some((c, commission, countries, here, id))
+                }
+            };
+            let scene = Scene {
+                user: user.value(r),
+                authority: &u.authority,
+                authority_kind: kind,
+                member_state: ms,
+                user_active: u.registered <= ts && u.deactivated.is_none_or(|d| ts < d),
+                user_domains: u.domains.iter().map(String::as_str).collect(),
+                action: action.value(r),
+                purpose: purpose.value(r),
+                legal_ground: !ground.is_null(r),
+                case: case_scene.as_ref().map(|(c, commission, countries, here, id)| CaseScene {
+                    id,
+                    domain: &c.domain,
+                    personal_data: c.personal_data,
+                    blocked: c.blocked.is_some_and(|b| b <= ts),
+                    deleted: c.deleted.is_some_and(|d| d <= ts),
+                    subject_consent: c.consent,
+                    commission_participates: *commission,
+                    third_countries: countries.iter().map(String::as_str).collect(),
+                    participants: here.clone(),
+                }),
+            };
+            out.events += 1;
+            out.scenes += 1;
+            let verdict = judge.decide(&scene)?;
+            for rule in &verdict.broken {
+                out.findings.push(Finding {
+                    rule: rule.clone(),
+                    status: "unmet".into(),
+                    subject_kind: "event".into(),
+                    subject_id: event.value(r).to_owned(),
+                    due_at: None,
+                    legal_ref: judge.policies().rule(rule).map(|x| x.article.clone()).unwrap_or_default(),
+                    severity: "violation".into(),
+                    authority_id: Some(u.authority.clone()),
+                    member_state: Some(ms.clone()),
+                    event_id: Some(event.value(r).to_owned()),
+                    user_id: Some(user.value(r).to_owned()),
+                    case_id: opt(&case, r).map(str::to_owned),
+                    ts: Some(finding::format_micros(ts)),
+                    policies: Some(verdict.broken.clone()),
+                });
+            }
+        }
+    }
+    out.findings.sort();
+    Ok(out)
 }

@@ -130,8 +130,8 @@ pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Repor
     let mut txn = store.begin("import")?;
     let mut refs = References::new();
     for table in [&catalog::DOMAINS, &catalog::AUTHORITIES, &catalog::USERS, &catalog::CASES] {
-        for batch in stored_batches(txn.store(), table.name)? {
-            refs.absorb(table, &batch?);
+        for batch in txn.store().read(table.name)? {
+            refs.absorb(table, &batch);
         }
     }
     let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
@@ -143,8 +143,8 @@ pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Repor
             inputs.iter().enumerate().skip(i).take_while(|(_, x)| x.table.name == table.name).collect();
         i += group.len();
         let mut keys = KeyIndex::new(table)?;
-        for batch in stored_batches(txn.store(), table.name)? {
-            keys.add_stored(&batch?)?;
+        for batch in txn.store().read(table.name)? {
+            keys.add_stored(&batch)?;
         }
         let mut sink = TableSink::new(table);
         let count = report.tables.entry(table.name).or_default();
@@ -165,19 +165,6 @@ pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Repor
     }
     report.entry = txn.commit(committed_at, names)?;
     Ok(report)
-}
-
-/// Reads the committed rows of `table`.
-fn stored_batches(store: &Store, table: &str) -> Result<impl Iterator<Item = Result<RecordBatch>>> {
-    let mut batches = Vec::new();
-    for path in store.paths(table) {
-        let file = std::fs::File::open(&path).map_err(Error::io(&path))?;
-        let builder = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?;
-        for batch in builder.with_batch_size(64 * 1024).build()? {
-            batches.push(batch.map_err(Error::from));
-        }
-    }
-    Ok(batches.into_iter())
 }
 
 /// Where accepted rows of one table go: one staged Parquet file, or one per month.

@@ -80,13 +80,7 @@ pub fn register(
 /// was not imported.
 pub fn effective_domains(store: &Store) -> Result<RecordBatch> {
     let table: &Table = &catalog::DOMAINS;
-    let mut batches = Vec::new();
-    for path in store.paths(table.name) {
-        let file = std::fs::File::open(&path).map_err(Error::io(&path))?;
-        for b in parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?.build()? {
-            batches.push(b?);
-        }
-    }
+    let batches = store.read(table.name)?;
     let imported = arrow::compute::concat_batches(&table.schema(), &batches)?;
     let codes: BTreeSet<String> = {
         use arrow::array::AsArray;

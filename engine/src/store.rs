@@ -109,6 +109,21 @@ impl Store {
         self.files(table).iter().map(|f| f.rows).sum()
     }
 
+    /// Reads every committed row of `table`, file by file.
+    pub fn read(&self, table: &str) -> Result<Vec<arrow::array::RecordBatch>> {
+        let mut batches = Vec::new();
+        for path in self.paths(table) {
+            let file = File::open(&path).map_err(Error::io(&path))?;
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
+                .with_batch_size(64 * 1024)
+                .build()?;
+            for batch in reader {
+                batches.push(batch?);
+            }
+        }
+        Ok(batches)
+    }
+
     /// Starts a write. Takes the store's lock (waiting for another writer to finish) and
     /// removes what an interrupted write left behind.
     pub fn begin(&self, kind: &str) -> Result<Transaction> {
