@@ -316,22 +316,34 @@ pub const NTK_FINDINGS: &str = "ntk_findings";
 /// The stored table of the texts of every policy set that decided findings.
 pub const POLICY_TEXTS: &str = "policy_texts";
 
+/// The schema of [`POLICY_TEXTS`].
+pub fn policy_texts_schema() -> arrow::datatypes::SchemaRef {
+    let names = ["policy_hash", "id", "article", "title", "effect", "file", "text"];
+    Arc::new(arrow::datatypes::Schema::new(
+        names
+            .iter()
+            .map(|n| arrow::datatypes::Field::new(*n, arrow::datatypes::DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    ))
+}
+
 fn policy_texts(p: &custos_policies::Policies) -> Result<RecordBatch> {
     let col = |f: &dyn Fn(&custos_policies::Rule) -> &str| -> Arc<dyn Array> {
         Arc::new(StringArray::from_iter_values(p.rules().iter().map(f)))
     };
-    Ok(RecordBatch::try_from_iter(vec![
-        (
-            "policy_hash",
-            Arc::new(StringArray::from_iter_values(p.rules().iter().map(|_| p.hash()))) as Arc<dyn Array>,
-        ),
-        ("id", col(&|r| &r.id)),
-        ("article", col(&|r| &r.article)),
-        ("title", col(&|r| &r.title)),
-        ("effect", col(&|r| r.effect)),
-        ("file", col(&|r| &r.file)),
-        ("text", col(&|r| &r.text)),
-    ])?)
+    let hash: Arc<dyn Array> = Arc::new(StringArray::from_iter_values(p.rules().iter().map(|_| p.hash())));
+    Ok(RecordBatch::try_new(
+        policy_texts_schema(),
+        vec![
+            hash,
+            col(&|r| &r.id),
+            col(&|r| &r.article),
+            col(&|r| &r.title),
+            col(&|r| r.effect),
+            col(&|r| &r.file),
+            col(&|r| &r.text),
+        ],
+    )?)
 }
 
 /// One event explained: its facts, the request Cedar was asked, and what it decided.

@@ -37,8 +37,7 @@ pub struct Finding {
     /// Need-to-know findings: the user.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_id: Option<String>,
-    /// Need-to-know findings: the case, if the operation concerned one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// The case concerned, if any (always present in JSON, `null` when none).
     pub case_id: Option<String>,
     /// Need-to-know findings: when the event happened (RFC 3339, UTC).
     #[serde(skip_serializing_if = "Option::is_none")]

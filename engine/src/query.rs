@@ -44,6 +44,19 @@ pub async fn session(store: &Store) -> Result<SessionContext> {
         }
         register(&ctx, store, table.name, table.schema())?;
     }
+    // Derived tables: the latest audit's findings, and the text of every policy set used.
+    register_paths(
+        &ctx,
+        crate::audit::NTK_FINDINGS,
+        store.latest_paths(crate::audit::NTK_FINDINGS),
+        Arc::clone(&crate::finding::SCHEMA),
+    )?;
+    register_paths(
+        &ctx,
+        crate::audit::POLICY_TEXTS,
+        store.paths(crate::audit::POLICY_TEXTS),
+        crate::audit::policy_texts_schema(),
+    )?;
     let domains = effective_domains(store)?;
     ctx.register_table("domains", Arc::new(MemTable::try_new(domains.schema(), vec![vec![domains]])?))?;
     Ok(ctx)
@@ -56,7 +69,16 @@ pub fn register(
     name: &str,
     schema: arrow::datatypes::SchemaRef,
 ) -> Result<()> {
-    let paths = store.paths(name);
+    register_paths(ctx, name, store.paths(name), schema)
+}
+
+/// Registers Parquet files `paths` as table `name` of `schema` (empty if there are none).
+fn register_paths(
+    ctx: &SessionContext,
+    name: &str,
+    paths: Vec<std::path::PathBuf>,
+    schema: arrow::datatypes::SchemaRef,
+) -> Result<()> {
     if paths.is_empty() {
         let empty = MemTable::try_new(schema, vec![vec![]])?;
         ctx.register_table(name, Arc::new(empty))?;

@@ -99,6 +99,17 @@ impl Store {
         self.entries.iter().flat_map(|e| &e.body.files).filter(|f| f.table == table).collect()
     }
 
+    /// Absolute paths of the files of `table` in the newest entry that has any: the latest
+    /// run of a derived table (findings), where each run replaces the one before.
+    pub fn latest_paths(&self, table: &str) -> Vec<PathBuf> {
+        let newest = self.entries.iter().rev().find(|e| e.body.files.iter().any(|f| f.table == table));
+        newest
+            .map(|e| {
+                e.body.files.iter().filter(|f| f.table == table).map(|f| self.root.join(&f.path)).collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Absolute paths of the committed files of `table`.
     pub fn paths(&self, table: &str) -> Vec<PathBuf> {
         self.files(table).iter().map(|f| self.root.join(&f.path)).collect()

@@ -107,3 +107,96 @@ fn a_window_judges_only_the_events_inside_it() {
     assert_eq!(year.findings, inside);
     let _ = stdout;
 }
+
+#[test]
+fn each_rule_is_right_on_its_edges() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ntk-edges");
+    let out = run(&["import", "--store", store.to_str().unwrap(), fixture.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["audit", "--store", store.to_str().unwrap(), "--format", "json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let found: BTreeSet<(String, String)> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| (f["event_id"].as_str().unwrap().to_owned(), f["rule"].as_str().unwrap().to_owned()))
+        .collect();
+    let expected: BTreeSet<(String, String)> = [
+        // Deactivated at 12:00:00: an event at that very instant is no longer the user's.
+        ("E-DEACT-AT", "NTK-USER-ACTIVE"),
+        ("E-DEACT-OFFSET", "NTK-USER-ACTIVE"),
+        // The French authority joined at 10:00:00; a second before, it had no access.
+        ("E-JOIN-BEFORE", "NTK-INVOLVED"),
+        // Blocked at 12:00:00: from that instant on.
+        ("E-BLOCK-AT", "NTK-BLOCKED"),
+        ("E-BLOCK-AFTER", "NTK-BLOCKED"),
+        // The Commission takes no part in professional qualifications.
+        ("E-COM-NO-PART", "NTK-COMMISSION"),
+    ]
+    .into_iter()
+    .map(|(e, r)| (e.to_owned(), r.to_owned()))
+    .collect();
+    assert_eq!(found, expected);
+    // Every finding carries the fields rules.md requires.
+    for f in doc["findings"].as_array().unwrap() {
+        for key in [
+            "rule",
+            "status",
+            "subject_kind",
+            "subject_id",
+            "due_at",
+            "legal_ref",
+            "severity",
+            "authority_id",
+            "member_state",
+            "event_id",
+            "user_id",
+            "case_id",
+            "policies",
+        ] {
+            assert!(f.get(key).is_some(), "{key} missing in {f}");
+        }
+        assert_eq!(f["status"], "unmet");
+        assert_eq!(f["subject_kind"], "event");
+    }
+}
+
+#[test]
+fn explain_shows_the_facts_the_request_and_the_rule_text() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ntk-edges");
+    assert!(run(&["import", "--store", store.to_str().unwrap(), fixture.to_str().unwrap()]).status.success());
+    let out = run(&["audit", "--store", store.to_str().unwrap(), "--explain", "E-COM-NO-PART"]);
+    let text = stdout(&out);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(text.contains("\"authority_kind\": \"commission\""), "{text}");
+    assert!(text.contains("IMI::User::\"UC\""), "{text}");
+    assert!(text.contains("Decision: deny by NTK-COMMISSION (IMI Reg. Art. 8(3), 14(6))"), "{text}");
+    assert!(text.contains("!resource.domain.commission_participates"), "{text}");
+    let out = run(&["audit", "--store", store.to_str().unwrap(), "--explain", "E-NOPE"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("no granted event has the id `E-NOPE`"));
+}
+
+#[test]
+fn findings_are_stored_with_the_policy_hash_and_texts() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/ntk-edges");
+    assert!(run(&["import", "--store", store.to_str().unwrap(), fixture.to_str().unwrap()]).status.success());
+    assert!(run(&["audit", "--store", store.to_str().unwrap()]).status.success());
+    let sql = "SELECT f.rule, count(*) AS n, min(t.article) AS article FROM ntk_findings f \
+               JOIN policy_texts t ON t.policy_hash = f.policy_hash AND t.id = f.rule GROUP BY f.rule ORDER BY f.rule";
+    let out = run(&["query", "--store", store.to_str().unwrap(), "--format", "csv", sql]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert_eq!(
+        stdout(&out),
+        "rule,n,article\nNTK-BLOCKED,2,IMI Reg. Art. 14(3)\nNTK-COMMISSION,1,\"IMI Reg. Art. 8(3), 14(6)\"\nNTK-INVOLVED,1,IMI Reg. Art. 9(6)\nNTK-USER-ACTIVE,2,\"IMI Reg. Art. 9(1), 15(3)\"\n"
+    );
+    // The store stays verifiable with the audit's commit in it.
+    let v = run(&["verify", "--store", store.to_str().unwrap()]);
+    assert!(stdout(&v).contains("is intact: 2 entries"), "{}", stdout(&v));
+}
