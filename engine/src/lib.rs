@@ -17,12 +17,14 @@
 
 pub mod annex;
 pub mod audit;
+pub mod calendar;
 pub mod catalog;
 pub mod decision;
 pub mod error;
 pub mod finding;
 pub mod import;
 pub mod manifest;
+pub mod period;
 pub mod query;
 pub mod store;
 pub mod synthetic;

@@ -1,0 +1,128 @@
+//! What the whole-command benchmarks share: data sets, timing, peers, the results table.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// Where generated data sets are kept between runs.
+pub fn data_dir() -> PathBuf {
+    let base = std::env::var_os("CUSTOS_BENCH_DATA").map(PathBuf::from).unwrap_or_else(|| {
+        let target =
+            std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| "target".into());
+        target.join("bench-data")
+    });
+    std::fs::create_dir_all(&base).unwrap();
+    base
+}
+
+/// The `custos` binary built with the benchmark profile.
+pub fn custos() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_custos"));
+    c.env("CUSTOS_LOG", "error");
+    c
+}
+
+/// Runs a command, failing loudly with its output if it fails.
+pub fn check(mut c: Command) -> std::process::Output {
+    let out = c.output().unwrap();
+    assert!(out.status.success(), "{:?} failed:\n{}", c, String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+/// A synthetic export with `events` access events (generated once, then reused).
+pub fn export(events: u64) -> PathBuf {
+    let dir = data_dir().join(format!("export-{events}"));
+    if !dir.join("labels/about.json").exists() {
+        eprintln!("generating {events} events into {} …", dir.display());
+        let scale = (events as f64 / 6_600_000.0).clamp(0.02, 1.0);
+        let mut c = custos();
+        c.args(["generate", "--out", dir.to_str().unwrap(), "--seed", "42"]);
+        c.args(["--scale", &format!("{scale:.3}"), "--events", &events.to_string()]);
+        check(c);
+    }
+    dir
+}
+
+/// A store holding [`export`] (imported once, then reused).
+pub fn store(events: u64) -> PathBuf {
+    let dir = data_dir().join(format!("store-{events}"));
+    if !dir.join("manifest.jsonl").exists() {
+        let export = export(events);
+        eprintln!("importing into {} …", dir.display());
+        let mut c = custos();
+        c.args(["import", "--store", dir.to_str().unwrap(), export.to_str().unwrap()]);
+        check(c);
+    }
+    dir
+}
+
+/// Python with the peers installed (by `benches/setup.sh`).
+pub fn python() -> String {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/setup.sh");
+    let out = check({
+        let mut c = Command::new("bash");
+        c.arg(script);
+        c
+    });
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
+/// Threads the peers may use: the same as Custos (every core).
+pub fn threads() -> usize {
+    std::thread::available_parallelism().map_or(2, |n| n.get())
+}
+
+/// Times `f` `reps` times after one warm-up; returns the durations.
+pub fn time<T>(reps: usize, mut f: impl FnMut() -> T) -> Vec<Duration> {
+    f();
+    (0..reps)
+        .map(|_| {
+            let t = Instant::now();
+            std::hint::black_box(f());
+            t.elapsed()
+        })
+        .collect()
+}
+
+/// Median, min and max, in seconds.
+pub fn stats(d: &[Duration]) -> (f64, f64, f64) {
+    let mut s: Vec<f64> = d.iter().map(Duration::as_secs_f64).collect();
+    s.sort_by(f64::total_cmp);
+    (s[s.len() / 2], s[0], s[s.len() - 1])
+}
+
+/// The peak resident memory of this process so far, in MiB (Linux `VmHWM`).
+pub fn peak_mib() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024.0)
+}
+
+/// A description of this machine for the results.
+pub fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0))
+        })
+        .unwrap_or(0.0);
+    format!("{} cores ({cpu}), {:.0} GiB", threads(), mem / 1024.0 / 1024.0)
+}
+
+/// Appends a results table to `target/bench-results/NAME.md` and prints it.
+pub fn report(name: &str, text: &str) {
+    println!("{text}");
+    let dir = data_dir().join("../bench-results");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join(format!("{name}.md")), text).unwrap();
+}
