@@ -5,6 +5,7 @@
 //!
 //! `cargo bench --bench audit -- [EVENTS...]` (default 10,000,000; add 100000000 for the
 //! large run).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "common.rs"]
 mod common;

@@ -2,6 +2,7 @@
 //! the same CSV files and writing Parquet with the same threads, in one run.
 //!
 //! `cargo bench --bench import -- [EVENTS]` (default 5,000,000 access events).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "common.rs"]
 mod common;
