@@ -3,7 +3,8 @@
 //! ```text
 //! schema.cedarschema          the IMI world: users, authorities, cases, domains, purposes
 //! rules/ntk/*.cedar           need-to-know rules (IMI Arts. 8(3), 9, 13, 14, 15, 23)
-//! cases/ntk.json              permit and forbid cases per rule, in `cedar run-tests` format
+//! rules/deadline/*.cedar      deadline rules (IMI Arts. 7, 14, 15, 16, 19; EUDPR Arts. 14, 34, 35)
+//! cases/*.json                permit and forbid cases per rule, in `cedar run-tests` format
 //! ```
 //!
 //! Every policy carries `@id` (the stable rule ID of `rules.md`), `@article` (the legal
@@ -11,6 +12,14 @@
 //! [`PolicyId`], so a decision's reasons are rule IDs. Need-to-know is modelled as one
 //! `permit` (IMI users may work in IMI) and one `forbid` per rule: a denied request names
 //! every rule it breaks, and a forbid always wins.
+//!
+//! Deadline policies carry more annotations: `@due` and `@done` name the attributes holding
+//! the end of the period and the instant the obligation was met (a broken rule whose `done`
+//! is present is `late`, otherwise `overdue`; one without `@due` is `unmet`); `@severity`
+//! is `violation` unless it says `warning`; `@default` marks a period that is Custos's
+//! configurable default, not the law's. Where one rule of `rules.md` has two conditions
+//! (a deadline and a content requirement, say), it is two policies with their own `@id`
+//! and the same `@rule`.
 
 use std::str::FromStr;
 
@@ -33,8 +42,34 @@ pub const NEED_TO_KNOW: &[(&str, &str)] = &[
     ("rules/ntk/third-country.cedar", include_str!("../rules/ntk/third-country.cedar")),
 ];
 
+/// The deadline policy files, in the order they are listed.
+pub const DEADLINES: &[(&str, &str)] = &[
+    ("rules/deadline/access.cedar", include_str!("../rules/deadline/access.cedar")),
+    ("rules/deadline/bre-content.cedar", include_str!("../rules/deadline/bre-content.cedar")),
+    ("rules/deadline/bre-delay-reasons.cedar", include_str!("../rules/deadline/bre-delay-reasons.cedar")),
+    ("rules/deadline/bre-dpo.cedar", include_str!("../rules/deadline/bre-dpo.cedar")),
+    ("rules/deadline/bre-notify.cedar", include_str!("../rules/deadline/bre-notify.cedar")),
+    ("rules/deadline/bre-subjects.cedar", include_str!("../rules/deadline/bre-subjects.cedar")),
+    ("rules/deadline/case-special.cedar", include_str!("../rules/deadline/case-special.cedar")),
+    ("rules/deadline/dsr-extension.cedar", include_str!("../rules/deadline/dsr-extension.cedar")),
+    ("rules/deadline/dsr-imi-correct.cedar", include_str!("../rules/deadline/dsr-imi-correct.cedar")),
+    ("rules/deadline/dsr-imi-user.cedar", include_str!("../rules/deadline/dsr-imi-user.cedar")),
+    ("rules/deadline/dsr-refusal.cedar", include_str!("../rules/deadline/dsr-refusal.cedar")),
+    ("rules/deadline/dsr-respond.cedar", include_str!("../rules/deadline/dsr-respond.cedar")),
+    ("rules/deadline/ret-block.cedar", include_str!("../rules/deadline/ret-block.cedar")),
+    ("rules/deadline/ret-delete.cedar", include_str!("../rules/deadline/ret-delete.cedar")),
+    ("rules/deadline/ret-early-delete.cedar", include_str!("../rules/deadline/ret-early-delete.cedar")),
+    ("rules/deadline/ret-inactive.cedar", include_str!("../rules/deadline/ret-inactive.cedar")),
+    ("rules/deadline/ret-user-block.cedar", include_str!("../rules/deadline/ret-user-block.cedar")),
+    ("rules/deadline/ret-user-delete.cedar", include_str!("../rules/deadline/ret-user-delete.cedar")),
+    ("rules/deadline/rt-late.cedar", include_str!("../rules/deadline/rt-late.cedar")),
+];
+
 /// The need-to-know test cases, in `cedar run-tests` format.
 pub const NEED_TO_KNOW_CASES: &str = include_str!("../cases/ntk.json");
+
+/// The deadline test cases, in `cedar run-tests` format.
+pub const DEADLINE_CASES: &str = include_str!("../cases/deadline.json");
 
 /// The errors of this crate.
 #[derive(Debug, thiserror::Error)]
@@ -56,8 +91,18 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// A rule as the policy explorer shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
-    /// The stable ID (`NTK-DOMAIN`).
+    /// The policy's own ID (`NTK-DOMAIN`, `DSR-REFUSAL/remedy`).
     pub id: String,
+    /// The rule of `rules.md` it implements (`@rule`, else the ID).
+    pub rule: String,
+    /// The attribute holding the end of the period (`@due`), for deadline rules.
+    pub due: Option<String>,
+    /// The attribute holding when the obligation was met (`@done`), for deadline rules.
+    pub done: Option<String>,
+    /// `violation` or `warning` (`@severity`).
+    pub severity: String,
+    /// The period, when it is Custos's default and not the law's (`@default`).
+    pub default: Option<String>,
     /// The legal reference (`IMI Reg. Art. 9(3)-(4)`).
     pub article: String,
     /// The rule in one sentence.
@@ -83,6 +128,11 @@ impl Policies {
     /// The need-to-know rules.
     pub fn need_to_know() -> Result<Policies> {
         Policies::load(NEED_TO_KNOW.iter().map(|(f, t)| ((*f).to_owned(), (*t).to_owned())).collect())
+    }
+
+    /// The deadline rules.
+    pub fn deadlines() -> Result<Policies> {
+        Policies::load(DEADLINES.iter().map(|(f, t)| ((*f).to_owned(), (*t).to_owned())).collect())
     }
 
     /// Loads `files` (name and text), names each policy by its `@id`, and validates the set
@@ -113,7 +163,13 @@ impl Policies {
                     })
                 };
                 let id = annotation("id")?;
+                let optional = |key: &str| policy.annotation(key).map(str::to_owned);
                 let rule = Rule {
+                    rule: optional("rule").unwrap_or_else(|| id.clone()),
+                    due: optional("due"),
+                    done: optional("done"),
+                    severity: optional("severity").unwrap_or_else(|| "violation".to_owned()),
+                    default: optional("default"),
                     article: annotation("article")?,
                     title: annotation("title")?,
                     effect: match policy.effect() {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use cedar_policy::{Authorizer, Context, Decision, Entities, EntityUid, Request};
-use custos_policies::{NEED_TO_KNOW, NEED_TO_KNOW_CASES, Policies};
+use custos_policies::{DEADLINE_CASES, DEADLINES, NEED_TO_KNOW, NEED_TO_KNOW_CASES, Policies};
 use serde_json::Value;
 
 #[test]
@@ -23,7 +23,7 @@ fn the_need_to_know_policies_validate_strictly_without_warnings() {
 #[test]
 fn every_policy_file_is_in_cedar_format_style() {
     let config = cedar_policy_formatter::Config { line_width: 80, indent_width: 2 };
-    for (file, text) in NEED_TO_KNOW {
+    for (file, text) in NEED_TO_KNOW.iter().chain(DEADLINES) {
         let pretty = cedar_policy_formatter::policies_str_to_pretty(text, &config).expect("formats");
         if std::env::var_os("CUSTOS_BLESS").is_some() {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
@@ -71,16 +71,33 @@ fn run_cases(policies: &Policies, json: &str) -> Vec<Value> {
 
 #[test]
 fn the_need_to_know_cases_hold_and_cover_every_rule_both_ways() {
-    let policies = Policies::need_to_know().unwrap();
-    let cases = run_cases(&policies, NEED_TO_KNOW_CASES);
+    for (policies, cases) in [
+        (Policies::need_to_know().unwrap(), NEED_TO_KNOW_CASES),
+        (Policies::deadlines().unwrap(), DEADLINE_CASES),
+    ] {
+        covers_every_rule_both_ways(&policies, &run_cases(&policies, cases));
+    }
+}
+
+#[test]
+fn the_deadline_policies_validate_strictly_and_say_how_to_report() {
+    let p = Policies::deadlines().expect("valid");
+    for r in p.rules().iter().filter(|r| r.effect == "forbid") {
+        assert!(r.severity == "violation" || r.severity == "warning", "{}", r.id);
+        assert!(r.done.is_none() || r.due.is_some(), "{}: @done without @due", r.id);
+    }
+    assert_eq!(p.rule("DSR-REFUSAL/remedy").map(|r| r.rule.as_str()), Some("DSR-REFUSAL"));
+    assert!(p.rule("BRE-DPO").and_then(|r| r.default.as_deref()).is_some());
+}
+
+fn covers_every_rule_both_ways(policies: &Policies, cases: &[Value]) {
     for rule in policies.rules().iter().filter(|r| r.effect == "forbid") {
-        let about = |decision: &str| {
-            cases.iter().any(|c| {
-                c["name"].as_str().unwrap().starts_with(&format!("{}:", rule.id)) && c["decision"] == decision
-            })
-        };
-        assert!(about("allow"), "{}: no permitting case", rule.id);
-        assert!(about("deny"), "{}: no forbidding case", rule.id);
+        // A forbidding case is one the rule decides; a permitting one is about the rule (named
+        // after it) and passes it.
+        let forbids = |c: &Value| c["reason"].as_array().unwrap().iter().any(|r| r == rule.id.as_str());
+        let named = |c: &Value| c["name"].as_str().unwrap().starts_with(&format!("{}:", rule.id));
+        assert!(cases.iter().any(|c| named(c) && !forbids(c)), "{}: no permitting case", rule.id);
+        assert!(cases.iter().any(|c| named(c) && forbids(c)), "{}: no forbidding case", rule.id);
     }
 }
 
