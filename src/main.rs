@@ -76,6 +76,33 @@ enum Command {
         #[arg(long)]
         fail_on_findings: bool,
     },
+    /// Check every deadline rule (retention, blocking, deletion, requests, breaches, response times) as of an instant.
+    Check {
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// The instant the check answers for (RFC 3339 or a date); facts dated after it are ignored.
+        #[arg(long, value_parser = parse_time)]
+        as_of: i64,
+        /// How far ahead to report obligations falling due (`30d`, `12h`, `2w`).
+        #[arg(long, default_value = "30d", value_parser = parse_horizon)]
+        horizon: i64,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
+        format: CheckFormat,
+        /// Days to block a deactivated user's data (RET-USER-BLOCK; a Custos default, the law sets none).
+        #[arg(long, default_value_t = 1)]
+        user_block_days: u32,
+        /// Hours to inform the DPO of a breach (BRE-DPO; a Custos default, the law sets none).
+        #[arg(long, default_value_t = 72)]
+        dpo_hours: u32,
+        /// Hours to tell data subjects of a high-risk breach (BRE-SUBJECTS; a Custos default for "without undue delay").
+        #[arg(long, default_value_t = 72)]
+        subjects_hours: u32,
+        /// Exit with code 1 when there are findings other than `due_soon`.
+        #[arg(long)]
+        fail_on_findings: bool,
+    },
     /// Run a read-only SQL query over the store's tables.
     Query {
         /// The store.
@@ -110,6 +137,28 @@ fn parse_time(s: &str) -> Result<i64, String> {
     custos_engine::import::parse_timestamp(s).ok_or_else(|| {
         format!("`{s}` is not a time: expected RFC 3339 (`2024-03-15T10:37:00+01:00`) or a date")
     })
+}
+
+/// How deadline findings are written.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum CheckFormat {
+    /// A summary per rule and status, with examples.
+    Table,
+    /// `{"as_of": …, "findings": […]}` as `rules.md` gives it.
+    Json,
+}
+
+fn parse_horizon(s: &str) -> Result<i64, String> {
+    let (n, unit) = s.split_at(s.len().saturating_sub(1));
+    let n: i64 =
+        n.parse().map_err(|_| format!("`{s}` is not a horizon: expected a number and a unit, like `30d`"))?;
+    let hours = match unit {
+        "h" => 1,
+        "d" => 24,
+        "w" => 24 * 7,
+        _ => return Err(format!("`{s}`: the unit is `h`, `d` or `w`")),
+    };
+    Ok(n * hours * 3_600_000_000)
 }
 
 /// How tabular output is written.
@@ -266,6 +315,59 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
+        Command::Check {
+            store,
+            as_of,
+            horizon,
+            format,
+            user_block_days,
+            dpo_hours,
+            subjects_hours,
+            fail_on_findings,
+        } => {
+            use custos_engine::deadline;
+            use custos_engine::period::Length;
+            let store = Store::open(&store)?;
+            let mut judge =
+                deadline::DeadlineJudge::new(std::sync::Arc::new(custos_policies::Policies::deadlines()?))?;
+            let defaults = deadline::Defaults {
+                user_block: Length::Days(user_block_days),
+                dpo: Length::Hours(dpo_hours),
+                subjects: Length::Hours(subjects_hours),
+            };
+            let options = deadline::Options { as_of, horizon, defaults };
+            let started = Instant::now();
+            let check = deadline::check(&store, &mut judge, &options)?;
+            progress(&format!(
+                "checked {} subjects ({} Cedar evaluations) in {:.2} s",
+                check.subjects,
+                check.evaluations,
+                started.elapsed().as_secs_f64()
+            ));
+            let as_of = custos_engine::finding::format_micros(as_of);
+            let mut out = std::io::stdout().lock();
+            match format {
+                CheckFormat::Json => {
+                    let doc = serde_json::json!({
+                        "as_of": as_of,
+                        "horizon_hours": horizon / 3_600_000_000,
+                        "defaults": {
+                            "RET-USER-BLOCK": format!("{} (Custos default; the law sets no period)", defaults.user_block),
+                            "BRE-DPO": format!("{} (Custos default; the law sets no period)", defaults.dpo),
+                            "BRE-SUBJECTS": format!("{} (Custos default for \"without undue delay\")", defaults.subjects),
+                        },
+                        "policy_hash": judge.policies().hash(),
+                        "findings": check.findings,
+                    });
+                    serde_json::to_writer_pretty(&mut out, &doc)?;
+                    writeln!(out)?;
+                }
+                CheckFormat::Table => write_check_summary(&mut out, &check, &as_of, &defaults)?,
+            }
+            if fail_on_findings && check.findings.iter().any(|f| f.status != "due_soon") {
+                return Ok(ExitCode::from(1));
+            }
+        }
         Command::Query { store, format, sql } => {
             let store = Store::open(&store)?;
             runtime()?.block_on(async {
@@ -315,6 +417,51 @@ fn write_audit_summary(
         writeln!(out, "(no findings)")?;
     }
     writeln!(out, "\nDetail: `custos audit --format json`; one event: `custos audit --explain EVENT_ID`.")?;
+    Ok(())
+}
+
+fn write_check_summary(
+    out: &mut dyn std::io::Write,
+    check: &custos_engine::deadline::Check,
+    as_of: &str,
+    defaults: &custos_engine::deadline::Defaults,
+) -> anyhow::Result<()> {
+    use std::collections::BTreeMap;
+    let mut cells: BTreeMap<(&str, &str), (u64, &str, &str, Vec<&str>)> = BTreeMap::new();
+    for f in &check.findings {
+        let cell = cells.entry((f.rule.as_str(), f.status.as_str())).or_insert((
+            0,
+            &f.legal_ref,
+            &f.severity,
+            Vec::new(),
+        ));
+        cell.0 += 1;
+        if cell.3.len() < 3 {
+            cell.3.push(f.subject_id.as_str());
+        }
+    }
+    writeln!(
+        out,
+        "Deadline check as of {as_of}: {} subjects, {} findings.",
+        check.subjects,
+        check.findings.len()
+    )?;
+    writeln!(
+        out,
+        "Custos defaults (the law sets no period): RET-USER-BLOCK {}, BRE-DPO {}, BRE-SUBJECTS {}.\n",
+        defaults.user_block, defaults.dpo, defaults.subjects
+    )?;
+    writeln!(
+        out,
+        "{:<18} {:<9} {:<9} {:>8}  {:<34} examples",
+        "rule", "status", "severity", "count", "article"
+    )?;
+    for ((rule, status), (n, article, severity, examples)) in &cells {
+        writeln!(out, "{rule:<18} {status:<9} {severity:<9} {n:>8}  {article:<34} {}", examples.join(", "))?;
+    }
+    if cells.is_empty() {
+        writeln!(out, "(no findings)")?;
+    }
     Ok(())
 }
 

@@ -292,6 +292,7 @@ fn judge_batch(
                 case_id: opt(case, i).map(str::to_owned),
                 ts: Some(finding::format_micros(ts.value(i))),
                 policies: Some(verdict.broken.clone()),
+                default_period: None,
             });
         }
     }
@@ -573,6 +574,7 @@ pub fn naive(store: &Store, judge: &Judge, window: Window) -> Result<Audit> {
                     case_id: opt(&case, r).map(str::to_owned),
                     ts: Some(finding::format_micros(ts)),
                     policies: Some(verdict.broken.clone()),
+                    default_period: None,
                 });
             }
         }

@@ -103,7 +103,7 @@ pub struct Judge {
     types: Types,
 }
 
-fn type_name(s: &str) -> Result<EntityTypeName> {
+pub(crate) fn type_name(s: &str) -> Result<EntityTypeName> {
     EntityTypeName::from_str(s).map_err(|e| Error::Usage(format!("entity type `{s}`: {e}")))
 }
 

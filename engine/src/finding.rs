@@ -42,9 +42,12 @@ pub struct Finding {
     /// Need-to-know findings: when the event happened (RFC 3339, UTC).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ts: Option<String>,
-    /// Need-to-know findings: the IDs of every policy that determined the decision.
+    /// The IDs of every policy that determined the decision.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policies: Option<Vec<String>>,
+    /// The period, when it is Custos's configurable default and not set by law.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_period: Option<String>,
 }
 
 /// The Arrow schema findings are stored in, with the run's policy hash and time.
@@ -66,6 +69,7 @@ pub static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         text("case_id"),
         time("ts"),
         Field::new("policies", DataType::List(Arc::new(Field::new("item", DataType::Utf8, true))), true),
+        text("default_period"),
         text("policy_hash"),
         time("run_at"),
     ]))
@@ -120,6 +124,7 @@ pub fn to_batch(findings: &[Finding], policy_hash: &str, run_at: i64) -> Result<
         text(&|f| f.case_id.as_deref()),
         time(&|f| micros(&f.ts)),
         Arc::new(policies.finish()),
+        text(&|f| f.default_period.as_deref()),
         Arc::new(StringArray::from_iter_values(findings.iter().map(|_| policy_hash))),
         time(&|_| Some(run_at)),
     ];
@@ -154,6 +159,7 @@ pub fn from_batch(batch: &RecordBatch) -> Vec<Finding> {
             ts: time(12, row),
             policies: (!lists.is_null(row))
                 .then(|| lists.value(row).as_string::<i32>().iter().flatten().map(str::to_owned).collect()),
+            default_period: text(14, row),
         })
         .collect()
 }
@@ -179,6 +185,7 @@ mod tests {
             case_id: Some("C1".into()),
             ts: Some("2024-03-15T09:37:00Z".into()),
             policies: Some(vec!["NTK-DOMAIN".into(), "NTK-INVOLVED".into()]),
+            default_period: None,
         };
         let batch = to_batch(std::slice::from_ref(&f), "abc", 0).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(from_batch(&batch), vec![f]);

@@ -19,6 +19,7 @@ pub mod annex;
 pub mod audit;
 pub mod calendar;
 pub mod catalog;
+pub mod deadline;
 pub mod decision;
 pub mod error;
 pub mod finding;

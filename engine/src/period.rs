@@ -88,6 +88,11 @@ pub fn end(start: DateTime<Utc>, length: Length, calendar: &Calendar) -> DateTim
     }
 }
 
+/// 24:00 of the actor's local day of `t`: the end of an agreed day (IMI Art. 7(1)).
+pub fn end_of_day(t: DateTime<Utc>, calendar: &Calendar) -> DateTime<Utc> {
+    midnight_after(local_day(t, calendar), calendar)
+}
+
 /// The actor's local date of an instant.
 fn local_day(t: DateTime<Utc>, calendar: &Calendar) -> NaiveDate {
     t.with_timezone(&calendar.zone).date_naive()

@@ -17,7 +17,8 @@
 //! the end of the period and the instant the obligation was met (a broken rule whose `done`
 //! is present is `late`, otherwise `overdue`; one without `@due` is `unmet`); `@severity`
 //! is `violation` unless it says `warning`; `@default` marks a period that is Custos's
-//! configurable default, not the law's. Where one rule of `rules.md` has two conditions
+//! configurable default, not the law's; `@actor` says who must act (and so whose calendar
+//! and time zone count). Where one rule of `rules.md` has two conditions
 //! (a deadline and a content requirement, say), it is two policies with their own `@id`
 //! and the same `@rule`.
 
@@ -103,6 +104,9 @@ pub struct Rule {
     pub severity: String,
     /// The period, when it is Custos's default and not the law's (`@default`).
     pub default: Option<String>,
+    /// Who must act, for deadline rules (`@actor`: `commission`, `requesting`, `responding`
+    /// or `controller`).
+    pub actor: Option<String>,
     /// The legal reference (`IMI Reg. Art. 9(3)-(4)`).
     pub article: String,
     /// The rule in one sentence.
@@ -170,6 +174,7 @@ impl Policies {
                     done: optional("done"),
                     severity: optional("severity").unwrap_or_else(|| "violation".to_owned()),
                     default: optional("default"),
+                    actor: optional("actor"),
                     article: annotation("article")?,
                     title: annotation("title")?,
                     effect: match policy.effect() {
