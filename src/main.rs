@@ -427,7 +427,9 @@ fn write_check_summary(
     defaults: &custos_engine::deadline::Defaults,
 ) -> anyhow::Result<()> {
     use std::collections::BTreeMap;
-    let mut cells: BTreeMap<(&str, &str), (u64, &str, &str, Vec<&str>)> = BTreeMap::new();
+    /// Count, article, severity and example subjects of one rule and status.
+    type Cell<'a> = (u64, &'a str, &'a str, Vec<&'a str>);
+    let mut cells: BTreeMap<(&str, &str), Cell<'_>> = BTreeMap::new();
     for f in &check.findings {
         let cell = cells.entry((f.rule.as_str(), f.status.as_str())).or_insert((
             0,
