@@ -241,7 +241,7 @@ fn later_facts(export: &Path, out: &Path, as_of: &str, next: &mut dyn FnMut() ->
             let mut fields: Vec<String> = record.unwrap().iter().map(str::to_owned).collect();
             first.get_or_insert_with(|| fields.clone());
             for &i in &fillable {
-                if fields[i].is_empty() && next() % 3 == 0 {
+                if fields[i].is_empty() && next().is_multiple_of(3) {
                     let later = t + 1_000_000 + (next() % (400 * 86_400)) as i64 * 1_000_000;
                     fields[i] = custos_engine::finding::format_micros(later);
                 }
