@@ -328,8 +328,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             use custos_engine::deadline;
             use custos_engine::period::Length;
             let store = Store::open(&store)?;
-            let mut judge =
-                deadline::DeadlineJudge::new(std::sync::Arc::new(custos_policies::Policies::deadlines()?))?;
+            let policies = std::sync::Arc::new(custos_policies::Policies::deadlines()?);
             let defaults = deadline::Defaults {
                 user_block: Length::Days(user_block_days),
                 dpo: Length::Hours(dpo_hours),
@@ -337,7 +336,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let options = deadline::Options { as_of, horizon, defaults };
             let started = Instant::now();
-            let check = deadline::check(&store, &mut judge, &options)?;
+            let check =
+                runtime()?.block_on(deadline::check(&store, std::sync::Arc::clone(&policies), &options))?;
             progress(&format!(
                 "checked {} subjects ({} Cedar evaluations) in {:.2} s",
                 check.subjects,
@@ -356,7 +356,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             "BRE-DPO": format!("{} (Custos default; the law sets no period)", defaults.dpo),
                             "BRE-SUBJECTS": format!("{} (Custos default for \"without undue delay\")", defaults.subjects),
                         },
-                        "policy_hash": judge.policies().hash(),
+                        "policy_hash": policies.hash(),
                         "findings": check.findings,
                     });
                     serde_json::to_writer_pretty(&mut out, &doc)?;

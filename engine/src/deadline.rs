@@ -109,7 +109,9 @@ pub struct DeadlineJudge {
     authorizer: Authorizer,
     principal: EntityUid,
     action: EntityUid,
-    cache: HashMap<String, Vec<String>>,
+    cache: HashMap<Vec<u8>, Vec<String>, xxhash_rust::xxh3::Xxh3Builder>,
+    /// Ask Cedar about every subject with its real instants (the differential twin).
+    naive: bool,
 }
 
 fn uid(t: &str, id: &str) -> Result<EntityUid> {
@@ -124,8 +126,15 @@ impl DeadlineJudge {
             authorizer: Authorizer::new(),
             principal: uid("Deadline::Supervisor", "custos")?,
             action: uid("Deadline::Action", "check")?,
-            cache: HashMap::new(),
+            cache: HashMap::default(),
+            naive: false,
         })
+    }
+
+    /// A judge that asks Cedar once per subject with its real instants and caches nothing:
+    /// slow and obviously right, the twin the canonical form is tested against.
+    pub fn naive(policies: Arc<Policies>) -> Result<DeadlineJudge> {
+        Ok(DeadlineJudge { naive: true, ..DeadlineJudge::new(policies)? })
     }
 
     /// The policies applied.
@@ -135,6 +144,13 @@ impl DeadlineJudge {
 
     /// The policy IDs a subject breaks as of `as_of`, sorted.
     fn broken(&mut self, s: &Subject, as_of: i64) -> Result<Vec<String>> {
+        if self.naive {
+            return self.decide(
+                s.kind,
+                &s.facts.iter().map(|(n, f)| (*n, f.clone())).collect::<Vec<_>>(),
+                as_of,
+            );
+        }
         // The canonical form: every instant replaced by its rank among the subject's instants
         // and the check's instant.
         let mut instants: Vec<i64> = s
@@ -159,7 +175,24 @@ impl DeadlineJudge {
                 )
             })
             .collect();
-        let key = format!("{}|{:?}|{}", s.kind, canonical, rank(as_of));
+        let mut key = Vec::with_capacity(128);
+        key.extend_from_slice(s.kind.as_bytes());
+        for (n, f) in &canonical {
+            key.push(0);
+            key.extend_from_slice(n.as_bytes());
+            match f {
+                Fact::Bool(b) => key.extend_from_slice(&[1, u8::from(*b)]),
+                Fact::Text(t) => {
+                    key.push(2);
+                    key.extend_from_slice(t.as_bytes());
+                }
+                Fact::Instant(t) => {
+                    key.push(3);
+                    key.extend_from_slice(&t.to_le_bytes());
+                }
+            }
+        }
+        key.extend_from_slice(&rank(as_of).to_le_bytes());
         if let Some(hit) = self.cache.get(&key) {
             return Ok(hit.clone());
         }
@@ -209,29 +242,111 @@ impl DeadlineJudge {
 }
 
 /// Runs every deadline rule over the store as of `options.as_of`.
-pub fn check(store: &Store, judge: &mut DeadlineJudge, options: &Options) -> Result<Check> {
-    let subjects = subjects(store, options)?;
-    let mut out = Check { subjects: subjects.len() as u64, ..Check::default() };
+///
+/// Subjects are read batch by batch (the facts queries stream) and judged on every core, each
+/// thread with its own judge and cache; memory stays bounded by the batch size.
+pub async fn check(store: &Store, policies: Arc<Policies>, options: &Options) -> Result<Check> {
+    run(store, policies, options, false).await
+}
+
+/// [`check`] with a naive judge: every subject evaluated by Cedar with its real instants.
+pub async fn check_naive(store: &Store, policies: Arc<Policies>, options: &Options) -> Result<Check> {
+    run(store, policies, options, true).await
+}
+
+async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: bool) -> Result<Check> {
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let judge = |_| {
+        if naive {
+            DeadlineJudge::naive(Arc::clone(&policies))
+        } else {
+            DeadlineJudge::new(Arc::clone(&policies))
+        }
+    };
+    let mut judges = (0..threads).map(judge).collect::<Result<Vec<_>>>()?;
+    let context = Facts::load(store, options)?;
+    let ctx = query::session(store).await?;
+    let mut out = Check::default();
+    let sources: [(&str, Kind); 4] = [
+        (query::sql::CASE_DEADLINE_FACTS, Kind::Case),
+        (query::sql::USER_DEADLINE_FACTS, Kind::User),
+        (query::sql::REQUEST_DEADLINE_FACTS, Kind::Request),
+        (query::sql::BREACH_DEADLINE_FACTS, Kind::Breach),
+    ];
+    for (sql, kind) in sources {
+        let mut stream = ctx.sql(sql).await?.execute_stream().await?;
+        while let Some(batch) = futures::StreamExt::next(&mut stream).await {
+            let batch = batch?;
+            let chunk = batch.num_rows().div_ceil(threads).max(1);
+            let results: Vec<Result<(u64, Vec<Finding>)>> = std::thread::scope(|scope| {
+                let handles: Vec<_> = judges
+                    .iter_mut()
+                    .enumerate()
+                    .map(|(i, judge)| {
+                        let (batch, context) = (&batch, &context);
+                        scope.spawn(move || {
+                            let rows = (i * chunk)..((i + 1) * chunk).min(batch.num_rows());
+                            judge_rows(judge, context, kind, batch, rows, options)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|_| Err(Error::Usage("a check thread failed".into()))))
+                    .collect()
+            });
+            for r in results {
+                let (n, findings) = r?;
+                out.subjects += n;
+                out.findings.extend(findings);
+            }
+        }
+    }
+    out.evaluations = judges.iter().map(|j| j.cache.len() as u64).sum();
+    out.findings
+        .sort_by(|a, b| (&a.rule, &a.subject_id, &a.status).cmp(&(&b.rule, &b.subject_id, &b.status)));
+    Ok(out)
+}
+
+/// Judges rows `rows` of a facts batch; returns the subjects counted and their findings.
+fn judge_rows(
+    judge: &mut DeadlineJudge,
+    context: &Facts,
+    kind: Kind,
+    batch: &RecordBatch,
+    rows: std::ops::Range<usize>,
+    options: &Options,
+) -> Result<(u64, Vec<Finding>)> {
     let later = options.as_of.saturating_add(options.horizon);
-    for s in &subjects {
-        let now = judge.broken(s, options.as_of)?;
-        let soon = if options.horizon > 0 { judge.broken(s, later)? } else { Vec::new() };
+    let mut findings = Vec::new();
+    let mut n = 0;
+    for r in rows {
+        let Some(s) = context.subject(kind, &Row { b: batch, r, as_of: options.as_of }) else { continue };
+        n += 1;
+        let now = judge.broken(&s, options.as_of)?;
+        let soon = if options.horizon > 0 { judge.broken(&s, later)? } else { Vec::new() };
         for id in &now {
-            out.findings.push(finding(judge.policies(), s, id, None)?);
+            findings.push(finding(judge.policies(), &s, id, None)?);
         }
         for id in soon.iter().filter(|id| !now.contains(id)) {
             let rule = judge.policies().rule(id);
             // Only an obligation not yet met can fall due.
             if rule.is_some_and(|r| r.due.is_some() && r.done.as_ref().is_none_or(|d| s.instant(d).is_none()))
             {
-                out.findings.push(finding(judge.policies(), s, id, Some("due_soon"))?);
+                findings.push(finding(judge.policies(), &s, id, Some("due_soon"))?);
             }
         }
     }
-    out.evaluations = judge.cache.len() as u64;
-    out.findings
-        .sort_by(|a, b| (&a.rule, &a.subject_id, &a.status).cmp(&(&b.rule, &b.subject_id, &b.status)));
-    Ok(out)
+    Ok((n, findings))
+}
+
+/// The kinds of subject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Case,
+    User,
+    Request,
+    Breach,
 }
 
 fn finding(policies: &Policies, s: &Subject, id: &str, status: Option<&str>) -> Result<Finding> {
@@ -304,231 +419,208 @@ fn micros(t: DateTime<Utc>) -> i64 {
     t.timestamp_micros()
 }
 
-/// Every subject of the store with its facts as known at `options.as_of`.
-fn subjects(store: &Store, options: &Options) -> Result<Vec<Subject>> {
-    let as_of = options.as_of;
-    let calendars = Calendars::of(store)?;
-    let eu = calendars.get("EU");
-    let end = |t: i64, len: Length, cal: &crate::calendar::Calendar| micros(period::end(utc(t), len, cal));
+/// What turning a row into a subject needs: calendars, the Commission, the options.
+struct Facts {
+    calendars: Calendars,
+    eu: crate::calendar::Calendar,
+    commission: (Option<String>, Option<String>),
+    defaults: Defaults,
+    as_of: i64,
+}
 
-    let mut authorities: HashMap<String, String> = HashMap::new();
-    let mut commission: Option<String> = None;
-    for b in store.read(catalog::AUTHORITIES.name)? {
-        for r in 0..b.num_rows() {
-            let row = Row { b: &b, r, as_of };
-            let (Some(id), Some(ms)) = (row.text("authority_id"), row.text("member_state")) else { continue };
-            if commission.is_none() && row.text("kind").as_deref() == Some("commission") {
-                commission = Some(id.clone());
-            }
-            authorities.insert(id, ms);
-        }
-    }
-    let actor_of = |id: Option<String>| -> (Option<String>, Option<String>) {
-        let ms = id.as_ref().and_then(|i| authorities.get(i).cloned());
-        (id, ms)
-    };
-    let the_commission = (commission.clone(), Some("EU".to_owned()));
-
-    let domains = query::effective_domains(store)?;
-    let mut retention: HashMap<String, (i64, bool)> = HashMap::new();
-    for r in 0..domains.num_rows() {
-        let row = Row { b: &domains, r, as_of };
-        if let Some(d) = row.text("domain") {
-            retention
-                .insert(d, (row.int("retention_months").unwrap_or(6), row.flag("special_categories_basis")));
-        }
-    }
-    let mut responding: HashMap<String, String> = HashMap::new();
-    for b in store.read(catalog::CASE_PARTICIPANTS.name)? {
-        for r in 0..b.num_rows() {
-            let row = Row { b: &b, r, as_of };
-            if row.text("role").as_deref() == Some("responding")
-                && let (Some(c), Some(a)) = (row.text("case_id"), row.text("authority_id"))
-            {
-                responding.entry(c).or_insert(a);
-            }
-        }
-    }
-
-    let mut out = Vec::new();
-    for b in store.read(catalog::CASES.name)? {
-        for r in 0..b.num_rows() {
-            let row = Row { b: &b, r, as_of };
-            let (Some(id), Some(created)) = (row.text("case_id"), row.raw("created_at")) else { continue };
-            if created > as_of {
-                continue;
-            }
-            let domain = row.text("domain").unwrap_or_default();
-            let (domain_months, basis) = retention.get(&domain).copied().unwrap_or((6, false));
-            let months = row.int("retention_months").unwrap_or(domain_months).clamp(1, 18) as u32;
-            let requester = row.text("requesting_authority");
-            let responder = responding.get(&id).cloned();
-            let requester_cal =
-                calendars.get(requester.as_ref().and_then(|a| authorities.get(a)).map_or("EU", |s| s));
-            let responder_cal =
-                calendars.get(responder.as_ref().and_then(|a| authorities.get(a)).map_or("EU", |s| s));
-            let mut facts = vec![
-                ("personal_data", Fact::Bool(row.flag("personal_data"))),
-                ("repository", Fact::Bool(row.text("repository_basis").is_some())),
-                ("inactivity_justified", Fact::Bool(row.flag("inactivity_justified"))),
-                ("special_categories", Fact::Bool(row.flag("special_categories"))),
-                ("special_categories_basis", Fact::Bool(basis)),
-                ("subject_consent", Fact::Bool(row.flag("subject_consent"))),
-            ];
-            let closed = row.seen("closed_at");
-            facts.push(("open", Fact::Bool(closed.is_none())));
-            let deleted = row.seen("deleted_at");
-            if let Some(c) = closed {
-                facts.push(("closed", Fact::Instant(c)));
-                facts.push(("block_due", Fact::Instant(end(c, Length::Months(months), &eu))));
-                facts.push(("delete_due", Fact::Instant(end(c, Length::Years(3), &eu))));
-                let three = utc(c).checked_add_months(Months::new(36)).map_or(c, micros);
-                facts.push(("three_years", Fact::Instant(three)));
-            }
-            let block_done = match (row.seen("blocked_at"), deleted) {
-                (Some(b), Some(d)) => Some(b.min(d)),
-                (b, d) => b.or(d),
-            };
-            if let Some(t) = block_done {
-                facts.push(("block_done", Fact::Instant(t)));
-            }
-            if let Some(t) = deleted {
-                facts.push(("deleted", Fact::Instant(t)));
-            }
-            if let Some(t) = row.seen("early_deletion_requested_at") {
-                facts.push(("early_deletion_requested", Fact::Instant(t)));
-            }
-            if closed.is_none() {
-                // The last activity known at T.
-                let last = row.seen("last_activity_at").or_else(|| {
-                    ["created_at", "sent_at", "accepted_at", "answered_at"]
-                        .iter()
-                        .filter_map(|c| row.seen(c))
-                        .max()
-                });
-                if let Some(l) = last {
-                    facts.push(("inactive_due", Fact::Instant(end(l, Length::Months(2), &requester_cal))));
+impl Facts {
+    fn load(store: &Store, options: &Options) -> Result<Facts> {
+        let calendars = Calendars::of(store)?;
+        let mut commission = None;
+        for b in store.read(catalog::AUTHORITIES.name)? {
+            for r in 0..b.num_rows() {
+                let row = Row { b: &b, r, as_of: options.as_of };
+                if row.text("kind").as_deref() == Some("commission") {
+                    commission = commission.or(row.text("authority_id"));
                 }
             }
-            let agreed = row.raw("due_at");
-            let is_request = row.text("procedure").as_deref() == Some("request") && agreed.is_some();
-            facts.push(("request", Fact::Bool(is_request)));
-            if let (true, Some(d)) = (is_request, agreed) {
-                facts.push(("answer_due", Fact::Instant(micros(period::end_of_day(utc(d), &responder_cal)))));
-                if let Some(a) = row.seen("answered_at") {
-                    facts.push(("answered", Fact::Instant(a)));
-                }
-            }
-            let actors = HashMap::from([
-                ("commission", the_commission.clone()),
-                ("requesting", actor_of(requester)),
-                ("responding", actor_of(responder)),
-            ]);
-            out.push(Subject { kind: "Case", id, actors, facts });
+        }
+        Ok(Facts {
+            eu: calendars.get("EU"),
+            calendars,
+            commission: (commission, Some("EU".to_owned())),
+            defaults: options.defaults,
+            as_of: options.as_of,
+        })
+    }
+
+    fn end(&self, t: i64, len: Length, cal: &crate::calendar::Calendar) -> i64 {
+        micros(period::end(utc(t), len, cal))
+    }
+
+    /// The subject of a row of the facts query for `kind`, or `None` when it did not exist
+    /// yet at the check's instant (or, for a user, was never deactivated by then).
+    fn subject(&self, kind: Kind, row: &Row<'_>) -> Option<Subject> {
+        match kind {
+            Kind::Case => self.case(row),
+            Kind::User => self.user(row),
+            Kind::Request => self.request(row),
+            Kind::Breach => self.breach(row),
         }
     }
 
-    for b in store.read(catalog::USERS.name)? {
-        for r in 0..b.num_rows() {
-            let row = Row { b: &b, r, as_of };
-            let Some(id) = row.text("user_id") else { continue };
-            if row.raw("registered_at").is_some_and(|t| t > as_of) {
-                continue;
-            }
-            let mut facts = Vec::new();
-            if let Some(d) = row.seen("deactivated_at") {
-                facts.push(("block_due", Fact::Instant(end(d, options.defaults.user_block, &eu))));
-                facts.push(("delete_due", Fact::Instant(end(d, Length::Years(3), &eu))));
-                if let Some(t) = row.seen("blocked_at") {
-                    facts.push(("blocked", Fact::Instant(t)));
-                }
-                if let Some(t) = row.seen("deleted_at") {
-                    facts.push(("deleted", Fact::Instant(t)));
-                }
-            } else {
-                continue;
-            }
-            let actors = HashMap::from([("commission", the_commission.clone())]);
-            out.push(Subject { kind: "User", id, actors, facts });
+    fn case(&self, row: &Row<'_>) -> Option<Subject> {
+        let (id, created) = (row.text("case_id")?, row.raw("created_at")?);
+        if created > self.as_of {
+            return None;
         }
+        let months =
+            row.int("retention_months").or(row.int("domain_retention_months")).unwrap_or(6).clamp(1, 18)
+                as u32;
+        let requester_state = row.text("requester_state");
+        let responder_state = row.text("responder_state");
+        let requester_cal = self.calendars.get(requester_state.as_deref().unwrap_or("EU"));
+        let responder_cal = self.calendars.get(responder_state.as_deref().unwrap_or("EU"));
+        let mut facts = vec![
+            ("personal_data", Fact::Bool(row.flag("personal_data"))),
+            ("repository", Fact::Bool(row.text("repository_basis").is_some())),
+            ("inactivity_justified", Fact::Bool(row.flag("inactivity_justified"))),
+            ("special_categories", Fact::Bool(row.flag("special_categories"))),
+            ("special_categories_basis", Fact::Bool(row.flag("special_categories_basis"))),
+            ("subject_consent", Fact::Bool(row.flag("subject_consent"))),
+        ];
+        let closed = row.seen("closed_at");
+        facts.push(("open", Fact::Bool(closed.is_none())));
+        let deleted = row.seen("deleted_at");
+        if let Some(c) = closed {
+            facts.push(("closed", Fact::Instant(c)));
+            facts.push(("block_due", Fact::Instant(self.end(c, Length::Months(months), &self.eu))));
+            facts.push(("delete_due", Fact::Instant(self.end(c, Length::Years(3), &self.eu))));
+            let three = utc(c).checked_add_months(Months::new(36)).map_or(c, micros);
+            facts.push(("three_years", Fact::Instant(three)));
+        }
+        let block_done = match (row.seen("blocked_at"), deleted) {
+            (Some(b), Some(d)) => Some(b.min(d)),
+            (b, d) => b.or(d),
+        };
+        if let Some(t) = block_done {
+            facts.push(("block_done", Fact::Instant(t)));
+        }
+        if let Some(t) = deleted {
+            facts.push(("deleted", Fact::Instant(t)));
+        }
+        if let Some(t) = row.seen("early_deletion_requested_at") {
+            facts.push(("early_deletion_requested", Fact::Instant(t)));
+        }
+        if closed.is_none() {
+            // The last activity known at the check's instant.
+            let last = row.seen("last_activity_at").or_else(|| {
+                ["created_at", "sent_at", "accepted_at", "answered_at"]
+                    .iter()
+                    .filter_map(|c| row.seen(c))
+                    .max()
+            });
+            if let Some(l) = last {
+                facts.push(("inactive_due", Fact::Instant(self.end(l, Length::Months(2), &requester_cal))));
+            }
+        }
+        let agreed = row.raw("due_at");
+        let is_request = row.text("procedure").as_deref() == Some("request") && agreed.is_some();
+        facts.push(("request", Fact::Bool(is_request)));
+        if let (true, Some(d)) = (is_request, agreed) {
+            facts.push(("answer_due", Fact::Instant(micros(period::end_of_day(utc(d), &responder_cal)))));
+            if let Some(a) = row.seen("answered_at") {
+                facts.push(("answered", Fact::Instant(a)));
+            }
+        }
+        let actors = HashMap::from([
+            ("commission", self.commission.clone()),
+            ("requesting", (row.text("requesting_authority"), requester_state)),
+            ("responding", (row.text("responder"), responder_state)),
+        ]);
+        Some(Subject { kind: "Case", id, actors, facts })
     }
 
-    for b in store.read(catalog::DSR_REQUESTS.name)? {
-        for r in 0..b.num_rows() {
-            let row = Row { b: &b, r, as_of };
-            let (Some(id), Some(received)) = (row.text("request_id"), row.raw("received_at")) else {
-                continue;
-            };
-            if received > as_of {
-                continue;
-            }
-            let controller = row.text("controller_id");
-            let (controller, ms) = actor_of(controller);
-            let cal = calendars.get(ms.as_deref().unwrap_or("EU"));
-            let responded = row.seen("responded_at");
-            // The outcome is known once the response is.
-            let outcome = responded.and(row.text("outcome"));
-            let refused = matches!(outcome.as_deref(), Some("refused" | "no_action"));
-            let mut facts = vec![
-                ("regime", Fact::Text(row.text("regime").unwrap_or_default())),
-                ("right", Fact::Text(row.text("right").unwrap_or_default())),
-                ("refused", Fact::Bool(refused)),
-                ("remedy_info_given", Fact::Bool(row.flag("remedy_info_given"))),
-                ("month_due", Fact::Instant(end(received, Length::Months(1), &cal))),
-                ("three_month_due", Fact::Instant(end(received, Length::Months(3), &cal))),
-                ("correct_due", Fact::Instant(end(received, Length::Days(30), &cal))),
-                ("working_days_due", Fact::Instant(end(received, Length::WorkingDays(15), &eu))),
-            ];
-            for (fact, column) in
-                [("extension_notified", "extension_notified_at"), ("completed", "completed_at")]
-            {
-                if let Some(t) = row.seen(column) {
-                    facts.push((fact, Fact::Instant(t)));
-                }
-            }
-            if let Some(t) = responded {
-                facts.push(("responded", Fact::Instant(t)));
-            }
-            let actors = HashMap::from([("controller", (controller, ms))]);
-            out.push(Subject { kind: "Request", id, actors, facts });
+    fn user(&self, row: &Row<'_>) -> Option<Subject> {
+        let id = row.text("user_id")?;
+        if row.raw("registered_at").is_some_and(|t| t > self.as_of) {
+            return None;
         }
+        let d = row.seen("deactivated_at")?;
+        let mut facts = vec![
+            ("block_due", Fact::Instant(self.end(d, self.defaults.user_block, &self.eu))),
+            ("delete_due", Fact::Instant(self.end(d, Length::Years(3), &self.eu))),
+        ];
+        if let Some(t) = row.seen("blocked_at") {
+            facts.push(("blocked", Fact::Instant(t)));
+        }
+        if let Some(t) = row.seen("deleted_at") {
+            facts.push(("deleted", Fact::Instant(t)));
+        }
+        let actors = HashMap::from([("commission", self.commission.clone())]);
+        Some(Subject { kind: "User", id, actors, facts })
     }
 
-    for b in store.read(catalog::BREACHES.name)? {
-        for r in 0..b.num_rows() {
-            let row = Row { b: &b, r, as_of };
-            let (Some(id), Some(aware)) = (row.text("breach_id"), row.raw("aware_at")) else { continue };
-            if aware > as_of {
-                continue;
-            }
-            let (controller, ms) = actor_of(row.text("controller_id"));
-            let cal = calendars.get(ms.as_deref().unwrap_or("EU"));
-            let present = |c: &str| row.text(c).is_some_and(|s| !s.trim().is_empty());
-            let mut facts = vec![
-                ("risk", Fact::Text(row.text("risk").unwrap_or_default())),
-                ("exempt", Fact::Bool(row.text("subject_exemption").is_some())),
-                ("has_delay_reasons", Fact::Bool(present("delay_reasons"))),
-                ("has_nature", Fact::Bool(present("nature"))),
-                ("has_consequences", Fact::Bool(present("consequences"))),
-                ("has_measures", Fact::Bool(present("measures"))),
-                ("has_approx_subjects", Fact::Bool(row.int("approx_subjects").is_some())),
-                ("has_approx_records", Fact::Bool(row.int("approx_records").is_some())),
-                ("notify_due", Fact::Instant(end(aware, Length::Hours(72), &cal))),
-                ("dpo_due", Fact::Instant(end(aware, options.defaults.dpo, &cal))),
-                ("subjects_due", Fact::Instant(end(aware, options.defaults.subjects, &cal))),
-            ];
-            for (fact, column) in [
-                ("notified", "notified_at"),
-                ("dpo_informed", "dpo_informed_at"),
-                ("subjects_notified", "subjects_notified_at"),
-            ] {
-                if let Some(t) = row.seen(column) {
-                    facts.push((fact, Fact::Instant(t)));
-                }
-            }
-            let actors = HashMap::from([("controller", (controller, ms))]);
-            out.push(Subject { kind: "Breach", id, actors, facts });
+    fn request(&self, row: &Row<'_>) -> Option<Subject> {
+        let (id, received) = (row.text("request_id")?, row.raw("received_at")?);
+        if received > self.as_of {
+            return None;
         }
+        let state = row.text("controller_state");
+        let cal = self.calendars.get(state.as_deref().unwrap_or("EU"));
+        let responded = row.seen("responded_at");
+        // The outcome is known once the response is.
+        let outcome = responded.and(row.text("outcome"));
+        let refused = matches!(outcome.as_deref(), Some("refused" | "no_action"));
+        let mut facts = vec![
+            ("regime", Fact::Text(row.text("regime").unwrap_or_default())),
+            ("right", Fact::Text(row.text("right").unwrap_or_default())),
+            ("refused", Fact::Bool(refused)),
+            ("remedy_info_given", Fact::Bool(row.flag("remedy_info_given"))),
+            ("month_due", Fact::Instant(self.end(received, Length::Months(1), &cal))),
+            ("three_month_due", Fact::Instant(self.end(received, Length::Months(3), &cal))),
+            ("correct_due", Fact::Instant(self.end(received, Length::Days(30), &cal))),
+            ("working_days_due", Fact::Instant(self.end(received, Length::WorkingDays(15), &self.eu))),
+        ];
+        for (fact, column) in [("extension_notified", "extension_notified_at"), ("completed", "completed_at")]
+        {
+            if let Some(t) = row.seen(column) {
+                facts.push((fact, Fact::Instant(t)));
+            }
+        }
+        if let Some(t) = responded {
+            facts.push(("responded", Fact::Instant(t)));
+        }
+        let actors = HashMap::from([("controller", (row.text("controller_id"), state))]);
+        Some(Subject { kind: "Request", id, actors, facts })
     }
-    Ok(out)
+
+    fn breach(&self, row: &Row<'_>) -> Option<Subject> {
+        let (id, aware) = (row.text("breach_id")?, row.raw("aware_at")?);
+        if aware > self.as_of {
+            return None;
+        }
+        let state = row.text("controller_state");
+        let cal = self.calendars.get(state.as_deref().unwrap_or("EU"));
+        let present = |c: &str| row.text(c).is_some_and(|s| !s.trim().is_empty());
+        let mut facts = vec![
+            ("risk", Fact::Text(row.text("risk").unwrap_or_default())),
+            ("exempt", Fact::Bool(row.text("subject_exemption").is_some())),
+            ("has_delay_reasons", Fact::Bool(present("delay_reasons"))),
+            ("has_nature", Fact::Bool(present("nature"))),
+            ("has_consequences", Fact::Bool(present("consequences"))),
+            ("has_measures", Fact::Bool(present("measures"))),
+            ("has_approx_subjects", Fact::Bool(row.int("approx_subjects").is_some())),
+            ("has_approx_records", Fact::Bool(row.int("approx_records").is_some())),
+            ("notify_due", Fact::Instant(self.end(aware, Length::Hours(72), &cal))),
+            ("dpo_due", Fact::Instant(self.end(aware, self.defaults.dpo, &cal))),
+            ("subjects_due", Fact::Instant(self.end(aware, self.defaults.subjects, &cal))),
+        ];
+        for (fact, column) in [
+            ("notified", "notified_at"),
+            ("dpo_informed", "dpo_informed_at"),
+            ("subjects_notified", "subjects_notified_at"),
+        ] {
+            if let Some(t) = row.seen(column) {
+                facts.push((fact, Fact::Instant(t)));
+            }
+        }
+        let actors = HashMap::from([("controller", (row.text("controller_id"), state))]);
+        Some(Subject { kind: "Breach", id, actors, facts })
+    }
 }

@@ -28,6 +28,14 @@ use crate::store::Store;
 pub mod sql {
     /// The facts of every granted access event as they stood at its instant.
     pub const NTK_FACTS: &str = include_str!("../sql/ntk_facts.sql");
+    /// Every case with its domain's retention and the states of the authorities that act.
+    pub const CASE_DEADLINE_FACTS: &str = include_str!("../sql/case_deadline_facts.sql");
+    /// Users who ceased to be IMI users.
+    pub const USER_DEADLINE_FACTS: &str = include_str!("../sql/user_deadline_facts.sql");
+    /// Data-subject requests with their controller's state.
+    pub const REQUEST_DEADLINE_FACTS: &str = include_str!("../sql/request_deadline_facts.sql");
+    /// Breaches with their controller's state.
+    pub const BREACH_DEADLINE_FACTS: &str = include_str!("../sql/breach_deadline_facts.sql");
 }
 
 /// A DataFusion session with every table of `store` registered.

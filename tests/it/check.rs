@@ -264,3 +264,47 @@ fn later_facts(export: &Path, out: &Path, as_of: &str, next: &mut dyn FnMut() ->
     }
     out.to_path_buf()
 }
+
+#[test]
+fn the_canonical_form_decides_exactly_as_cedar_asked_about_every_subject() {
+    use custos_engine::deadline::{self, Defaults, Options};
+    let tmp = tempfile::tempdir().unwrap();
+    let export = tmp.path().join("export");
+    let store = tmp.path().join("store");
+    assert!(
+        run(&[
+            "generate",
+            "--out",
+            export.to_str().unwrap(),
+            "--scale",
+            "0.05",
+            "--events",
+            "1000",
+            "--seed",
+            "3"
+        ])
+        .status
+        .success()
+    );
+    assert!(run(&["import", "--store", store.to_str().unwrap(), export.to_str().unwrap()]).status.success());
+    let store = custos_engine::store::Store::open(&store).unwrap();
+    let policies = std::sync::Arc::new(custos_policies::Policies::deadlines().unwrap());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for as_of in ["2023-01-01", "2026-07-01"] {
+        let options = Options {
+            as_of: custos_engine::import::parse_timestamp(as_of).unwrap(),
+            horizon: 30 * 86_400_000_000,
+            defaults: Defaults::default(),
+        };
+        let fast = rt.block_on(deadline::check(&store, policies.clone(), &options)).unwrap();
+        let slow = rt.block_on(deadline::check_naive(&store, policies.clone(), &options)).unwrap();
+        assert_eq!(fast.subjects, slow.subjects);
+        assert!(
+            fast.evaluations * 10 < fast.subjects,
+            "{} evaluations for {} subjects",
+            fast.evaluations,
+            fast.subjects
+        );
+        assert!(fast.findings == slow.findings, "as of {as_of}");
+    }
+}

@@ -1,0 +1,27 @@
+-- Purpose: every case with what its deadlines depend on, for the deadline rules
+--          (policies/rules/deadline/): its own columns, its domain's retention period and
+--          basis for special categories, and the member states of the requesting and the
+--          responding authority (whose calendars and time zones count).
+-- Inputs:  cases, domains, authorities, case_participants.
+-- Outputs: one row per case: the columns of `cases`, then domain_retention_months,
+--          special_categories_basis, requester_state, responder, responder_state.
+-- Note:    where a case names several responding authorities, the first by identifier is
+--          taken as the one that must answer.
+WITH responder AS (
+  SELECT case_id, MIN(authority_id) AS authority_id
+  FROM case_participants
+  WHERE role = 'responding'
+  GROUP BY case_id
+)
+SELECT
+  c.*,
+  d.retention_months AS domain_retention_months,
+  d.special_categories_basis,
+  ra.member_state AS requester_state,
+  r.authority_id AS responder,
+  pa.member_state AS responder_state
+FROM cases c
+LEFT JOIN domains d ON d.domain = c.domain
+LEFT JOIN authorities ra ON ra.authority_id = c.requesting_authority
+LEFT JOIN responder r ON r.case_id = c.case_id
+LEFT JOIN authorities pa ON pa.authority_id = r.authority_id
