@@ -32,10 +32,14 @@ pub fn check(mut c: Command) -> std::process::Output {
 
 /// A synthetic export with `events` access events (generated once, then reused).
 pub fn export(events: u64) -> PathBuf {
-    let dir = data_dir().join(format!("export-{events}"));
+    export_at(events, (events as f64 / 6_600_000.0).clamp(0.02, 1.0))
+}
+
+/// A synthetic export with `events` access events at `scale` (1.0: the real IMI's size).
+pub fn export_at(events: u64, scale: f64) -> PathBuf {
+    let dir = data_dir().join(format!("export-{events}-{scale}"));
     if !dir.join("labels/about.json").exists() {
-        eprintln!("generating {events} events into {} …", dir.display());
-        let scale = (events as f64 / 6_600_000.0).clamp(0.02, 1.0);
+        eprintln!("generating {events} events at scale {scale} into {} …", dir.display());
         let mut c = custos();
         c.args(["generate", "--out", dir.to_str().unwrap(), "--seed", "42"]);
         c.args(["--scale", &format!("{scale:.3}"), "--events", &events.to_string()]);
@@ -46,9 +50,14 @@ pub fn export(events: u64) -> PathBuf {
 
 /// A store holding [`export`] (imported once, then reused).
 pub fn store(events: u64) -> PathBuf {
-    let dir = data_dir().join(format!("store-{events}"));
+    store_at(events, (events as f64 / 6_600_000.0).clamp(0.02, 1.0))
+}
+
+/// A store holding [`export_at`] (imported once, then reused).
+pub fn store_at(events: u64, scale: f64) -> PathBuf {
+    let dir = data_dir().join(format!("store-{events}-{scale}"));
     if !dir.join("manifest.jsonl").exists() {
-        let export = export(events);
+        let export = export_at(events, scale);
         eprintln!("importing into {} …", dir.display());
         let mut c = custos();
         c.args(["import", "--store", dir.to_str().unwrap(), export.to_str().unwrap()]);
