@@ -32,7 +32,7 @@ use parquet::file::properties::WriterProperties;
 pub use builder::{parse_date, parse_timestamp};
 use reader::Chunk;
 pub use reader::Format;
-use validate::{KeyIndex, References};
+use validate::{Digester, Digests, KeyIndex, References};
 
 use crate::catalog::{self, Partition, Table};
 use crate::error::{Error, InputError, Result};
@@ -144,22 +144,43 @@ pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Repor
         i += group.len();
         let mut keys = KeyIndex::new(table)?;
         for batch in txn.store().read(table.name)? {
-            keys.add_stored(&batch)?;
+            keys.add_stored(&batch, &Digester::new(table)?)?;
         }
+        // Room for every new key at once (about 60 bytes a row of text), not doubling as they come.
+        let bytes: u64 =
+            group.iter().filter_map(|(_, i)| std::fs::metadata(&i.path).ok()).map(|m| m.len()).sum();
+        keys.reserve((bytes / 60) as usize);
         let mut sink = TableSink::new(table);
         let count = report.tables.entry(table.name).or_default();
+        let digester = Digester::new(table)?;
+        // INVARIANT: no table refers to itself, so the keys a table brings are only needed by
+        // later tables: they join the references once the whole table is read. Until then
+        // the references are read-only, and checking runs on the reader's thread.
+        let mut fresh_batches = Vec::new();
         for (n, input) in group {
-            reader::read(&input.path, &input.name, table, input.format, &mut |chunk: Chunk| {
-                count.read += chunk.batch.num_rows() as u64;
+            let prepare = |chunk: Chunk| -> Result<(Chunk, Digests)> {
                 validate::check(&input.name, table, &chunk, &refs)?;
-                let fresh = keys.admit(&input.name, n as u32, &names, &chunk)?;
+                let digests = digester.digests(&chunk.batch)?;
+                Ok((chunk, digests))
+            };
+            reader::read(&input.path, &input.name, table, input.format, &prepare, &mut |(
+                chunk,
+                digests,
+            )| {
+                count.read += chunk.batch.num_rows() as u64;
+                let fresh = keys.admit(&input.name, n as u32, &names, &chunk, &digests)?;
                 if fresh.num_rows() > 0 {
                     count.added += fresh.num_rows() as u64;
-                    refs.absorb(table, &fresh);
+                    if References::needs(table) {
+                        fresh_batches.push(fresh.clone());
+                    }
                     sink.write(&mut txn, &fresh)?;
                 }
                 Ok(())
             })?;
+        }
+        for batch in &fresh_batches {
+            refs.absorb(table, batch);
         }
         sink.close(&mut txn)?;
     }
@@ -185,28 +206,26 @@ impl TableSink {
                 let ts = batch
                     .column(self.table.index(column).unwrap_or(0))
                     .as_primitive::<TimestampMicrosecondType>();
-                let mut months: BTreeMap<String, Vec<u32>> = BTreeMap::new();
-                let mut last: Option<(i64, String)> = None;
+                // Rows come mostly in time order: the month of the day before is usually the
+                // month of the row, and a batch spans one or two months.
+                let mut months: Vec<(i32, Vec<u32>)> = Vec::new();
+                let mut last = (i64::MIN, 0);
                 for (row, t) in ts.values().iter().enumerate() {
-                    // Rows come mostly in time order: reuse the month of the same day.
                     let day = t.div_euclid(86_400_000_000);
-                    let month = match &last {
-                        Some((d, m)) if *d == day => m.clone(),
-                        _ => {
-                            let m = month_of(*t);
-                            last = Some((day, m.clone()));
-                            m
-                        }
-                    };
-                    months.entry(month).or_default().push(row as u32);
+                    if day != last.0 {
+                        last = (day, month_index(day));
+                    }
+                    match months.iter_mut().find(|(m, _)| *m == last.1) {
+                        Some((_, rows)) => rows.push(row as u32),
+                        None => months.push((last.1, vec![row as u32])),
+                    }
                 }
                 if months.len() == 1 {
-                    let (m, _) = months.into_iter().next().unwrap_or_default();
-                    return self.write_to(txn, Some(m), batch);
+                    return self.write_to(txn, Some(month_name(months[0].0)), batch);
                 }
                 for (m, rows) in months {
                     let part = take_record_batch(batch, &UInt32Array::from(rows))?;
-                    self.write_to(txn, Some(m), &part)?;
+                    self.write_to(txn, Some(month_name(m)), &part)?;
                 }
                 Ok(())
             }
@@ -246,9 +265,13 @@ impl TableSink {
     }
 }
 
-/// `YYYY-MM` of a UTC microsecond timestamp.
-fn month_of(micros: i64) -> String {
-    let days = micros.div_euclid(86_400_000_000);
-    let date = chrono::DateTime::from_timestamp(days * 86_400, 0).unwrap_or_default();
-    date.format("%Y-%m").to_string()
+/// Months since year 0 of a day counted from 1970-01-01 (UTC).
+fn month_index(day: i64) -> i32 {
+    let date = chrono::DateTime::from_timestamp(day * 86_400, 0).unwrap_or_default();
+    chrono::Datelike::year(&date) * 12 + chrono::Datelike::month0(&date) as i32
+}
+
+/// `YYYY-MM` of a [`month_index`].
+fn month_name(index: i32) -> String {
+    format!("{:04}-{:02}", index.div_euclid(12), index.rem_euclid(12) + 1)
 }

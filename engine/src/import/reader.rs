@@ -79,7 +79,42 @@ impl Format {
 }
 
 /// Reads `path` as `table`, calling `sink` with each chunk in order.
-pub fn read(
+///
+/// Parsing, and `prepare` (checking), run on their own thread a couple of chunks ahead of
+/// `sink`, so that they overlap with what `sink` does (admitting keys, writing Parquet).
+pub fn read<T: Send>(
+    path: &Path,
+    name: &str,
+    table: &'static Table,
+    format: Format,
+    prepare: &(dyn Fn(Chunk) -> Result<T> + Sync),
+    sink: &mut dyn FnMut(T) -> Result<()>,
+) -> Result<()> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<T>(2);
+    std::thread::scope(|scope| {
+        let producer = scope.spawn(move || {
+            read_here(path, name, table, format, &mut |chunk| {
+                let prepared = prepare(chunk)?;
+                // The consumer hung up because it failed: stop quietly, its error wins.
+                tx.send(prepared).map_err(|_| crate::Error::Usage(String::new()))
+            })
+        });
+        let mut consumed = Ok(());
+        for chunk in rx.iter() {
+            if let Err(e) = sink(chunk) {
+                consumed = Err(e);
+                break;
+            }
+        }
+        drop(rx);
+        let produced =
+            producer.join().unwrap_or_else(|_| Err(crate::Error::Usage("the reader thread failed".into())));
+        consumed.and(produced)
+    })
+}
+
+/// Reads `path` as `table` on the calling thread.
+fn read_here(
     path: &Path,
     name: &str,
     table: &'static Table,

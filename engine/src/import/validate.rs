@@ -34,6 +34,11 @@ impl References {
         r
     }
 
+    /// Whether rows of `table` can be referred to (and so must be absorbed).
+    pub fn needs(table: &Table) -> bool {
+        matches!(table.name, "domains" | "authorities" | "users" | "cases")
+    }
+
     /// Adds the keys of accepted rows of `table`.
     pub fn absorb(&mut self, table: &Table, batch: &RecordBatch) {
         let text = |name: &str| batch.column(table.index(name).unwrap_or(0)).as_string::<i32>().clone();
@@ -77,41 +82,64 @@ impl Hasher for PassThrough {
 /// Where a known key was first seen: the store, or an input file of this import.
 const FROM_STORE: u32 = u32::MAX;
 
-/// The keys of one table known so far, each with a digest of its row's content.
-pub struct KeyIndex {
+/// Digests of a batch's rows: of each key, and of each whole row.
+pub struct Digests {
+    keys: Vec<u128>,
+    contents: Vec<u64>,
+}
+
+/// Computes [`Digests`] from Arrow's row encoding (the same values always encode the same).
+pub struct Digester {
     table: &'static Table,
-    seen: HashMap<u128, (u128, u32), BuildHasherDefault<PassThrough>>,
     key_rows: RowConverter,
     all_rows: RowConverter,
 }
 
-impl KeyIndex {
-    /// An empty index for `table`.
+impl Digester {
+    /// A digester for `table`.
     pub fn new(table: &'static Table) -> Result<Self> {
         let schema = table.schema();
         let field = |i: usize| SortField::new(schema.field(i).data_type().clone());
-        Ok(KeyIndex {
+        Ok(Digester {
             table,
-            seen: HashMap::default(),
             key_rows: RowConverter::new(table.key_indices().into_iter().map(field).collect())?,
             all_rows: RowConverter::new((0..schema.fields().len()).map(field).collect())?,
         })
     }
 
-    fn digests(&self, batch: &RecordBatch) -> Result<(Vec<u128>, Vec<u128>)> {
+    /// The digests of every row of `batch`.
+    pub fn digests(&self, batch: &RecordBatch) -> Result<Digests> {
         let keys: Vec<_> = self.table.key_indices().into_iter().map(|i| batch.column(i).clone()).collect();
         let keys = self.key_rows.convert_columns(&keys)?;
         let rows = self.all_rows.convert_columns(batch.columns())?;
-        Ok((
-            keys.iter().map(|r| xxh3_128(r.as_ref())).collect(),
-            rows.iter().map(|r| xxh3_128(r.as_ref())).collect(),
-        ))
+        Ok(Digests {
+            keys: keys.iter().map(|r| xxh3_128(r.as_ref())).collect(),
+            contents: rows.iter().map(|r| xxhash_rust::xxh3::xxh3_64(r.as_ref())).collect(),
+        })
+    }
+}
+
+/// The keys of one table known so far, each with a digest of its row's content.
+pub struct KeyIndex {
+    table: &'static Table,
+    seen: HashMap<u128, (u64, u32), BuildHasherDefault<PassThrough>>,
+}
+
+impl KeyIndex {
+    /// An empty index for `table`.
+    pub fn new(table: &'static Table) -> Result<Self> {
+        Ok(KeyIndex { table, seen: HashMap::default() })
+    }
+
+    /// Makes room for `n` more keys at once, rather than doubling the table as they come.
+    pub fn reserve(&mut self, n: usize) {
+        self.seen.reserve(n);
     }
 
     /// Records rows already in the store.
-    pub fn add_stored(&mut self, batch: &RecordBatch) -> Result<()> {
-        let (keys, contents) = self.digests(batch)?;
-        for (k, c) in keys.into_iter().zip(contents) {
+    pub fn add_stored(&mut self, batch: &RecordBatch, digester: &Digester) -> Result<()> {
+        let d = digester.digests(batch)?;
+        for (k, c) in d.keys.into_iter().zip(d.contents) {
             self.seen.insert(k, (c, FROM_STORE));
         }
         Ok(())
@@ -125,16 +153,16 @@ impl KeyIndex {
         file_no: u32,
         files: &[String],
         chunk: &Chunk,
+        digests: &Digests,
     ) -> Result<RecordBatch> {
-        let (keys, contents) = self.digests(&chunk.batch)?;
-        let mut keep = Vec::with_capacity(keys.len());
-        for (row, (k, c)) in keys.into_iter().zip(contents).enumerate() {
-            match self.seen.get(&k) {
+        let mut keep = Vec::with_capacity(digests.keys.len());
+        for (row, (k, c)) in digests.keys.iter().zip(&digests.contents).enumerate() {
+            match self.seen.get(k) {
                 None => {
-                    self.seen.insert(k, (c, file_no));
+                    self.seen.insert(*k, (*c, file_no));
                     keep.push(true);
                 }
-                Some((known, _)) if *known == c => keep.push(false),
+                Some((known, _)) if known == c => keep.push(false),
                 Some((_, from)) => {
                     let whence = match *from {
                         FROM_STORE => "in the store".to_owned(),
