@@ -241,10 +241,19 @@ impl TableSink {
         if !self.writers.contains_key(&partition) {
             let dir = partition.as_ref().map(|m| format!("month={m}"));
             let (path, file) = txn.create(self.table.name, dir.as_deref())?;
-            let props = WriterProperties::builder()
+            let mut props = WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::try_new(1)?))
-                .set_max_row_group_row_count(Some(1 << 20))
-                .build();
+                .set_max_row_group_row_count(Some(1 << 20));
+            // Keys and instants are (nearly) all distinct: a dictionary costs time and saves nothing.
+            for c in self
+                .table
+                .columns
+                .iter()
+                .filter(|c| self.table.key.contains(&c.name) || c.kind == crate::catalog::Kind::Timestamp)
+            {
+                props = props.set_column_dictionary_enabled(c.name.into(), false);
+            }
+            let props = props.build();
             let writer = ArrowWriter::try_new(file, self.table.schema(), Some(props))?;
             self.writers.insert(partition.clone(), (path, 0, writer));
         }
