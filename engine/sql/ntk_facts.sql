@@ -7,6 +7,8 @@
 --          authority's kind and member state; the case's domain, personal data, blocked and
 --          deleted state at ts and consent; the domain's Commission role and third
 --          countries; whether the user's authority took part in the case at ts).
+-- Plan:    every join names the small table first (users, cases, domains, participation), so
+--          that it is the side DataFusion builds in memory and the events stream past it.
 -- Note:    an authority may take part in a case more than once (several roles, or leaving and
 --          rejoining). Its periods are first merged into disjoint ones (`participation`), so
 --          that an event meets at most one of them and the join never repeats an event.
@@ -15,7 +17,7 @@ WITH period AS (
     case_id,
     authority_id,
     joined_at,
-    COALESCE(left_at, TIMESTAMP '2262-01-01T00:00:00Z') AS left_at
+    COALESCE(left_at, arrow_cast(253402300799000000, 'Timestamp(µs, "UTC")')) AS left_at
   FROM case_participants
 ),
 marked AS (
@@ -43,38 +45,50 @@ participation AS (
   SELECT case_id, authority_id, MIN(joined_at) AS joined_at, MAX(left_at) AS left_at
   FROM numbered
   GROUP BY case_id, authority_id, island
+),
+granted AS (
+  SELECT
+    e.event_id,
+    e.ts,
+    e.user_id,
+    e.authority_id,
+    e.case_id,
+    e.action,
+    e.purpose,
+    e.legal_ground IS NOT NULL AS legal_ground,
+    u.registered_at <= e.ts AND (u.deactivated_at IS NULL OR e.ts < u.deactivated_at) AS user_active,
+    u.domains AS user_domains
+  FROM users u
+  JOIN access_log e ON u.user_id = e.user_id
+  WHERE e.outcome = 'granted'
+    AND e.ts >= $1
+    AND e.ts < $2
+),
+event AS (
+  SELECT e.*, a.kind AS authority_kind, a.member_state
+  FROM authorities a
+  JOIN granted e ON a.authority_id = e.authority_id
+),
+with_case AS (
+  SELECT
+    e.*,
+    c.domain AS case_domain,
+    c.personal_data,
+    c.blocked_at IS NOT NULL AND c.blocked_at <= e.ts AS blocked,
+    c.deleted_at IS NOT NULL AND c.deleted_at <= e.ts AS deleted,
+    c.subject_consent
+  FROM cases c
+  RIGHT JOIN event e ON c.case_id = e.case_id
+),
+with_domain AS (
+  SELECT e.*, d.commission_participates, d.third_countries
+  FROM domains d
+  RIGHT JOIN with_case e ON d.domain = e.case_domain
 )
-SELECT
-  e.event_id,
-  e.ts,
-  e.user_id,
-  e.authority_id,
-  e.case_id,
-  e.action,
-  e.purpose,
-  e.legal_ground IS NOT NULL AS legal_ground,
-  u.registered_at <= e.ts AND (u.deactivated_at IS NULL OR e.ts < u.deactivated_at) AS user_active,
-  u.domains AS user_domains,
-  a.kind AS authority_kind,
-  a.member_state,
-  c.domain AS case_domain,
-  c.personal_data,
-  c.blocked_at IS NOT NULL AND c.blocked_at <= e.ts AS blocked,
-  c.deleted_at IS NOT NULL AND c.deleted_at <= e.ts AS deleted,
-  c.subject_consent,
-  d.commission_participates,
-  d.third_countries,
-  p.case_id IS NOT NULL AS participating
-FROM access_log e
-JOIN users u ON u.user_id = e.user_id
-JOIN authorities a ON a.authority_id = e.authority_id
-LEFT JOIN cases c ON c.case_id = e.case_id
-LEFT JOIN domains d ON d.domain = c.domain
-LEFT JOIN participation p
+SELECT e.*, p.case_id IS NOT NULL AS participating
+FROM participation p
+RIGHT JOIN with_domain e
   ON p.case_id = e.case_id
   AND p.authority_id = e.authority_id
   AND p.joined_at <= e.ts
   AND e.ts < p.left_at
-WHERE e.outcome = 'granted'
-  AND e.ts >= $1
-  AND e.ts < $2

@@ -85,9 +85,14 @@ pub async fn facts(ctx: &SessionContext, window: Window) -> Result<datafusion::d
 
 /// Judges every granted event of the store in `window`.
 pub async fn audit(store: &Store, judge: &Judge, window: Window) -> Result<Audit> {
-    let ctx = query::session(store).await?;
+    let ctx = query::session_with(store, query::planned_config()).await?;
     let df = facts(&ctx, window).await?;
-    let mut stream = df.execute_stream().await?;
+    let plan = df.create_physical_plan().await?;
+    tracing::debug!(
+        "need-to-know facts plan:\n{}",
+        datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
+    );
+    let mut stream = datafusion::physical_plan::execute_stream(plan, ctx.task_ctx())?;
     let mut scenes = SceneCache::default();
     let mut out = Audit::default();
     while let Some(batch) = stream.next().await {

@@ -40,11 +40,29 @@ pub mod sql {
 
 /// A DataFusion session with every table of `store` registered.
 pub async fn session(store: &Store) -> Result<SessionContext> {
+    session_with(store, config()).await
+}
+
+/// The session configuration of every query: all cores, Parquet statistics used to plan.
+pub fn config() -> SessionConfig {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    let config = SessionConfig::new()
+    SessionConfig::new()
         .with_target_partitions(threads)
         .with_batch_size(16 * 1024)
-        .with_information_schema(true);
+        .with_collect_statistics(true)
+        .with_information_schema(true)
+}
+
+/// The configuration of the production queries whose joins are written in the order they must
+/// run (the small table built in memory, the events streamed past it): the optimiser keeps it.
+pub fn planned_config() -> SessionConfig {
+    let mut config = config();
+    config.options_mut().optimizer.join_reordering = false;
+    config
+}
+
+/// A DataFusion session with every table of `store` registered, configured by `config`.
+pub async fn session_with(store: &Store, config: SessionConfig) -> Result<SessionContext> {
     let ctx = SessionContext::new_with_config(config);
     for table in catalog::TABLES {
         if table.name == "domains" {
