@@ -6,7 +6,8 @@
 //! Union institutions from the Commission's yearly pattern; see `scripts/gen_holidays.py`)
 //! plus every row of the store's `holidays` table.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
 use chrono::{Datelike, NaiveDate, Weekday};
@@ -65,13 +66,18 @@ pub struct Calendar {
     pub code: String,
     /// Its legal time.
     pub zone: Tz,
-    holidays: BTreeSet<NaiveDate>,
+    /// Shared: a calendar is cloned for every subject that needs it.
+    holidays: Arc<HashSet<NaiveDate>>,
 }
 
 impl Calendar {
     /// A calendar with these holidays.
     pub fn new(code: &str, holidays: impl IntoIterator<Item = NaiveDate>) -> Calendar {
-        Calendar { code: code.to_owned(), zone: zone(code), holidays: holidays.into_iter().collect() }
+        Calendar {
+            code: code.to_owned(),
+            zone: zone(code),
+            holidays: Arc::new(holidays.into_iter().collect()),
+        }
     }
 
     /// Whether `day` is a Saturday, a Sunday or a public holiday.
@@ -127,7 +133,8 @@ impl Calendars {
 
     /// Adds a holiday to `code`'s calendar (creating it if needed).
     pub fn add(&mut self, code: &str, day: NaiveDate) {
-        self.by_code.entry(code.to_owned()).or_insert_with(|| Calendar::new(code, [])).holidays.insert(day);
+        let calendar = self.by_code.entry(code.to_owned()).or_insert_with(|| Calendar::new(code, []));
+        Arc::make_mut(&mut calendar.holidays).insert(day);
     }
 
     /// The calendar of `code`; a code without shipped or imported holidays gets weekends only.

@@ -90,7 +90,7 @@ struct Subject {
     kind: &'static str,
     id: String,
     /// Who must act, by the policies' `@actor`.
-    actors: HashMap<&'static str, (Option<String>, Option<String>)>,
+    actors: Actors,
     facts: Vec<(&'static str, Fact)>,
 }
 
@@ -100,6 +100,30 @@ impl Subject {
             Fact::Instant(t) if *n == name => Some(*t),
             _ => None,
         })
+    }
+}
+
+/// An actor: its authority and member state.
+type Actor = (Option<String>, Option<String>);
+
+/// Who must act for a subject, by the `@actor` of the rule.
+#[derive(Debug, Clone, Default)]
+struct Actors {
+    commission: Actor,
+    requesting: Actor,
+    responding: Actor,
+    controller: Actor,
+}
+
+impl Actors {
+    fn get(&self, name: &str) -> Option<&Actor> {
+        match name {
+            "commission" => Some(&self.commission),
+            "requesting" => Some(&self.requesting),
+            "responding" => Some(&self.responding),
+            "controller" => Some(&self.controller),
+            _ => None,
+        }
     }
 }
 
@@ -320,8 +344,9 @@ fn judge_rows(
     let later = options.as_of.saturating_add(options.horizon);
     let mut findings = Vec::new();
     let mut n = 0;
+    let columns = Columns::of(batch);
     for r in rows {
-        let Some(s) = context.subject(kind, &Row { b: batch, r, as_of: options.as_of }) else { continue };
+        let Some(s) = context.subject(kind, &Row { c: &columns, r, as_of: options.as_of }) else { continue };
         n += 1;
         let now = judge.broken(&s, options.as_of)?;
         let soon = if options.horizon > 0 { judge.broken(&s, later)? } else { Vec::new() };
@@ -378,31 +403,59 @@ fn finding(policies: &Policies, s: &Subject, id: &str, status: Option<&str>) -> 
     })
 }
 
-/// Column accessors over one batch of a stored table.
-struct Row<'a> {
+/// A batch's columns by name, looked up once per batch rather than once per cell.
+struct Columns<'a> {
     b: &'a RecordBatch,
+    index: HashMap<&'a str, usize, xxhash_rust::xxh3::Xxh3Builder>,
+}
+
+impl<'a> Columns<'a> {
+    fn of(b: &'a RecordBatch) -> Self {
+        let index = b.schema_ref().fields().iter().enumerate().map(|(i, f)| (f.name().as_str(), i)).collect();
+        Columns { b, index }
+    }
+    fn get(&self, n: &str) -> Option<&'a arrow::array::ArrayRef> {
+        self.index.get(n).map(|i| self.b.column(*i))
+    }
+}
+
+/// Column accessors over one row of a batch.
+struct Row<'a> {
+    c: &'a Columns<'a>,
     r: usize,
     as_of: i64,
 }
 
 impl Row<'_> {
     fn text(&self, n: &str) -> Option<String> {
-        let a = self.b.column_by_name(n)?.as_string::<i32>();
+        let a = self.c.get(n)?.as_string::<i32>();
         (!a.is_null(self.r)).then(|| a.value(self.r).to_owned())
     }
+    fn is(&self, n: &str, value: &str) -> bool {
+        self.c.get(n).is_some_and(|c| {
+            let a = c.as_string::<i32>();
+            !a.is_null(self.r) && a.value(self.r) == value
+        })
+    }
+    fn present(&self, n: &str) -> bool {
+        self.c.get(n).is_some_and(|c| {
+            let a = c.as_string::<i32>();
+            !a.is_null(self.r) && !a.value(self.r).trim().is_empty()
+        })
+    }
     fn flag(&self, n: &str) -> bool {
-        self.b.column_by_name(n).is_some_and(|c| {
+        self.c.get(n).is_some_and(|c| {
             let a = c.as_boolean();
             !a.is_null(self.r) && a.value(self.r)
         })
     }
     fn int(&self, n: &str) -> Option<i64> {
-        let a = self.b.column_by_name(n)?.as_primitive::<Int64Type>();
+        let a = self.c.get(n)?.as_primitive::<Int64Type>();
         (!a.is_null(self.r)).then(|| a.value(self.r))
     }
     /// An instant as recorded, whatever its date.
     fn raw(&self, n: &str) -> Option<i64> {
-        let a = self.b.column_by_name(n)?.as_primitive::<TimestampMicrosecondType>();
+        let a = self.c.get(n)?.as_primitive::<TimestampMicrosecondType>();
         (!a.is_null(self.r)).then(|| a.value(self.r))
     }
     /// An instant known at the check's instant: left out when dated after it.
@@ -433,8 +486,9 @@ impl Facts {
         let calendars = Calendars::of(store)?;
         let mut commission = None;
         for b in store.read(catalog::AUTHORITIES.name)? {
+            let columns = Columns::of(&b);
             for r in 0..b.num_rows() {
-                let row = Row { b: &b, r, as_of: options.as_of };
+                let row = Row { c: &columns, r, as_of: options.as_of };
                 if row.text("kind").as_deref() == Some("commission") {
                     commission = commission.or(row.text("authority_id"));
                 }
@@ -478,7 +532,7 @@ impl Facts {
         let responder_cal = self.calendars.get(responder_state.as_deref().unwrap_or("EU"));
         let mut facts = vec![
             ("personal_data", Fact::Bool(row.flag("personal_data"))),
-            ("repository", Fact::Bool(row.text("repository_basis").is_some())),
+            ("repository", Fact::Bool(row.present("repository_basis"))),
             ("inactivity_justified", Fact::Bool(row.flag("inactivity_justified"))),
             ("special_categories", Fact::Bool(row.flag("special_categories"))),
             ("special_categories_basis", Fact::Bool(row.flag("special_categories_basis"))),
@@ -520,7 +574,7 @@ impl Facts {
             }
         }
         let agreed = row.raw("due_at");
-        let is_request = row.text("procedure").as_deref() == Some("request") && agreed.is_some();
+        let is_request = row.is("procedure", "request") && agreed.is_some();
         facts.push(("request", Fact::Bool(is_request)));
         if let (true, Some(d)) = (is_request, agreed) {
             facts.push(("answer_due", Fact::Instant(micros(period::end_of_day(utc(d), &responder_cal)))));
@@ -528,11 +582,12 @@ impl Facts {
                 facts.push(("answered", Fact::Instant(a)));
             }
         }
-        let actors = HashMap::from([
-            ("commission", self.commission.clone()),
-            ("requesting", (row.text("requesting_authority"), requester_state)),
-            ("responding", (row.text("responder"), responder_state)),
-        ]);
+        let actors = Actors {
+            commission: self.commission.clone(),
+            requesting: (row.text("requesting_authority"), requester_state),
+            responding: (row.text("responder"), responder_state),
+            ..Actors::default()
+        };
         Some(Subject { kind: "Case", id, actors, facts })
     }
 
@@ -552,7 +607,7 @@ impl Facts {
         if let Some(t) = row.seen("deleted_at") {
             facts.push(("deleted", Fact::Instant(t)));
         }
-        let actors = HashMap::from([("commission", self.commission.clone())]);
+        let actors = Actors { commission: self.commission.clone(), ..Actors::default() };
         Some(Subject { kind: "User", id, actors, facts })
     }
 
@@ -586,7 +641,7 @@ impl Facts {
         if let Some(t) = responded {
             facts.push(("responded", Fact::Instant(t)));
         }
-        let actors = HashMap::from([("controller", (row.text("controller_id"), state))]);
+        let actors = Actors { controller: (row.text("controller_id"), state), ..Actors::default() };
         Some(Subject { kind: "Request", id, actors, facts })
     }
 
@@ -597,10 +652,10 @@ impl Facts {
         }
         let state = row.text("controller_state");
         let cal = self.calendars.get(state.as_deref().unwrap_or("EU"));
-        let present = |c: &str| row.text(c).is_some_and(|s| !s.trim().is_empty());
+        let present = |c: &str| row.present(c);
         let mut facts = vec![
             ("risk", Fact::Text(row.text("risk").unwrap_or_default())),
-            ("exempt", Fact::Bool(row.text("subject_exemption").is_some())),
+            ("exempt", Fact::Bool(row.present("subject_exemption"))),
             ("has_delay_reasons", Fact::Bool(present("delay_reasons"))),
             ("has_nature", Fact::Bool(present("nature"))),
             ("has_consequences", Fact::Bool(present("consequences"))),
@@ -620,7 +675,7 @@ impl Facts {
                 facts.push((fact, Fact::Instant(t)));
             }
         }
-        let actors = HashMap::from([("controller", (row.text("controller_id"), state))]);
+        let actors = Actors { controller: (row.text("controller_id"), state), ..Actors::default() };
         Some(Subject { kind: "Breach", id, actors, facts })
     }
 }
