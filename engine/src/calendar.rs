@@ -6,7 +6,7 @@
 //! Union institutions from the Commission's yearly pattern; see `scripts/gen_holidays.py`)
 //! plus every row of the store's `holidays` table.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{Array, AsArray};
@@ -59,6 +59,16 @@ pub fn zone(code: &str) -> Tz {
     }
 }
 
+/// Days from 0001-01-01 (chrono's day 1) to 1970-01-01.
+const EPOCH_FROM_CE: i32 = 719_163;
+
+/// Days a holiday bitmap covers from 1970-01-01: to the year 2161.
+const SPAN: usize = 70_000;
+
+/// Hands out calendar identities, so that periods computed for one calendar are never taken
+/// for another's.
+static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// One actor's calendar: its zone and its public holidays.
 #[derive(Debug, Clone)]
 pub struct Calendar {
@@ -66,28 +76,42 @@ pub struct Calendar {
     pub code: String,
     /// Its legal time.
     pub zone: Tz,
-    /// Shared: a calendar is cloned for every subject that needs it.
-    holidays: Arc<HashSet<NaiveDate>>,
+    /// Unique to these holidays in this zone: a new one for every change.
+    pub id: u64,
+    /// A bit per day from 1970-01-01, set on public holidays; shared, since a calendar is
+    /// cloned for every subject that needs it.
+    holidays: Arc<Vec<u64>>,
+}
+
+fn day_index(day: NaiveDate) -> Option<usize> {
+    usize::try_from(day.num_days_from_ce() - EPOCH_FROM_CE).ok().filter(|d| *d < SPAN)
 }
 
 impl Calendar {
     /// A calendar with these holidays.
     pub fn new(code: &str, holidays: impl IntoIterator<Item = NaiveDate>) -> Calendar {
+        let mut bits = vec![0u64; SPAN.div_ceil(64)];
+        for day in holidays {
+            if let Some(i) = day_index(day) {
+                bits[i / 64] |= 1 << (i % 64);
+            }
+        }
         Calendar {
             code: code.to_owned(),
             zone: zone(code),
-            holidays: Arc::new(holidays.into_iter().collect()),
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            holidays: Arc::new(bits),
         }
     }
 
     /// Whether `day` is a Saturday, a Sunday or a public holiday.
     pub fn is_non_working(&self, day: NaiveDate) -> bool {
-        matches!(day.weekday(), Weekday::Sat | Weekday::Sun) || self.holidays.contains(&day)
+        matches!(day.weekday(), Weekday::Sat | Weekday::Sun) || self.is_holiday(day)
     }
 
     /// Whether `day` is a public holiday of this calendar.
     pub fn is_holiday(&self, day: NaiveDate) -> bool {
-        self.holidays.contains(&day)
+        day_index(day).is_some_and(|i| self.holidays[i / 64] & (1 << (i % 64)) != 0)
     }
 }
 
@@ -134,7 +158,10 @@ impl Calendars {
     /// Adds a holiday to `code`'s calendar (creating it if needed).
     pub fn add(&mut self, code: &str, day: NaiveDate) {
         let calendar = self.by_code.entry(code.to_owned()).or_insert_with(|| Calendar::new(code, []));
-        Arc::make_mut(&mut calendar.holidays).insert(day);
+        if let Some(i) = day_index(day) {
+            Arc::make_mut(&mut calendar.holidays)[i / 64] |= 1 << (i % 64);
+            calendar.id = NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
     }
 
     /// The calendar of `code`; a code without shipped or imported holidays gets weekends only.
