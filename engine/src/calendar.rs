@@ -164,6 +164,14 @@ impl Calendars {
         }
     }
 
+    /// Makes sure `code` has a calendar (weekends only, if it has no holidays), so that
+    /// [`get`](Self::get) hands out the same one every time.
+    pub fn ensure(&mut self, code: &str) {
+        if !self.by_code.contains_key(code) {
+            self.by_code.insert(code.to_owned(), Calendar::new(code, []));
+        }
+    }
+
     /// The calendar of `code`; a code without shipped or imported holidays gets weekends only.
     pub fn get(&self, code: &str) -> Calendar {
         self.by_code.get(code).cloned().unwrap_or_else(|| Calendar::new(code, []))

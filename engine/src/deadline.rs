@@ -136,6 +136,8 @@ pub struct DeadlineJudge {
     cache: HashMap<Vec<u8>, Vec<String>, xxhash_rust::xxh3::Xxh3Builder>,
     /// Ask Cedar about every subject with its real instants (the differential twin).
     naive: bool,
+    /// Ends of periods this judge's thread computed before.
+    memo: period::Memo,
 }
 
 fn uid(t: &str, id: &str) -> Result<EntityUid> {
@@ -152,6 +154,7 @@ impl DeadlineJudge {
             action: uid("Deadline::Action", "check")?,
             cache: HashMap::default(),
             naive: false,
+            memo: period::Memo::default(),
         })
     }
 
@@ -346,7 +349,10 @@ fn judge_rows(
     let mut n = 0;
     let columns = Columns::of(batch);
     for r in rows {
-        let Some(s) = context.subject(kind, &Row { c: &columns, r, as_of: options.as_of }) else { continue };
+        let Some(s) = context.subject(kind, &Row { c: &columns, r, as_of: options.as_of }, &mut judge.memo)
+        else {
+            continue;
+        };
         n += 1;
         let now = judge.broken(&s, options.as_of)?;
         let soon = if options.horizon > 0 { judge.broken(&s, later)? } else { Vec::new() };
@@ -483,12 +489,16 @@ struct Facts {
 
 impl Facts {
     fn load(store: &Store, options: &Options) -> Result<Facts> {
-        let calendars = Calendars::of(store)?;
+        let mut calendars = Calendars::of(store)?;
+        calendars.ensure("EU");
         let mut commission = None;
         for b in store.read(catalog::AUTHORITIES.name)? {
             let columns = Columns::of(&b);
             for r in 0..b.num_rows() {
                 let row = Row { c: &columns, r, as_of: options.as_of };
+                if let Some(state) = row.text("member_state") {
+                    calendars.ensure(&state);
+                }
                 if row.text("kind").as_deref() == Some("commission") {
                     commission = commission.or(row.text("authority_id"));
                 }
@@ -503,22 +513,22 @@ impl Facts {
         })
     }
 
-    fn end(&self, t: i64, len: Length, cal: &crate::calendar::Calendar) -> i64 {
-        micros(period::end(utc(t), len, cal))
+    fn end(memo: &mut period::Memo, t: i64, len: Length, cal: &crate::calendar::Calendar) -> i64 {
+        micros(memo.end(utc(t), len, cal))
     }
 
     /// The subject of a row of the facts query for `kind`, or `None` when it did not exist
     /// yet at the check's instant (or, for a user, was never deactivated by then).
-    fn subject(&self, kind: Kind, row: &Row<'_>) -> Option<Subject> {
+    fn subject(&self, kind: Kind, row: &Row<'_>, memo: &mut period::Memo) -> Option<Subject> {
         match kind {
-            Kind::Case => self.case(row),
-            Kind::User => self.user(row),
-            Kind::Request => self.request(row),
-            Kind::Breach => self.breach(row),
+            Kind::Case => self.case(row, memo),
+            Kind::User => self.user(row, memo),
+            Kind::Request => self.request(row, memo),
+            Kind::Breach => self.breach(row, memo),
         }
     }
 
-    fn case(&self, row: &Row<'_>) -> Option<Subject> {
+    fn case(&self, row: &Row<'_>, memo: &mut period::Memo) -> Option<Subject> {
         let (id, created) = (row.text("case_id")?, row.raw("created_at")?);
         if created > self.as_of {
             return None;
@@ -543,8 +553,8 @@ impl Facts {
         let deleted = row.seen("deleted_at");
         if let Some(c) = closed {
             facts.push(("closed", Fact::Instant(c)));
-            facts.push(("block_due", Fact::Instant(self.end(c, Length::Months(months), &self.eu))));
-            facts.push(("delete_due", Fact::Instant(self.end(c, Length::Years(3), &self.eu))));
+            facts.push(("block_due", Fact::Instant(Facts::end(memo, c, Length::Months(months), &self.eu))));
+            facts.push(("delete_due", Fact::Instant(Facts::end(memo, c, Length::Years(3), &self.eu))));
             let three = utc(c).checked_add_months(Months::new(36)).map_or(c, micros);
             facts.push(("three_years", Fact::Instant(three)));
         }
@@ -570,7 +580,10 @@ impl Facts {
                     .max()
             });
             if let Some(l) = last {
-                facts.push(("inactive_due", Fact::Instant(self.end(l, Length::Months(2), &requester_cal))));
+                facts.push((
+                    "inactive_due",
+                    Fact::Instant(Facts::end(memo, l, Length::Months(2), &requester_cal)),
+                ));
             }
         }
         let agreed = row.raw("due_at");
@@ -591,15 +604,15 @@ impl Facts {
         Some(Subject { kind: "Case", id, actors, facts })
     }
 
-    fn user(&self, row: &Row<'_>) -> Option<Subject> {
+    fn user(&self, row: &Row<'_>, memo: &mut period::Memo) -> Option<Subject> {
         let id = row.text("user_id")?;
         if row.raw("registered_at").is_some_and(|t| t > self.as_of) {
             return None;
         }
         let d = row.seen("deactivated_at")?;
         let mut facts = vec![
-            ("block_due", Fact::Instant(self.end(d, self.defaults.user_block, &self.eu))),
-            ("delete_due", Fact::Instant(self.end(d, Length::Years(3), &self.eu))),
+            ("block_due", Fact::Instant(Facts::end(memo, d, self.defaults.user_block, &self.eu))),
+            ("delete_due", Fact::Instant(Facts::end(memo, d, Length::Years(3), &self.eu))),
         ];
         if let Some(t) = row.seen("blocked_at") {
             facts.push(("blocked", Fact::Instant(t)));
@@ -611,7 +624,7 @@ impl Facts {
         Some(Subject { kind: "User", id, actors, facts })
     }
 
-    fn request(&self, row: &Row<'_>) -> Option<Subject> {
+    fn request(&self, row: &Row<'_>, memo: &mut period::Memo) -> Option<Subject> {
         let (id, received) = (row.text("request_id")?, row.raw("received_at")?);
         if received > self.as_of {
             return None;
@@ -627,10 +640,13 @@ impl Facts {
             ("right", Fact::Text(row.text("right").unwrap_or_default())),
             ("refused", Fact::Bool(refused)),
             ("remedy_info_given", Fact::Bool(row.flag("remedy_info_given"))),
-            ("month_due", Fact::Instant(self.end(received, Length::Months(1), &cal))),
-            ("three_month_due", Fact::Instant(self.end(received, Length::Months(3), &cal))),
-            ("correct_due", Fact::Instant(self.end(received, Length::Days(30), &cal))),
-            ("working_days_due", Fact::Instant(self.end(received, Length::WorkingDays(15), &self.eu))),
+            ("month_due", Fact::Instant(Facts::end(memo, received, Length::Months(1), &cal))),
+            ("three_month_due", Fact::Instant(Facts::end(memo, received, Length::Months(3), &cal))),
+            ("correct_due", Fact::Instant(Facts::end(memo, received, Length::Days(30), &cal))),
+            (
+                "working_days_due",
+                Fact::Instant(Facts::end(memo, received, Length::WorkingDays(15), &self.eu)),
+            ),
         ];
         for (fact, column) in [("extension_notified", "extension_notified_at"), ("completed", "completed_at")]
         {
@@ -645,7 +661,7 @@ impl Facts {
         Some(Subject { kind: "Request", id, actors, facts })
     }
 
-    fn breach(&self, row: &Row<'_>) -> Option<Subject> {
+    fn breach(&self, row: &Row<'_>, memo: &mut period::Memo) -> Option<Subject> {
         let (id, aware) = (row.text("breach_id")?, row.raw("aware_at")?);
         if aware > self.as_of {
             return None;
@@ -662,9 +678,9 @@ impl Facts {
             ("has_measures", Fact::Bool(present("measures"))),
             ("has_approx_subjects", Fact::Bool(row.int("approx_subjects").is_some())),
             ("has_approx_records", Fact::Bool(row.int("approx_records").is_some())),
-            ("notify_due", Fact::Instant(self.end(aware, Length::Hours(72), &cal))),
-            ("dpo_due", Fact::Instant(self.end(aware, self.defaults.dpo, &cal))),
-            ("subjects_due", Fact::Instant(self.end(aware, self.defaults.subjects, &cal))),
+            ("notify_due", Fact::Instant(Facts::end(memo, aware, Length::Hours(72), &cal))),
+            ("dpo_due", Fact::Instant(Facts::end(memo, aware, self.defaults.dpo, &cal))),
+            ("subjects_due", Fact::Instant(Facts::end(memo, aware, self.defaults.subjects, &cal))),
         ];
         for (fact, column) in [
             ("notified", "notified_at"),

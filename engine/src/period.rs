@@ -52,35 +52,31 @@ impl std::fmt::Display for Length {
     }
 }
 
+/// Remembers the ends of periods computed before.
+///
+/// Periods other than hours depend only on the local day of their start, which is the same
+/// for every instant of the same quarter-hour (every zone's offset is a whole number of
+/// quarter hours): millions of subjects cost thousands of computations.
+#[derive(Debug, Default)]
+pub struct Memo {
+    ends: std::collections::HashMap<(u64, i64, Length), DateTime<Utc>>,
+}
+
+impl Memo {
+    /// [`end`], remembered.
+    pub fn end(&mut self, start: DateTime<Utc>, length: Length, calendar: &Calendar) -> DateTime<Utc> {
+        if matches!(length, Length::Hours(_)) {
+            return end(start, length, calendar);
+        }
+        let key = (calendar.id, start.timestamp().div_euclid(900), length);
+        *self.ends.entry(key).or_insert_with(|| end(start, length, calendar))
+    }
+}
+
 /// The instant at which a period of `length`, running from an event at `start`, ends for an
 /// actor keeping `calendar`.
-///
-/// Periods other than hours depend only on the local day of `start`, which is the same for
-/// every instant of the same quarter-hour (every zone's offset is a whole number of quarter
-/// hours): those are remembered per thread, so millions of subjects cost thousands of
-/// computations.
 pub fn end(start: DateTime<Utc>, length: Length, calendar: &Calendar) -> DateTime<Utc> {
-    if matches!(length, Length::Hours(_)) {
-        return compute(start, length, calendar);
-    }
-    thread_local! {
-        static MEMO: std::cell::RefCell<std::collections::HashMap<(u64, i64, Length), DateTime<Utc>>> =
-            std::cell::RefCell::new(std::collections::HashMap::new());
-    }
-    let quarter = start.timestamp().div_euclid(900);
-    let key = (calendar.id, quarter, length);
-    if let Some(hit) = MEMO.with(|m| m.borrow().get(&key).copied()) {
-        return hit;
-    }
-    let end = compute(start, length, calendar);
-    MEMO.with(|m| {
-        let mut m = m.borrow_mut();
-        if m.len() > 1_000_000 {
-            m.clear();
-        }
-        m.insert(key, end);
-    });
-    end
+    compute(start, length, calendar)
 }
 
 fn compute(start: DateTime<Utc>, length: Length, calendar: &Calendar) -> DateTime<Utc> {
