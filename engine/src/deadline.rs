@@ -189,6 +189,27 @@ impl DeadlineJudge {
         instants.sort_unstable();
         instants.dedup();
         let rank = |t: i64| instants.binary_search(&t).unwrap_or(0) as i64;
+        let mut key = Vec::with_capacity(160);
+        key.extend_from_slice(s.kind.as_bytes());
+        for (n, f) in &s.facts {
+            key.push(0);
+            key.extend_from_slice(n.as_bytes());
+            match f {
+                Fact::Bool(b) => key.extend_from_slice(&[1, u8::from(*b)]),
+                Fact::Text(t) => {
+                    key.push(2);
+                    key.extend_from_slice(t.as_bytes());
+                }
+                Fact::Instant(t) => {
+                    key.push(3);
+                    key.extend_from_slice(&rank(*t).to_le_bytes());
+                }
+            }
+        }
+        key.extend_from_slice(&rank(as_of).to_le_bytes());
+        if let Some(hit) = self.cache.get(&key) {
+            return Ok(hit.clone());
+        }
         let canonical: Vec<(&str, Fact)> = s
             .facts
             .iter()
@@ -202,27 +223,6 @@ impl DeadlineJudge {
                 )
             })
             .collect();
-        let mut key = Vec::with_capacity(128);
-        key.extend_from_slice(s.kind.as_bytes());
-        for (n, f) in &canonical {
-            key.push(0);
-            key.extend_from_slice(n.as_bytes());
-            match f {
-                Fact::Bool(b) => key.extend_from_slice(&[1, u8::from(*b)]),
-                Fact::Text(t) => {
-                    key.push(2);
-                    key.extend_from_slice(t.as_bytes());
-                }
-                Fact::Instant(t) => {
-                    key.push(3);
-                    key.extend_from_slice(&t.to_le_bytes());
-                }
-            }
-        }
-        key.extend_from_slice(&rank(as_of).to_le_bytes());
-        if let Some(hit) = self.cache.get(&key) {
-            return Ok(hit.clone());
-        }
         let broken = self.decide(s.kind, &canonical, rank(as_of))?;
         self.cache.insert(key, broken.clone());
         Ok(broken)
