@@ -22,7 +22,7 @@ fn main() {
     let mut sizes: Vec<u64> =
         std::env::args().skip(1).filter_map(|a| a.replace('_', "").parse().ok()).collect();
     if sizes.is_empty() {
-        sizes.push(10_000_000);
+        sizes.push(if smoke() { 20_000 } else { 10_000_000 });
     }
     let judge = Judge::new(Arc::new(custos_policies::Policies::need_to_know().unwrap())).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();

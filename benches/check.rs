@@ -18,8 +18,10 @@ use custos_engine::deadline::{self, Defaults, Options};
 use custos_engine::store::Store;
 
 fn main() {
-    let cases: f64 =
-        std::env::args().skip(1).find_map(|a| a.replace('_', "").parse().ok()).unwrap_or(10_000_000.0);
+    let cases: f64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.replace('_', "").parse().ok())
+        .unwrap_or(if smoke() { 10_000.0 } else { 10_000_000.0 });
     // The generator writes about 330,000 cases per unit of scale (60,000 a year over 5.5 years).
     let scale = (cases / 330_000.0 * 1000.0).round() / 1000.0;
     let policies = Arc::new(custos_policies::Policies::deadlines().unwrap());
@@ -31,7 +33,7 @@ fn main() {
     };
 
     // The twin, on the real IMI's size.
-    let small = Store::open(store_at(1000, 1.0)).unwrap();
+    let small = Store::open(store_at(1000, if smoke() { 0.02 } else { 1.0 })).unwrap();
     let fast = rt.block_on(deadline::check(&small, policies.clone(), &options)).unwrap();
     let started = Instant::now();
     let slow = rt.block_on(deadline::check_naive(&small, policies.clone(), &options)).unwrap();

@@ -5,12 +5,18 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+/// Whether this is a smoke run: `cargo test` runs the benchmarks without `--bench`, at the
+/// smallest size, so that they cannot rot, and records nothing.
+pub fn smoke() -> bool {
+    !std::env::args().any(|a| a == "--bench")
+}
+
 /// Where generated data sets are kept between runs.
 pub fn data_dir() -> PathBuf {
     let base = std::env::var_os("CUSTOS_BENCH_DATA").map(PathBuf::from).unwrap_or_else(|| {
         let target =
             std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| "target".into());
-        target.join("bench-data")
+        target.join(if smoke() { "bench-smoke" } else { "bench-data" })
     });
     std::fs::create_dir_all(&base).unwrap();
     base
@@ -131,6 +137,10 @@ pub fn machine() -> String {
 /// Appends a results table to `target/bench-results/NAME.md` and prints it.
 pub fn report(name: &str, text: &str) {
     println!("{text}");
+    if smoke() {
+        println!("(smoke run at the smallest size: timings are not recorded)");
+        return;
+    }
     let dir = data_dir().join("../bench-results");
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::write(dir.join(format!("{name}.md")), text).unwrap();

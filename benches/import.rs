@@ -10,8 +10,10 @@ mod common;
 use common::*;
 
 fn main() {
-    let events: u64 =
-        std::env::args().skip(1).find_map(|a| a.replace('_', "").parse().ok()).unwrap_or(5_000_000);
+    let events: u64 = std::env::args()
+        .skip(1)
+        .find_map(|a| a.replace('_', "").parse().ok())
+        .unwrap_or(if smoke() { 20_000 } else { 5_000_000 });
     let export = export(events);
     let python = python();
     let tmp = data_dir().join("import-run");
