@@ -282,26 +282,51 @@ fn judge_batch(
     for (i, v) in violations {
         let verdict = &cache.verdicts[v as usize];
         for rule in &verdict.broken {
-            out.push(Finding {
-                rule: rule.clone(),
-                status: "unmet".into(),
-                subject_kind: "event".into(),
-                subject_id: event.value(i).to_owned(),
-                due_at: None,
-                legal_ref: judge.policies().rule(rule).map(|r| r.article.clone()).unwrap_or_default(),
-                severity: "violation".into(),
-                authority_id: Some(authority.value(i).to_owned()),
-                member_state: Some(ms.value(i).to_owned()),
-                event_id: Some(event.value(i).to_owned()),
-                user_id: Some(user.value(i).to_owned()),
-                case_id: opt(case, i).map(str::to_owned),
-                ts: Some(finding::format_micros(ts.value(i))),
-                policies: Some(verdict.broken.clone()),
-                default_period: None,
-            });
+            let who = Event {
+                id: event.value(i),
+                user: user.value(i),
+                authority: authority.value(i),
+                member_state: ms.value(i),
+                case: opt(case, i),
+                ts: ts.value(i),
+            };
+            out.push(who.finding(judge, rule, &verdict.broken));
         }
     }
     Ok(())
+}
+
+/// The event a need-to-know finding is about.
+struct Event<'a> {
+    id: &'a str,
+    user: &'a str,
+    authority: &'a str,
+    member_state: &'a str,
+    case: Option<&'a str>,
+    ts: i64,
+}
+
+impl Event<'_> {
+    /// The finding that this event broke `rule`; `broken` lists every rule it broke.
+    fn finding(&self, judge: &Judge, rule: &str, broken: &[String]) -> Finding {
+        Finding {
+            rule: rule.to_owned(),
+            status: "unmet".into(),
+            subject_kind: "event".into(),
+            subject_id: self.id.to_owned(),
+            due_at: None,
+            legal_ref: judge.policies().rule(rule).map(|r| r.article.clone()).unwrap_or_default(),
+            severity: "violation".into(),
+            authority_id: Some(self.authority.to_owned()),
+            member_state: Some(self.member_state.to_owned()),
+            event_id: Some(self.id.to_owned()),
+            user_id: Some(self.user.to_owned()),
+            case_id: self.case.map(str::to_owned),
+            ts: Some(finding::format_micros(self.ts)),
+            policies: Some(broken.to_vec()),
+            default_period: None,
+        }
+    }
 }
 
 /// Commits an audit's findings to the store, with the policy set that decided them (its
@@ -564,23 +589,15 @@ pub fn naive(store: &Store, judge: &Judge, window: Window) -> Result<Audit> {
             out.scenes += 1;
             let verdict = judge.decide(&scene)?;
             for rule in &verdict.broken {
-                out.findings.push(Finding {
-                    rule: rule.clone(),
-                    status: "unmet".into(),
-                    subject_kind: "event".into(),
-                    subject_id: event.value(r).to_owned(),
-                    due_at: None,
-                    legal_ref: judge.policies().rule(rule).map(|x| x.article.clone()).unwrap_or_default(),
-                    severity: "violation".into(),
-                    authority_id: Some(u.authority.clone()),
-                    member_state: Some(ms.clone()),
-                    event_id: Some(event.value(r).to_owned()),
-                    user_id: Some(user.value(r).to_owned()),
-                    case_id: opt(&case, r).map(str::to_owned),
-                    ts: Some(finding::format_micros(ts)),
-                    policies: Some(verdict.broken.clone()),
-                    default_period: None,
-                });
+                let who = Event {
+                    id: event.value(r),
+                    user: user.value(r),
+                    authority: &u.authority,
+                    member_state: ms,
+                    case: opt(&case, r),
+                    ts,
+                };
+                out.findings.push(who.finding(judge, rule, &verdict.broken));
             }
         }
     }
