@@ -106,6 +106,26 @@ pub async fn audit(store: &Store, judge: &Judge, window: Window) -> Result<Audit
     Ok(out)
 }
 
+/// The batch with string views (the access log's columns) as plain strings.
+fn plain_text(batch: &RecordBatch) -> Result<RecordBatch> {
+    use arrow::datatypes::{DataType, Field, Schema};
+    if !batch.columns().iter().any(|c| c.data_type() == &DataType::Utf8View) {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::new();
+    let mut columns = Vec::new();
+    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
+        if c.data_type() == &DataType::Utf8View {
+            fields.push(Field::new(f.name(), DataType::Utf8, true));
+            columns.push(arrow::compute::cast(c, &DataType::Utf8)?);
+        } else {
+            fields.push(f.as_ref().clone());
+            columns.push(Arc::clone(c));
+        }
+    }
+    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+}
+
 /// Verdicts of the scenes seen so far, keyed by the row encoding of their fact columns.
 #[derive(Default)]
 struct SceneCache {
@@ -238,6 +258,7 @@ fn judge_batch(
     batch: &RecordBatch,
     out: &mut Vec<Finding>,
 ) -> Result<()> {
+    let batch = &plain_text(batch)?;
     let c = Columns { batch };
     let columns: Vec<_> = SCENE_COLUMNS
         .iter()
@@ -400,6 +421,7 @@ pub async fn explain(store: &Store, judge: &Judge, event_id: &str) -> Result<Exp
     let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
         return Err(Error::Usage(format!("no granted event has the id `{event_id}`")));
     };
+    let batch = &plain_text(batch)?;
     let c = Columns { batch };
     let facts = row_facts(&c, 0)?;
     let mut s = scene(&facts);
