@@ -10,7 +10,7 @@
 //!        every event's verdict, looked up by its scene's encoding ──► findings
 //! ```
 //!
-//! Cedar sees a scene with placeholder identifiers (`actor`, `case`) and the facts of the
+//! Cedar sees a scene with stand-in identifiers (`actor`, `case`) and the facts of the
 //! event; the policies read no identifiers, so the verdict of a scene is the verdict of every
 //! event with the same facts. Real events number in the hundreds of millions; distinct scenes
 //! in the thousands.
@@ -222,7 +222,7 @@ fn row_facts(c: &Columns<'_>, row: usize) -> Result<RowFacts> {
     })
 }
 
-/// The scene of a row's facts, with placeholder identifiers.
+/// The scene of a row's facts, with stand-in identifiers.
 fn scene(f: &RowFacts) -> Scene<'_> {
     Scene {
         user: "actor",

@@ -8,7 +8,7 @@
 //!
 //! The policies read attributes only, never entity identifiers, so two scenes that differ
 //! only in identifiers get the same verdict. The audit relies on that: it gives every event
-//! the same placeholder identifiers (`actor`, `case`) and evaluates each distinct scene once.
+//! the same stand-in identifiers (`actor`, `case`) and evaluates each distinct scene once.
 //! The differential test checks it against scenes with the real identifiers and the full
 //! participant list, evaluated event by event.
 

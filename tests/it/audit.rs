@@ -71,7 +71,7 @@ fn the_audit_finds_exactly_the_injected_violations() {
 
 #[test]
 fn the_audit_decides_exactly_as_cedar_called_once_per_event() {
-    // A million events: the fast path's scenes with placeholder identifiers against a plain
+    // A million events: the fast path's scenes with stand-in identifiers against a plain
     // loop building every event's real request and entities.
     let (_tmp, _export, store) = generated("0.05", "1000000");
     let store = Store::open(&store).unwrap();
