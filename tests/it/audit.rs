@@ -10,32 +10,10 @@ use custos_engine::decision::Judge;
 use custos_engine::store::Store;
 use custos_policies::Policies;
 
-use crate::{run, stderr, stdout};
+use crate::{generated, run, stderr, stdout};
 
 fn judge() -> Judge {
     Judge::new(Arc::new(Policies::need_to_know().unwrap())).unwrap()
-}
-
-/// Generates and imports a synthetic store; returns (tempdir, export, store).
-fn generated(scale: &str, events: &str) -> (tempfile::TempDir, std::path::PathBuf, std::path::PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    let export = tmp.path().join("export");
-    let store = tmp.path().join("store");
-    let out = run(&[
-        "generate",
-        "--out",
-        export.to_str().unwrap(),
-        "--scale",
-        scale,
-        "--events",
-        events,
-        "--seed",
-        "11",
-    ]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    let out = run(&["import", "--store", store.to_str().unwrap(), export.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", stderr(&out));
-    (tmp, export, store)
 }
 
 fn labels(export: &Path, prefix: &str) -> BTreeSet<(String, String)> {
@@ -52,7 +30,7 @@ fn labels(export: &Path, prefix: &str) -> BTreeSet<(String, String)> {
 
 #[test]
 fn the_audit_finds_exactly_the_injected_violations() {
-    let (_tmp, export, store) = generated("0.03", "300000");
+    let (_tmp, export, store) = generated("0.03", "300000", "11");
     let out = run(&["audit", "--store", store.to_str().unwrap(), "--format", "json"]);
     assert!(out.status.success(), "{}", stderr(&out));
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
@@ -73,7 +51,7 @@ fn the_audit_finds_exactly_the_injected_violations() {
 fn the_audit_decides_exactly_as_cedar_called_once_per_event() {
     // A million events: the fast path's scenes with stand-in identifiers against a plain
     // loop building every event's real request and entities.
-    let (_tmp, _export, store) = generated("0.05", "1000000");
+    let (_tmp, _export, store) = generated("0.05", "1000000", "11");
     let store = Store::open(&store).unwrap();
     let judge = judge();
     let window = Window { from: None, to: None };
@@ -89,7 +67,7 @@ fn the_audit_decides_exactly_as_cedar_called_once_per_event() {
 
 #[test]
 fn a_window_judges_only_the_events_inside_it() {
-    let (_tmp, _export, store) = generated("0.01", "50000");
+    let (_tmp, _export, store) = generated("0.01", "50000", "11");
     let store = Store::open(&store).unwrap();
     let judge = judge();
     let rt = tokio::runtime::Runtime::new().unwrap();

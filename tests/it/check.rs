@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use crate::{run, stderr, stdout};
+use crate::{generated, run, stderr, stdout};
 
 fn fixture() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/deadline-edges")
@@ -114,25 +114,7 @@ fn due_soon_lists_what_falls_due_within_the_horizon() {
 
 #[test]
 fn the_check_finds_exactly_the_injected_violations() {
-    let tmp = tempfile::tempdir().unwrap();
-    let export = tmp.path().join("export");
-    let store = tmp.path().join("store");
-    assert!(
-        run(&[
-            "generate",
-            "--out",
-            export.to_str().unwrap(),
-            "--scale",
-            "0.05",
-            "--events",
-            "1000",
-            "--seed",
-            "5"
-        ])
-        .status
-        .success()
-    );
-    assert!(run(&["import", "--store", store.to_str().unwrap(), export.to_str().unwrap()]).status.success());
+    let (_tmp, export, store) = generated("0.05", "1000", "5");
     let about: serde_json::Value =
         serde_json::from_slice(&std::fs::read(export.join("labels/about.json")).unwrap()).unwrap();
     let doc = check_json(&store, about["as_of"].as_str().unwrap(), &[]);
@@ -268,25 +250,7 @@ fn later_facts(export: &Path, out: &Path, as_of: &str, next: &mut dyn FnMut() ->
 #[test]
 fn the_canonical_form_decides_exactly_as_cedar_asked_about_every_subject() {
     use custos_engine::deadline::{self, Defaults, Options};
-    let tmp = tempfile::tempdir().unwrap();
-    let export = tmp.path().join("export");
-    let store = tmp.path().join("store");
-    assert!(
-        run(&[
-            "generate",
-            "--out",
-            export.to_str().unwrap(),
-            "--scale",
-            "0.05",
-            "--events",
-            "1000",
-            "--seed",
-            "3"
-        ])
-        .status
-        .success()
-    );
-    assert!(run(&["import", "--store", store.to_str().unwrap(), export.to_str().unwrap()]).status.success());
+    let (_tmp, _export, store) = generated("0.05", "1000", "3");
     let store = custos_engine::store::Store::open(&store).unwrap();
     let policies = std::sync::Arc::new(custos_policies::Policies::deadlines().unwrap());
     let rt = tokio::runtime::Runtime::new().unwrap();

@@ -38,6 +38,28 @@ pub fn base_store() -> (tempfile::TempDir, PathBuf) {
     (tmp, store)
 }
 
+/// Generates a synthetic export and imports it; returns (tempdir, export, store).
+pub fn generated(scale: &str, events: &str, seed: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let export = tmp.path().join("export");
+    let store = tmp.path().join("store");
+    let out = run(&[
+        "generate",
+        "--out",
+        export.to_str().unwrap(),
+        "--scale",
+        scale,
+        "--events",
+        events,
+        "--seed",
+        seed,
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let out = run(&["import", "--store", store.to_str().unwrap(), export.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    (tmp, export, store)
+}
+
 /// Every file under `dir` with its bytes: two snapshots are equal exactly when nothing changed.
 pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
