@@ -130,6 +130,8 @@ fn plain_text(batch: &RecordBatch) -> Result<RecordBatch> {
 #[derive(Default)]
 struct SceneCache {
     index: HashMap<Box<[u8]>, u32, xxhash_rust::xxh3::Xxh3Builder>,
+    /// Verdicts by the canonical form of a scene (see [`canonical`]).
+    canonical: HashMap<String, u32>,
     verdicts: Vec<Verdict>,
     converter: Option<RowConverter>,
 }
@@ -222,6 +224,65 @@ fn row_facts(c: &Columns<'_>, row: usize) -> Result<RowFacts> {
     })
 }
 
+/// The canonical form of a scene: the facts with domains and member states renamed in order
+/// of first appearance (the case's domain first, then the user's domains in order; the
+/// authority's member state first, then the domain's third countries in order).
+///
+/// INVARIANT: the need-to-know policies compare domains and member states only with one
+/// another (`contains`), never with a literal, so two scenes with the same canonical form get
+/// the same verdict (a policy test checks the texts for such literals). This is what lets a
+/// few hundred Cedar evaluations decide millions of events.
+fn canonical(f: &RowFacts) -> String {
+    let mut domains: Vec<String> = Vec::new();
+    let mut name = |d: &str, names: &mut Vec<String>| {
+        let i = domains.iter().position(|x| x == d).unwrap_or_else(|| {
+            domains.push(d.to_owned());
+            domains.len() - 1
+        });
+        names.push(format!("d{i}"));
+    };
+    let mut case_domain = Vec::new();
+    if let Some(c) = &f.case {
+        name(&c.domain, &mut case_domain);
+    }
+    let mut user_domains = Vec::new();
+    for d in &f.user_domains {
+        name(d, &mut user_domains);
+    }
+    let mut states = vec![f.member_state.as_str()];
+    let countries: Vec<String> = f
+        .case
+        .as_ref()
+        .map(|c| {
+            c.third_countries
+                .iter()
+                .map(|t| {
+                    let i = states.iter().position(|x| x == t).unwrap_or_else(|| {
+                        states.push(t);
+                        states.len() - 1
+                    });
+                    format!("s{i}")
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let case = f.case.as_ref().map(|c| {
+        (c.personal_data, c.blocked, c.deleted, c.subject_consent, c.commission_participates, c.participating)
+    });
+    format!(
+        "{}|{}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}",
+        f.action,
+        f.purpose,
+        f.legal_ground,
+        f.user_active,
+        user_domains,
+        f.authority_kind,
+        case_domain,
+        countries,
+        case
+    )
+}
+
 /// The scene of a row's facts, with stand-in identifiers.
 fn scene(f: &RowFacts) -> Scene<'_> {
     Scene {
@@ -282,9 +343,17 @@ fn judge_batch(
             Some(v) => *v,
             None => {
                 let facts = row_facts(&c, i)?;
-                let verdict = judge.decide(&scene(&facts))?;
-                let v = cache.verdicts.len() as u32;
-                cache.verdicts.push(verdict);
+                let form = canonical(&facts);
+                let v = match cache.canonical.get(&form) {
+                    Some(v) => *v,
+                    None => {
+                        let verdict = judge.decide(&scene(&facts))?;
+                        let v = cache.verdicts.len() as u32;
+                        cache.verdicts.push(verdict);
+                        cache.canonical.insert(form, v);
+                        v
+                    }
+                };
                 cache.index.insert(key.into(), v);
                 v
             }
