@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use custos_engine::{Error, import, store::Store, synthetic};
+use custos_engine::{Error, finding::Finding, import, store::Store, synthetic};
 
 /// Data-protection compliance engine for the EU Internal Market Information System (IMI).
 #[derive(Parser)]
@@ -386,20 +386,28 @@ fn now_micros() -> i64 {
     d.as_micros() as i64
 }
 
+/// Findings grouped by two of their fields: how many, the first of each group (for what the
+/// group shares, such as the article), and up to three example subjects.
+type Tally<'a> = std::collections::BTreeMap<(&'a str, &'a str), (u64, &'a Finding, Vec<&'a str>)>;
+
+fn tally<'a>(findings: &'a [Finding], key: impl Fn(&'a Finding) -> (&'a str, &'a str)) -> Tally<'a> {
+    let mut cells = Tally::new();
+    for f in findings {
+        let cell = cells.entry(key(f)).or_insert((0, f, Vec::new()));
+        cell.0 += 1;
+        if cell.2.len() < 3 {
+            cell.2.push(f.subject_id.as_str());
+        }
+    }
+    cells
+}
+
 fn write_audit_summary(
     out: &mut dyn std::io::Write,
     audit: &custos_engine::audit::Audit,
     judge: &custos_engine::decision::Judge,
 ) -> anyhow::Result<()> {
-    use std::collections::BTreeMap;
-    let mut cells: BTreeMap<(&str, &str), (u64, Vec<&str>)> = BTreeMap::new();
-    for f in &audit.findings {
-        let cell = cells.entry((f.rule.as_str(), f.member_state.as_deref().unwrap_or("-"))).or_default();
-        cell.0 += 1;
-        if cell.1.len() < 3 {
-            cell.1.push(f.subject_id.as_str());
-        }
-    }
+    let cells = tally(&audit.findings, |f| (f.rule.as_str(), f.member_state.as_deref().unwrap_or("-")));
     writeln!(
         out,
         "Need-to-know audit: {} granted events judged ({} distinct scenes), {} findings.",
@@ -409,8 +417,8 @@ fn write_audit_summary(
     )?;
     writeln!(out, "Policy set {}\n", judge.policies().hash())?;
     writeln!(out, "{:<20} {:<26} {:<6} {:>9}  examples", "rule", "article", "state", "findings")?;
-    for ((rule, ms), (n, examples)) in &cells {
-        let article = judge.policies().rule(rule).map_or("", |r| r.article.as_str());
+    for ((rule, ms), (n, first, examples)) in &cells {
+        let article = &first.legal_ref;
         writeln!(out, "{rule:<20} {article:<26} {ms:<6} {n:>9}  {}", examples.join(", "))?;
     }
     if cells.is_empty() {
@@ -426,22 +434,7 @@ fn write_check_summary(
     as_of: &str,
     defaults: &custos_engine::deadline::Defaults,
 ) -> anyhow::Result<()> {
-    use std::collections::BTreeMap;
-    /// Count, article, severity and example subjects of one rule and status.
-    type Cell<'a> = (u64, &'a str, &'a str, Vec<&'a str>);
-    let mut cells: BTreeMap<(&str, &str), Cell<'_>> = BTreeMap::new();
-    for f in &check.findings {
-        let cell = cells.entry((f.rule.as_str(), f.status.as_str())).or_insert((
-            0,
-            &f.legal_ref,
-            &f.severity,
-            Vec::new(),
-        ));
-        cell.0 += 1;
-        if cell.3.len() < 3 {
-            cell.3.push(f.subject_id.as_str());
-        }
-    }
+    let cells = tally(&check.findings, |f| (f.rule.as_str(), f.status.as_str()));
     writeln!(
         out,
         "Deadline check as of {as_of}: {} subjects, {} findings.",
@@ -458,7 +451,8 @@ fn write_check_summary(
         "{:<18} {:<9} {:<9} {:>8}  {:<34} examples",
         "rule", "status", "severity", "count", "article"
     )?;
-    for ((rule, status), (n, article, severity, examples)) in &cells {
+    for ((rule, status), (n, first, examples)) in &cells {
+        let (article, severity) = (&first.legal_ref, &first.severity);
         writeln!(out, "{rule:<18} {status:<9} {severity:<9} {n:>8}  {article:<34} {}", examples.join(", "))?;
     }
     if cells.is_empty() {

@@ -24,7 +24,7 @@ use std::sync::Arc;
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use cedar_policy::{
-    Authorizer, Context, Decision, Entities, Entity, EntityId, EntityUid, Request, RestrictedExpression,
+    Authorizer, Context, Entities, Entity, EntityId, EntityUid, Request, RestrictedExpression,
 };
 use chrono::{DateTime, Months, Utc};
 use custos_policies::Policies;
@@ -256,15 +256,7 @@ impl DeadlineJudge {
         let request = Request::new(self.principal.clone(), self.action.clone(), resource, context, schema)
             .map_err(|e| cedar(e.to_string()))?;
         let response = self.authorizer.is_authorized(&request, self.policies.set(), &entities);
-        if let Some(e) = response.diagnostics().errors().next() {
-            return Err(Error::Usage(format!("a deadline policy failed to evaluate: {e}")));
-        }
-        let mut broken: Vec<String> = match response.decision() {
-            Decision::Allow => Vec::new(),
-            Decision::Deny => response.diagnostics().reason().map(ToString::to_string).collect(),
-        };
-        broken.sort();
-        Ok(broken)
+        crate::decision::broken(&response)
     }
 }
 

@@ -232,14 +232,20 @@ impl Judge {
     pub fn decide(&self, scene: &Scene<'_>) -> Result<Verdict> {
         let (request, entities) = self.request(scene)?;
         let response = self.authorizer.is_authorized(&request, self.policies.set(), &entities);
-        if let Some(e) = response.diagnostics().errors().next() {
-            return Err(Error::Usage(format!("a policy failed to evaluate: {e}")));
-        }
-        let mut broken: Vec<String> = match response.decision() {
-            Decision::Allow => Vec::new(),
-            Decision::Deny => response.diagnostics().reason().map(ToString::to_string).collect(),
-        };
-        broken.sort();
-        Ok(Verdict { broken })
+        Ok(Verdict { broken: broken(&response)? })
     }
+}
+
+/// The IDs of the forbid policies that decided a denial, sorted; none for an allow. A policy
+/// that failed to evaluate is an error, never a silent allow.
+pub(crate) fn broken(response: &cedar_policy::Response) -> Result<Vec<String>> {
+    if let Some(e) = response.diagnostics().errors().next() {
+        return Err(Error::Usage(format!("a policy failed to evaluate: {e}")));
+    }
+    let mut broken: Vec<String> = match response.decision() {
+        Decision::Allow => Vec::new(),
+        Decision::Deny => response.diagnostics().reason().map(ToString::to_string).collect(),
+    };
+    broken.sort();
+    Ok(broken)
 }

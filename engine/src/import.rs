@@ -142,9 +142,10 @@ pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Repor
         let group: Vec<(usize, &Input)> =
             inputs.iter().enumerate().skip(i).take_while(|(_, x)| x.table.name == table.name).collect();
         i += group.len();
+        let digester = Digester::new(table)?;
         let mut keys = KeyIndex::new(table)?;
         for batch in txn.store().read(table.name)? {
-            keys.add_stored(&batch, &Digester::new(table)?)?;
+            keys.add_stored(&batch, &digester)?;
         }
         // Room for every new key at once (about 60 bytes a row of text), not doubling as they come.
         let bytes: u64 =
@@ -152,7 +153,6 @@ pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Repor
         keys.reserve((bytes / 60) as usize);
         let mut sink = TableSink::new(table);
         let count = report.tables.entry(table.name).or_default();
-        let digester = Digester::new(table)?;
         // INVARIANT: no table refers to itself, so the keys a table brings are only needed by
         // later tables: they join the references once the whole table is read. Until then
         // the references are read-only, and checking runs on the reader's thread.

@@ -316,13 +316,9 @@ pub struct Transaction {
     _lock: File,
     kind: String,
     txn: String,
-    staged: Vec<Staged>,
+    staged: Vec<FileRecord>,
     written: Vec<String>,
     committed: bool,
-}
-
-struct Staged {
-    record: FileRecord,
 }
 
 impl Transaction {
@@ -385,14 +381,12 @@ impl Transaction {
 
     /// Records a finished data file (closed and synced by [`HashingFile::finish`]).
     pub fn add(&mut self, path: String, table: &str, rows: u64, done: Finished) {
-        self.staged.push(Staged {
-            record: FileRecord {
-                path,
-                table: table.to_owned(),
-                rows,
-                bytes: done.bytes,
-                sha256: done.sha256,
-            },
+        self.staged.push(FileRecord {
+            path,
+            table: table.to_owned(),
+            rows,
+            bytes: done.bytes,
+            sha256: done.sha256,
         });
     }
 
@@ -408,12 +402,10 @@ impl Transaction {
             committed_at: committed_at.to_owned(),
             kind: self.kind.clone(),
             sources,
-            files: self.staged.iter().map(|s| s.record.clone()).collect(),
+            files: self.staged.clone(),
         };
         let entry = Entry::seal(body);
-        for dir in
-            self.staged.iter().filter_map(|s| Path::new(&s.record.path).parent().map(Path::to_path_buf))
-        {
+        for dir in self.staged.iter().filter_map(|s| Path::new(&s.path).parent().map(Path::to_path_buf)) {
             sync_dir(&self.store.root.join(dir))?;
         }
         let manifest = self.store.root.join(MANIFEST);

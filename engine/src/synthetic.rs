@@ -1074,15 +1074,3 @@ fn write_breaches(
     w.flush().map_err(Error::io(dir))?;
     Ok(n)
 }
-
-/// Reads a labels file back: `(rule, subject_kind, subject_id)` rows.
-pub fn read_labels(dir: &Path) -> Result<Vec<(String, String, String)>> {
-    let path = dir.join("labels").join("violations.csv");
-    let mut r = csv::Reader::from_path(&path).map_err(|e| Error::io(&path)(std::io::Error::other(e)))?;
-    let mut out = Vec::new();
-    for row in r.records() {
-        let row = row.map_err(|e| Error::io(&path)(std::io::Error::other(e)))?;
-        out.push((row[0].to_owned(), row[1].to_owned(), row[2].to_owned()));
-    }
-    Ok(out)
-}
