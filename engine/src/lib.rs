@@ -20,6 +20,7 @@ pub mod audit;
 pub mod calendar;
 pub mod catalog;
 pub mod deadline;
+pub mod disclosure;
 pub mod decision;
 pub mod error;
 pub mod finding;
