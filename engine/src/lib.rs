@@ -25,6 +25,7 @@ pub mod decision;
 pub mod error;
 pub mod finding;
 pub mod import;
+pub mod indicator;
 pub mod manifest;
 pub mod period;
 pub mod query;

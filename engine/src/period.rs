@@ -115,7 +115,12 @@ fn compute(start: DateTime<Utc>, length: Length, calendar: &Calendar) -> DateTim
 
 /// 24:00 of the actor's local day of `t`: the end of an agreed day (IMI Art. 7(1)).
 pub fn end_of_day(t: DateTime<Utc>, calendar: &Calendar) -> DateTime<Utc> {
-    midnight_after(local_day(t, calendar), calendar)
+    end_of_local_day(t, &calendar.zone)
+}
+
+/// 24:00 of the local day of `t` in `zone`.
+pub fn end_of_local_day(t: DateTime<Utc>, zone: &chrono_tz::Tz) -> DateTime<Utc> {
+    midnight_after_in(t.with_timezone(zone).date_naive(), zone)
 }
 
 /// The actor's local date of an instant.
@@ -157,15 +162,18 @@ fn close(
 
 /// 24:00 of `day` in the actor's legal time, as a UTC instant.
 fn midnight_after(day: NaiveDate, calendar: &Calendar) -> DateTime<Utc> {
+    midnight_after_in(day, &calendar.zone)
+}
+
+/// The midnight that ends `day` in `zone`.
+fn midnight_after_in(day: NaiveDate, zone: &chrono_tz::Tz) -> DateTime<Utc> {
     let next = day.succ_opt().unwrap_or(day);
     let local = next.and_hms_opt(0, 0, 0).unwrap_or_default();
     // Midnight exists in every European zone (clocks change at 01:00 UTC), but be safe at a
     // gap: the earliest instant that is at or after it.
-    calendar
-        .zone
-        .from_local_datetime(&local)
+    zone.from_local_datetime(&local)
         .earliest()
-        .or_else(|| calendar.zone.from_local_datetime(&(local + chrono::Duration::hours(1))).earliest())
+        .or_else(|| zone.from_local_datetime(&(local + chrono::Duration::hours(1))).earliest())
         .map_or_else(|| Utc.from_utc_datetime(&local), |t| t.with_timezone(&Utc))
 }
 

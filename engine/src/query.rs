@@ -20,6 +20,8 @@ use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTable
 use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::annex;
+use crate::calendar;
+use crate::period;
 use crate::catalog::{self, Table};
 use crate::error::{Error, Result};
 use crate::store::Store;
@@ -36,6 +38,27 @@ pub mod sql {
     pub const REQUEST_DEADLINE_FACTS: &str = include_str!("../sql/request_deadline_facts.sql");
     /// Breaches with their controller's state.
     pub const BREACH_DEADLINE_FACTS: &str = include_str!("../sql/breach_deadline_facts.sql");
+    /// One row per request with the durations the Scoreboard measures.
+    pub const REQUEST_FACTS: &str = include_str!("../sql/request_facts.sql");
+    /// The five Scoreboard indicators by member state and domain.
+    pub const INDICATORS: &str = include_str!("../sql/indicators.sql");
+    /// Authorities and member states against their peers.
+    pub const BENCHMARK: &str = include_str!("../sql/benchmark.sql");
+
+    /// Every production query: the name of its file, its text, and the SQL types of its
+    /// parameters `$1`, `$2`, … (for `PREPARE`, as the sqllogictests run them).
+    pub const ALL: [(&str, &str, &[&str]); 8] = [
+        ("ntk_facts", NTK_FACTS, &[TIMESTAMP, TIMESTAMP]),
+        ("case_deadline_facts", CASE_DEADLINE_FACTS, &[]),
+        ("user_deadline_facts", USER_DEADLINE_FACTS, &[]),
+        ("request_deadline_facts", REQUEST_DEADLINE_FACTS, &[]),
+        ("breach_deadline_facts", BREACH_DEADLINE_FACTS, &[]),
+        ("request_facts", REQUEST_FACTS, &["BIGINT", "BIGINT", "VARCHAR[]", "BOOLEAN", "BOOLEAN", TIMESTAMP]),
+        ("indicators", INDICATORS, &["BIGINT"]),
+        ("benchmark", BENCHMARK, &["BIGINT"]),
+    ];
+
+    const TIMESTAMP: &str = "TIMESTAMP WITH TIME ZONE";
 }
 
 /// A DataFusion session with every table of `store` registered.
@@ -91,7 +114,42 @@ pub async fn session_with(store: &Store, config: SessionConfig) -> Result<Sessio
     )?;
     let domains = effective_domains(store)?;
     ctx.register_table("domains", Arc::new(MemTable::try_new(domains.schema(), vec![vec![domains]])?))?;
+    ctx.register_udf(end_of_local_day());
     Ok(ctx)
+}
+
+/// `end_of_local_day(ts, member_state)`: 24:00 of the day of `ts` in the member state's legal
+/// time (`EU`: Brussels), as [`period::end_of_local_day`] computes it, so that SQL judges an
+/// agreed day exactly as the deadline checks do.
+fn end_of_local_day() -> datafusion::logical_expr::ScalarUDF {
+    use arrow::array::{Array, AsArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let fun = Arc::new(|args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let ts = arrays[0].as_primitive::<TimestampMicrosecondType>();
+        let states = arrow::compute::cast(&arrays[1], &DataType::Utf8)?;
+        let states = states.as_string::<i32>();
+        let out: TimestampMicrosecondArray = ts
+            .iter()
+            .zip(states.iter())
+            .map(|(t, state)| {
+                let t = chrono::DateTime::from_timestamp_micros(t?)?;
+                let zone = calendar::zone(state?);
+                Some(period::end_of_local_day(t, &zone).timestamp_micros())
+            })
+            .collect();
+        let out = out.with_timezone("UTC");
+        let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let array: ArrayRef = Arc::new(out);
+        Ok(if scalar && array.len() == 1 {
+            ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&array, 0)?)
+        } else {
+            ColumnarValue::Array(array)
+        })
+    });
+    create_udf("end_of_local_day", vec![utc.clone(), DataType::Utf8], utc, Volatility::Immutable, fun)
 }
 
 /// `schema` with its text columns as string views.

@@ -6,6 +6,7 @@ mod check;
 mod generate;
 mod import;
 mod malformed;
+mod sql;
 mod verify;
 
 use std::collections::BTreeMap;
