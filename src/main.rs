@@ -7,7 +7,9 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
-use custos_engine::{Error, finding::Finding, import, store::Store, synthetic};
+use custos_engine::{Error, finding::Finding, import, indicator, store::Store, synthetic};
+
+mod analytics;
 
 /// Data-protection compliance engine for the EU Internal Market Information System (IMI).
 #[derive(Parser)]
@@ -103,14 +105,44 @@ enum Command {
         #[arg(long)]
         fail_on_findings: bool,
     },
+    /// Compute the Single Market Scoreboard's IMI indicators and benchmark authorities against their peers.
+    Indicators {
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// The year (of sending the request, UTC); trends compare with the year before.
+        #[arg(long)]
+        year: i32,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = analytics::IndicatorFormat::Table)]
+        format: analytics::IndicatorFormat,
+        /// What a table or CSV shows (JSON holds all three).
+        #[arg(long, value_enum, default_value_t = analytics::View::Indicators)]
+        view: analytics::View,
+        /// Domains counted, comma-separated (default: the Scoreboard's four).
+        #[arg(long, value_delimiter = ',')]
+        domains: Vec<String>,
+        /// IND-2 counts days to the answer from sending (the Scoreboard's reading) or from acceptance.
+        #[arg(long, value_enum, default_value_t = AnswerFrom::Sending)]
+        answer_days_from: AnswerFrom,
+        /// "By the agreed date" (IND-3, share late): by 24:00 of the agreed day in the responding authority's time (as RT-LATE), or by the agreed instant.
+        #[arg(long, value_enum, default_value_t = AgreedDate::EndOfDay)]
+        agreed_date: AgreedDate,
+        /// The instant unanswered requests are judged at (default: now).
+        #[arg(long, value_parser = parse_time)]
+        as_of: Option<i64>,
+    },
     /// Run a read-only SQL query over the store's tables.
     Query {
         /// The store.
         #[arg(long)]
         store: PathBuf,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = Format::Table)]
-        format: Format,
+        #[arg(long, value_enum, default_value_t = analytics::QueryFormat::Table)]
+        format: analytics::QueryFormat,
+        /// Write the result to this file (written whole or not at all) instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
         /// The query (`SELECT …`); tables are named as in the data model.
         sql: String,
     },
@@ -161,15 +193,22 @@ fn parse_horizon(s: &str) -> Result<i64, String> {
     Ok(n * hours * 3_600_000_000)
 }
 
-/// How tabular output is written.
+/// From which instant IND-2 counts.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Format {
-    /// Aligned text for a terminal.
-    Table,
-    /// JSON: an array of objects.
-    Json,
-    /// CSV with a header row.
-    Csv,
+enum AnswerFrom {
+    /// `sent_at` (the Scoreboard).
+    Sending,
+    /// `accepted_at`.
+    Acceptance,
+}
+
+/// What "by the agreed date" compares with.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum AgreedDate {
+    /// 24:00 of the agreed day, responding authority's time.
+    EndOfDay,
+    /// The agreed instant.
+    Instant,
 }
 
 fn default_demo_dir() -> PathBuf {
@@ -368,14 +407,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Command::Query { store, format, sql } => {
+        Command::Indicators { store, year, format, view, domains, answer_days_from, agreed_date, as_of } => {
             let store = Store::open(&store)?;
-            runtime()?.block_on(async {
-                let ctx = custos_engine::query::session(&store).await?;
-                let df = custos_engine::query::read_only(&ctx, &sql).await?;
-                let batches = df.collect().await.map_err(custos_engine::Error::from)?;
-                write_batches(&batches, format)
-            })?;
+            let mut options = indicator::Options::scoreboard(as_of.unwrap_or_else(now_micros));
+            if !domains.is_empty() {
+                options.domains = domains;
+            }
+            options.answer_from = match answer_days_from {
+                AnswerFrom::Sending => indicator::AnswerFrom::Sending,
+                AnswerFrom::Acceptance => indicator::AnswerFrom::Acceptance,
+            };
+            options.agreed_date = match agreed_date {
+                AgreedDate::EndOfDay => indicator::AgreedDate::EndOfDay,
+                AgreedDate::Instant => indicator::AgreedDate::Instant,
+            };
+            let board = runtime()?.block_on(analytics::scoreboard(&store, year, options))?;
+            analytics::write_scoreboard(&mut std::io::stdout().lock(), &board, format, view)?;
+        }
+        Command::Query { store, format, out, sql } => {
+            let store = Store::open(&store)?;
+            runtime()?.block_on(analytics::query(&store, &sql, format, out.as_deref()))?;
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -477,28 +528,6 @@ fn print_explanation(judge: &custos_engine::decision::Judge, e: &custos_engine::
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
-}
-
-fn write_batches(batches: &[arrow::array::RecordBatch], format: Format) -> anyhow::Result<()> {
-    let stdout = std::io::stdout().lock();
-    match format {
-        Format::Table => println!("{}", arrow::util::pretty::pretty_format_batches(batches)?),
-        Format::Csv => {
-            let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(stdout);
-            for b in batches {
-                w.write(b)?;
-            }
-        }
-        Format::Json => {
-            let mut w = arrow::json::ArrayWriter::new(stdout);
-            for b in batches {
-                w.write(b)?;
-            }
-            w.finish()?;
-            println!();
-        }
-    }
-    Ok(())
 }
 
 fn print_import(report: &import::Report, started: Instant) {

@@ -133,7 +133,8 @@ pub fn protect(table: &Counts, k: u64) -> Protected {
         }
     }
     let small = |v: u64| (1..k).contains(&v);
-    let mut hidden: Vec<Vec<bool>> = value.iter().map(|row| row.iter().map(|&v| small(v)).collect()).collect();
+    let mut hidden: Vec<Vec<bool>> =
+        value.iter().map(|row| row.iter().map(|&v| small(v)).collect()).collect();
     let primary = hidden.iter().flatten().filter(|&&h| h).count();
     if table.margins {
         secondary(&value, &mut hidden);

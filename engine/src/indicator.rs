@@ -93,8 +93,14 @@ impl Options {
 
 /// Registers `request_facts`: the facts of the requests sent from `first` to `last` (years),
 /// as [`Options`] reads them, for [`indicators`] and [`benchmark`] to query.
-pub async fn register_request_facts(ctx: &SessionContext, first: i32, last: i32, options: &Options) -> Result<()> {
-    let domains: Vec<ScalarValue> = options.domains.iter().map(|d| ScalarValue::Utf8(Some(d.clone()))).collect();
+pub async fn register_request_facts(
+    ctx: &SessionContext,
+    first: i32,
+    last: i32,
+    options: &Options,
+) -> Result<()> {
+    let domains: Vec<ScalarValue> =
+        options.domains.iter().map(|d| ScalarValue::Utf8(Some(d.clone()))).collect();
     let params = vec![
         ScalarValue::Int64(Some(i64::from(first))),
         ScalarValue::Int64(Some(i64::from(last))),
@@ -297,7 +303,11 @@ pub async fn benchmark(ctx: &SessionContext, year: i32) -> Result<Vec<Benchmark>
 }
 
 /// Runs `query` with the year bound and reads its rows into `T` by column name.
-async fn rows<T: serde::de::DeserializeOwned>(ctx: &SessionContext, query: &str, year: i32) -> Result<Vec<T>> {
+async fn rows<T: serde::de::DeserializeOwned>(
+    ctx: &SessionContext,
+    query: &str,
+    year: i32,
+) -> Result<Vec<T>> {
     let df = ctx.sql(query).await?.with_param_values(vec![ScalarValue::Int64(Some(i64::from(year)))])?;
     let batches = df.collect().await?;
     let mut json = Vec::new();

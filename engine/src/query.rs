@@ -21,9 +21,9 @@ use datafusion::prelude::{SessionConfig, SessionContext};
 
 use crate::annex;
 use crate::calendar;
-use crate::period;
 use crate::catalog::{self, Table};
 use crate::error::{Error, Result};
+use crate::period;
 use crate::store::Store;
 
 /// The production queries, by name.
@@ -237,11 +237,62 @@ pub fn effective_domains(store: &Store) -> Result<RecordBatch> {
 
 /// Plans `sql` for a supervisor: a query only. Anything that would change something (DDL,
 /// DML, `SET`, `COPY`) is refused with a message saying so; a mistake is reported with its
-/// position.
+/// line and column, and the line itself with a caret under the spot.
 pub async fn read_only(ctx: &SessionContext, sql: &str) -> Result<datafusion::dataframe::DataFrame> {
+    use datafusion::sql::parser::{DFParser, Statement};
+    let statements = DFParser::parse_sql(sql).map_err(|e| Error::Usage(explain_query_error(sql, &e)))?;
+    fn is_query(s: &Statement) -> bool {
+        use datafusion::sql::sqlparser::ast::Statement as Sql;
+        match s {
+            Statement::Statement(s) => match s.as_ref() {
+                Sql::Query(_) => true,
+                Sql::Explain { statement, .. } => matches!(statement.as_ref(), Sql::Query(_)),
+                _ => false,
+            },
+            Statement::Explain(e) => is_query(&e.statement),
+            _ => false,
+        }
+    }
+    match statements.len() {
+        0 => return Err(Error::Usage("no query given".into())),
+        1 if is_query(&statements[0]) => {}
+        1 => {
+            return Err(Error::Usage(format!(
+                "refused: `custos query` runs queries only (SELECT, WITH, VALUES, EXPLAIN) and changes nothing; \
+                 this is not one: `{}`",
+                first_words(sql)
+            )));
+        }
+        n => return Err(Error::Usage(format!("one query at a time, please: {n} statements given"))),
+    }
+    // A second line of defence: the planner itself refuses anything but a query.
     let options = datafusion::execution::context::SQLOptions::new()
         .with_allow_ddl(false)
         .with_allow_dml(false)
         .with_allow_statements(false);
-    ctx.sql_with_options(sql, options).await.map_err(|e| Error::Usage(format!("query refused: {e}")))
+    ctx.sql_with_options(sql, options).await.map_err(|e| Error::Usage(explain_query_error(sql, &e)))
+}
+
+/// The start of `sql`, to quote back.
+fn first_words(sql: &str) -> String {
+    let words: Vec<&str> = sql.split_whitespace().take(4).collect();
+    words.join(" ")
+}
+
+/// A supervisor's view of why `sql` was not run.
+fn explain_query_error(sql: &str, e: &datafusion::error::DataFusionError) -> String {
+    let message = e.to_string();
+    let position = |key: &str| -> Option<usize> {
+        let at = message.rfind(key)? + key.len();
+        message[at..].chars().take_while(char::is_ascii_digit).collect::<String>().parse().ok()
+    };
+    match (position("Line: "), position("Column: ")) {
+        (Some(line), Some(column)) if line >= 1 && column >= 1 => {
+            let text = sql.lines().nth(line - 1).unwrap_or_default();
+            let pad: String =
+                text.chars().take(column - 1).map(|c| if c == '\t' { '\t' } else { ' ' }).collect();
+            format!("query error at line {line}, column {column}: {message}\n  {text}\n  {pad}^")
+        }
+        _ => format!("query error: {message}"),
+    }
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests of the `custos` binary: one test binary, one module per capability.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod analytics;
 mod audit;
 mod check;
 mod generate;

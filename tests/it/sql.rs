@@ -118,10 +118,8 @@ fn slt_files() -> Vec<PathBuf> {
 
 #[test]
 fn every_production_query_has_a_sqllogictest() {
-    let files: Vec<String> = slt_files()
-        .iter()
-        .filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
-        .collect();
+    let files: Vec<String> =
+        slt_files().iter().filter_map(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned())).collect();
     for (name, _, _) in query::sql::ALL {
         assert!(files.iter().any(|f| f == name), "no tests/sql/{name}.slt");
     }
@@ -129,7 +127,10 @@ fn every_production_query_has_a_sqllogictest() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("engine/sql");
     for e in std::fs::read_dir(dir).unwrap().flatten() {
         let stem = e.path().file_stem().unwrap().to_string_lossy().into_owned();
-        assert!(query::sql::ALL.iter().any(|(n, _, _)| *n == stem), "engine/sql/{stem}.sql is not in query::sql::ALL");
+        assert!(
+            query::sql::ALL.iter().any(|(n, _, _)| *n == stem),
+            "engine/sql/{stem}.sql is not in query::sql::ALL"
+        );
         let text = std::fs::read_to_string(e.path()).unwrap();
         for header in ["-- Purpose:", "-- Inputs:", "-- Outputs:"] {
             assert!(text.contains(header), "engine/sql/{stem}.sql has no `{header}` header");
