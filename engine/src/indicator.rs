@@ -146,8 +146,9 @@ pub const INDICATORS: [&str; 5] = ["IND-1", "IND-2", "IND-3", "IND-4", "IND-5"];
 
 /// The colour rules.md gives value `v` of indicator `ind` (0-based: 0 is IND-1).
 ///
-/// IND-1, IND-3: ≥ 80 green, 60-79 yellow, < 60 red (percent). IND-2: < 16 green, 16-25 yellow,
-/// > 25 red (days). IND-4, IND-5: < 5 green, 5-14 yellow, ≥ 15 red (percent). The bands are
+/// IND-1, IND-3: ≥ 80 green, 60-79 yellow, under 60 red (percent). IND-2: under 16 green,
+/// 16-25 yellow, over 25 red (days). IND-4, IND-5: under 5 green, 5-14 yellow, ≥ 15 red
+/// (percent). The bands are
 /// read as half-open intervals so that every value has exactly one colour (79.5 % is yellow;
 /// 25.5 days is red).
 pub fn colour(ind: usize, v: f64) -> Colour {
