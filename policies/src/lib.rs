@@ -66,6 +66,21 @@ pub const DEADLINES: &[(&str, &str)] = &[
     ("rules/deadline/rt-late.cedar", include_str!("../rules/deadline/rt-late.cedar")),
 ];
 
+/// The dashboard's rules: who may see what (`policies/rules/view/`).
+pub const VIEWS: &[(&str, &str)] = &[
+    ("rules/view/statistics.cedar", include_str!("../rules/view/statistics.cedar")),
+    ("rules/view/commission.cedar", include_str!("../rules/view/commission.cedar")),
+    ("rules/view/edps-detail.cedar", include_str!("../rules/view/edps-detail.cedar")),
+    ("rules/view/dpa-detail.cedar", include_str!("../rules/view/dpa-detail.cedar")),
+    ("rules/view/dpo.cedar", include_str!("../rules/view/dpo.cedar")),
+    ("rules/view/policies.cedar", include_str!("../rules/view/policies.cedar")),
+    ("rules/view/admin.cedar", include_str!("../rules/view/admin.cedar")),
+    ("rules/view/no-user-data.cedar", include_str!("../rules/view/no-user-data.cedar")),
+];
+
+/// The dashboard rules' cases, in `cedar run-tests` format.
+pub const VIEW_CASES: &str = include_str!("../cases/view.json");
+
 /// The need-to-know test cases, in `cedar run-tests` format.
 pub const NEED_TO_KNOW_CASES: &str = include_str!("../cases/ntk.json");
 
@@ -137,6 +152,11 @@ impl Policies {
     /// The deadline rules.
     pub fn deadlines() -> Result<Policies> {
         Policies::load(DEADLINES.iter().map(|(f, t)| ((*f).to_owned(), (*t).to_owned())).collect())
+    }
+
+    /// Who may see what on the dashboard.
+    pub fn views() -> Result<Policies> {
+        Policies::load(VIEWS.iter().map(|(f, t)| ((*f).to_owned(), (*t).to_owned())).collect())
     }
 
     /// Loads `files` (name and text), names each policy by its `@id`, and validates the set

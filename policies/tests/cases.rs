@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use cedar_policy::{Authorizer, Context, Decision, Entities, EntityUid, Request};
-use custos_policies::{DEADLINE_CASES, DEADLINES, NEED_TO_KNOW, NEED_TO_KNOW_CASES, Policies};
+use custos_policies::{DEADLINE_CASES, DEADLINES, NEED_TO_KNOW, NEED_TO_KNOW_CASES, Policies, VIEW_CASES, VIEWS};
 use serde_json::Value;
 
 #[test]
@@ -23,7 +23,7 @@ fn the_need_to_know_policies_validate_strictly_without_warnings() {
 #[test]
 fn every_policy_file_is_in_cedar_format_style() {
     let config = cedar_policy_formatter::Config { line_width: 80, indent_width: 2 };
-    for (file, text) in NEED_TO_KNOW.iter().chain(DEADLINES) {
+    for (file, text) in NEED_TO_KNOW.iter().chain(DEADLINES).chain(VIEWS) {
         let pretty = cedar_policy_formatter::policies_str_to_pretty(text, &config).expect("formats");
         if std::env::var_os("CUSTOS_BLESS").is_some() {
             let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(file);
@@ -131,5 +131,18 @@ fn need_to_know_policies_compare_domains_and_states_only_with_one_another() {
         for forbidden in ["IMI::Domain::\"", "member_state ==", "member_state !=", "domain ==", "domain !="] {
             assert!(!flat.contains(forbidden), "{file} compares with a literal: `{forbidden}`");
         }
+    }
+}
+
+#[test]
+fn the_view_policies_validate_and_every_one_decides_a_case_and_passes_one() {
+    let policies = Policies::views().expect("valid");
+    assert_eq!(policies.rules().len(), VIEWS.len());
+    let cases = run_cases(&policies, VIEW_CASES);
+    for rule in policies.rules() {
+        let decides = |c: &Value| c["reason"].as_array().unwrap().iter().any(|r| r == rule.id.as_str());
+        let named = |c: &Value| c["name"].as_str().unwrap().starts_with(&format!("{}:", rule.id));
+        assert!(cases.iter().any(|c| named(c) && decides(c)), "{}: no case it decides", rule.id);
+        assert!(cases.iter().any(|c| named(c) && !decides(c)), "{}: no case it lets pass", rule.id);
     }
 }
