@@ -1,1 +1,12 @@
-//! Charts and reports.
+//! Charts and reports of Custos.
+//!
+//! ```text
+//! store ──► engine (findings, deadlines, indicators) ──► report models ──► HTML / PDF
+//!                                                   └──► charts (plotters SVG) ──► dashboard
+//! ```
+//!
+//! [`chart`] draws every chart Custos shows, as SVG in a bundled font, with its title,
+//! description and data, so that the dashboard and the reports show the same figures the
+//! same way.
+
+pub mod chart;
