@@ -21,11 +21,34 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Generate a small realistic sample store (if absent) and show what it holds.
+    /// Generate a realistic sample store (if absent), audit it, and serve the dashboard on it.
     Demo {
-        /// Where the demo's export and store live.
+        /// Where the demo's export, store and logins live.
         #[arg(long, default_value_os_t = default_demo_dir())]
         dir: PathBuf,
+        /// The address to serve on.
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// Prepare the store and the accounts, print the logins, and stop without serving.
+        #[arg(long)]
+        no_serve: bool,
+    },
+    /// Serve the supervision dashboard on a store.
+    Serve {
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// The address to listen on (cookies are marked `Secure` unless it is a loopback address).
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: std::net::SocketAddr,
+        /// The instant deadlines are judged at (default: now).
+        #[arg(long, value_parser = parse_time)]
+        as_of: Option<i64>,
+    },
+    /// Manage the dashboard's accounts.
+    User {
+        #[command(subcommand)]
+        command: UserCommand,
     },
     /// Write a synthetic IMI export: one CSV file per table, and labelled violations under `labels/`.
     Generate {
@@ -148,6 +171,34 @@ enum Command {
     },
     /// Check the store's integrity chain and say exactly what was altered, added or removed.
     Verify {
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+    },
+}
+
+#[derive(Subcommand)]
+enum UserCommand {
+    /// Add an account (or replace one of the same name); the password is read from standard input.
+    Add {
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// The account's login name.
+        #[arg(long)]
+        name: String,
+        /// edps, dpa, dpo, commission or admin.
+        #[arg(long)]
+        role: String,
+        /// A DPA's member state (two letters).
+        #[arg(long)]
+        member_state: Option<String>,
+        /// A DPO's controller (an authority id).
+        #[arg(long)]
+        controller: Option<String>,
+    },
+    /// List the accounts (never their passwords).
+    List {
         /// The store.
         #[arg(long)]
         store: PathBuf,
@@ -300,7 +351,30 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::from(1));
             }
         }
-        Command::Demo { dir } => demo(&dir)?,
+        Command::Demo { dir, addr, no_serve } => demo(&dir, addr, no_serve)?,
+        Command::Serve { store, addr, as_of } => {
+            Store::open(&store)?;
+            serve(&store, addr, as_of.unwrap_or_else(now_micros))?;
+        }
+        Command::User { command: UserCommand::Add { store, name, role, member_state, controller } } => {
+            Store::open(&store)?;
+            let mut accounts = custos_dashboard::account::Accounts::load(&store)?;
+            if std::io::stdin().is_terminal() {
+                eprint!("password for `{name}` (at least 12 characters; it is shown as you type): ");
+            }
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            accounts.add(&name, &role, member_state.as_deref(), controller.as_deref(), password)?;
+            println!("account `{name}` ({role}) saved in {}", store.join("accounts.json").display());
+        }
+        Command::User { command: UserCommand::List { store } } => {
+            Store::open(&store)?;
+            for a in custos_dashboard::account::Accounts::load(&store)?.all() {
+                let scope = a.member_state.clone().or_else(|| a.controller.clone()).unwrap_or_default();
+                println!("{:<24} {:<11} {scope}", a.name, a.role);
+            }
+        }
         Command::Audit { store, from, to, format, out, explain, fail_on_findings } => {
             let store = Store::open(&store)?;
             let judge = custos_engine::decision::Judge::new(std::sync::Arc::new(
@@ -308,7 +382,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ))?;
             let rt = runtime()?;
             if let Some(event) = explain {
-                let e = rt.block_on(custos_engine::audit::explain(&store, &judge, &event))?;
+                let e = rt.block_on(custos_engine::audit::explain(&store, &judge, &event, None))?;
                 print_explanation(&judge, &e);
                 return Ok(ExitCode::SUCCESS);
             }
@@ -549,7 +623,7 @@ fn print_import(report: &import::Report, started: Instant) {
     }
 }
 
-fn demo(dir: &Path) -> anyhow::Result<()> {
+fn demo(dir: &Path, addr: std::net::SocketAddr, no_serve: bool) -> anyhow::Result<()> {
     let export = dir.join("export");
     let store = dir.join("store");
     if !store.join("manifest.jsonl").exists() {
@@ -562,13 +636,95 @@ fn demo(dir: &Path) -> anyhow::Result<()> {
         print_import(&report, started);
     }
     let s = Store::open(&store)?;
+    if s.rows(custos_engine::audit::NTK_FINDINGS) == 0 {
+        progress("auditing every access event …");
+        let judge = custos_engine::decision::Judge::new(std::sync::Arc::new(
+            custos_policies::Policies::need_to_know()?,
+        ))?;
+        let rt = runtime()?;
+        let window = custos_engine::audit::Window { from: None, to: None };
+        let audit = rt.block_on(custos_engine::audit::audit(&s, &judge, window))?;
+        custos_engine::audit::record(&s, &audit, &judge, now_micros())?;
+    }
+    let s = Store::open(&store)?;
     println!("\nCustos demo store: {}", store.display());
     for t in custos_engine::catalog::TABLES {
         println!("  {:<18} {:>10} rows", t.name, s.rows(t.name));
     }
+    println!("  ntk_findings       {:>10} rows", s.rows(custos_engine::audit::NTK_FINDINGS));
     println!("  integrity head     {}", s.head());
-    println!("\nTry:");
-    println!("  custos verify --store {}", store.display());
     println!("  labelled violations: {}", export.join("labels/violations.csv").display());
+    let logins = demo_accounts(dir, &store)?;
+    println!("\nDashboard: http://{addr}/  (logins, one per role; also in {}):", dir.join("logins.txt").display());
+    for (name, role, scope, password) in &logins {
+        println!("  {role:<11} {name:<16} {password}   {scope}");
+    }
+    println!("\nAlso try: custos audit --store {0}; custos check --store {0} --as-of 2026-07-01; custos indicators --store {0} --year 2025", store.display());
+    if no_serve {
+        return Ok(());
+    }
+    serve(&store, addr, now_micros())
+}
+
+/// One demo account per role, with random passwords kept in `DIR/logins.txt` (created once).
+fn demo_accounts(dir: &Path, store: &Path) -> anyhow::Result<Vec<(String, String, String, String)>> {
+    let file = dir.join("logins.txt");
+    if let Ok(text) = std::fs::read_to_string(&file) {
+        let rows: Vec<(String, String, String, String)> = text
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split('\t').collect();
+                (f.len() == 4).then(|| (f[0].to_owned(), f[1].to_owned(), f[2].to_owned(), f[3].to_owned()))
+            })
+            .collect();
+        if rows.len() == custos_dashboard::account::ROLES.len() {
+            return Ok(rows);
+        }
+    }
+    let s = Store::open(store)?;
+    let commission = runtime()?.block_on(async {
+        let ctx = custos_engine::query::session(&s).await?;
+        let df = ctx.sql("SELECT min(authority_id) FROM authorities WHERE kind = 'commission'").await?;
+        let batches = df.collect().await?;
+        Ok::<_, custos_engine::Error>(
+            batches
+                .first()
+                .and_then(|b| arrow::array::AsArray::as_string_opt::<i32>(b.column(0)).map(|a| a.value(0).to_owned()))
+                .unwrap_or_default(),
+        )
+    })?;
+    let mut accounts = custos_dashboard::account::Accounts::load(store)?;
+    let mut rows = Vec::new();
+    for (name, role, ms, controller) in [
+        ("edps", "edps", None, None),
+        ("dpa-de", "dpa", Some("DE"), None),
+        ("dpo-commission", "dpo", None, Some(commission.as_str())),
+        ("commission", "commission", None, None),
+        ("admin", "admin", None, None),
+    ] {
+        let password = custos_dashboard::session::token()[..20].to_owned();
+        accounts.add(name, role, ms, controller, &password)?;
+        let scope = ms.map(|m| format!("member state {m}")).or(controller.map(|c| format!("controller {c}"))).unwrap_or_default();
+        rows.push((name.to_owned(), role.to_owned(), scope, password));
+    }
+    let text: String = rows.iter().map(|(a, b, c, d)| format!("{a}\t{b}\t{c}\t{d}\n")).collect();
+    std::fs::write(&file, text).with_context(|| format!("{}", file.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(rows)
+}
+
+/// Serves the dashboard on `store` until interrupted.
+fn serve(store: &Path, addr: std::net::SocketAddr, as_of: i64) -> anyhow::Result<()> {
+    let rt = runtime()?;
+    rt.block_on(async {
+        progress("loading the store …");
+        let state = custos_dashboard::AppState::open(store, as_of, !addr.ip().is_loopback()).await?;
+        println!("serving http://{addr}/ (Ctrl-C stops)");
+        custos_dashboard::serve(std::sync::Arc::new(state), addr).await
+    })?;
     Ok(())
 }

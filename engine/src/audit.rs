@@ -481,11 +481,13 @@ pub struct Explanation {
 }
 
 /// Explains one event: the same facts and policies as the audit, with the event's own
-/// identifiers in the request.
-pub async fn explain(store: &Store, judge: &Judge, event_id: &str) -> Result<Explanation> {
+/// identifiers in the request. `at`, the event's instant when known (from its finding),
+/// lets the query read one month of the access log rather than all of it.
+pub async fn explain(store: &Store, judge: &Judge, event_id: &str, at: Option<i64>) -> Result<Explanation> {
     use datafusion::prelude::{col, lit};
     let ctx = query::session(store).await?;
-    let df = facts(&ctx, Window { from: None, to: None }).await?.filter(col("event_id").eq(lit(event_id)))?;
+    let window = Window { from: at, to: at.map(|t| t + 1) };
+    let df = facts(&ctx, window).await?.filter(col("event_id").eq(lit(event_id)))?;
     let batches = df.collect().await?;
     let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
         return Err(Error::Usage(format!("no granted event has the id `{event_id}`")));

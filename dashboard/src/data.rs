@@ -1,0 +1,167 @@
+//! What the dashboard shows, read from the store once at start (and again on `reload`), so
+//! that pages are answered from memory.
+//!
+//! Need-to-know findings are the store's latest audit (`ntk_findings`, with the policy set
+//! that produced them); deadline findings are computed as of the moment the data were loaded
+//! (deadlines move with time, so they are not stored); breaches, data-subject requests and
+//! the indicators of every year come from the store's tables.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use custos_engine::finding::Finding;
+use custos_engine::indicator::{self, Benchmark, Indicators, Options};
+use custos_engine::store::Store;
+use custos_policies::{Policies, Rule};
+use serde_json::{Map, Value};
+
+use crate::error::Result;
+
+/// A row of a table as JSON values by column name.
+pub type Row = Map<String, Value>;
+
+/// Everything the pages show.
+pub struct Data {
+    /// The instant deadlines were judged at (UTC microseconds).
+    pub as_of: i64,
+    /// Access events in the store.
+    pub events: u64,
+    /// The latest audit's findings, by event time.
+    pub ntk: Vec<Finding>,
+    /// The policy set that produced them, and when.
+    pub audit: Option<(String, String)>,
+    /// Deadline findings as of [`Data::as_of`].
+    pub deadlines: Vec<Finding>,
+    /// Breaches, with their controller's member state in `member_state`.
+    pub breaches: Vec<Row>,
+    /// Data-subject requests, with `member_state`.
+    pub requests: Vec<Row>,
+    /// Member state of every authority.
+    pub states: HashMap<String, String>,
+    /// The indicators of every year with requests, overall and per member state and domain.
+    pub indicators: BTreeMap<i32, Vec<Indicators>>,
+    /// Benchmarking of the latest year.
+    pub benchmark: Vec<Benchmark>,
+    /// The readings the indicators used.
+    pub readings: String,
+    /// Every rule Custos applies, with its family's test cases.
+    pub rules: Vec<(&'static str, Rule, Vec<Value>)>,
+}
+
+impl Data {
+    /// The latest year with indicators.
+    pub fn latest_year(&self) -> Option<i32> {
+        self.indicators.keys().next_back().copied()
+    }
+
+    /// Loads everything from `store`, judging deadlines as of `as_of`.
+    pub async fn load(store: &Store, as_of: i64) -> Result<Data> {
+        let ctx = custos_engine::query::session(store).await?;
+        let ntk: Vec<Finding> = rows_of(&ctx, "SELECT * FROM ntk_findings ORDER BY ts, event_id, rule")
+            .await?
+            .into_iter()
+            .filter_map(|r| serde_json::from_value(Value::Object(r)).ok())
+            .collect();
+        let audit = rows_of(&ctx, "SELECT policy_hash, CAST(max(run_at) AS VARCHAR) AS run_at FROM ntk_findings GROUP BY policy_hash")
+            .await?
+            .into_iter()
+            .next()
+            .map(|r| (text(&r, "policy_hash"), text(&r, "run_at")));
+        let states: HashMap<String, String> = rows_of(&ctx, "SELECT authority_id, member_state FROM authorities")
+            .await?
+            .iter()
+            .map(|r| (text(r, "authority_id"), text(r, "member_state")))
+            .collect();
+        let with_state = |mut rows: Vec<Row>| {
+            for r in &mut rows {
+                let ms = states.get(&text(r, "controller_id")).cloned().unwrap_or_default();
+                r.insert("member_state".into(), Value::String(ms));
+            }
+            rows
+        };
+        let breaches = with_state(rows_of(&ctx, "SELECT * FROM breaches ORDER BY aware_at, breach_id").await?);
+        let requests = with_state(rows_of(&ctx, "SELECT * FROM dsr_requests ORDER BY received_at, request_id").await?);
+        let policies = Arc::new(Policies::deadlines()?);
+        let options = custos_engine::deadline::Options {
+            as_of,
+            horizon: 30 * 24 * 3_600_000_000,
+            defaults: custos_engine::deadline::Defaults::default(),
+        };
+        let deadlines = custos_engine::deadline::check(store, policies, &options).await?.findings;
+
+        // Indicators of every year with requests; benchmarking of the latest.
+        let years = rows_of(
+            &ctx,
+            "SELECT CAST(min(date_part('year', sent_at)) AS BIGINT) AS lo, CAST(max(date_part('year', sent_at)) AS BIGINT) AS hi \
+             FROM cases WHERE procedure = 'request' AND sent_at IS NOT NULL",
+        )
+        .await?;
+        let year = |k: &str| years.first().and_then(|r| r.get(k)).and_then(Value::as_i64).map(|y| y as i32);
+        let options = Options::scoreboard(as_of);
+        let mut indicators = BTreeMap::new();
+        let mut benchmark = Vec::new();
+        if let (Some(lo), Some(hi)) = (year("lo"), year("hi")) {
+            indicator::register_request_facts(&ctx, lo - 1, hi, &options).await?;
+            for y in lo..=hi {
+                indicators.insert(y, indicator::indicators(&ctx, y).await?);
+            }
+            benchmark = indicator::benchmark(&ctx, hi).await?;
+        }
+
+        let mut rules = Vec::new();
+        for (family, set, cases) in [
+            ("need-to-know", Policies::need_to_know()?, custos_policies::NEED_TO_KNOW_CASES),
+            ("deadlines", Policies::deadlines()?, custos_policies::DEADLINE_CASES),
+            ("dashboard", Policies::views()?, custos_policies::VIEW_CASES),
+        ] {
+            let cases: Vec<Value> = serde_json::from_str(cases).unwrap_or_default();
+            for rule in set.rules() {
+                let prefix = format!("{}:", rule.rule);
+                let own: Vec<Value> = cases
+                    .iter()
+                    .filter(|c| c["name"].as_str().is_some_and(|n| n.starts_with(&prefix)))
+                    .map(|c| serde_json::json!({"name": c["name"], "decision": c["decision"], "reason": c["reason"]}))
+                    .collect();
+                rules.push((family, rule.clone(), own));
+            }
+        }
+        Ok(Data {
+            as_of,
+            events: store.rows("access_log"),
+            ntk,
+            audit,
+            deadlines,
+            breaches,
+            requests,
+            states,
+            indicators,
+            benchmark,
+            readings: options.describe(),
+            rules,
+        })
+    }
+}
+
+/// The text of column `k` of `r` (empty when null).
+pub fn text(r: &Row, k: &str) -> String {
+    match r.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => String::new(),
+        Some(v) => v.to_string(),
+    }
+}
+
+/// The rows of `sql` as JSON objects.
+async fn rows_of(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Result<Vec<Row>> {
+    let batches = ctx.sql(sql).await.map_err(custos_engine::Error::from)?.collect().await.map_err(custos_engine::Error::from)?;
+    let mut out = Vec::new();
+    for b in batches.iter().filter(|b| b.num_rows() > 0) {
+        let mut buf = Vec::new();
+        let mut w = arrow::json::ArrayWriter::new(&mut buf);
+        w.write(b).map_err(custos_engine::Error::from)?;
+        w.finish().map_err(custos_engine::Error::from)?;
+        let rows: Vec<Row> = serde_json::from_slice(&buf).map_err(custos_engine::Error::from)?;
+        out.extend(rows);
+    }
+    Ok(out)
+}

@@ -1,0 +1,1034 @@
+//! The routes: login and logout, health, the pages and their `/api/` twins.
+//!
+//! Every page handler works the same way: it asks the [`Guard`](crate::authz::Guard) about the
+//! page's statistics and about each record it would list, keeps what is permitted, and
+//! answers HTML or JSON by the path. Counts shown to a role that may see statistics only
+//! after disclosure control go through [`custos_engine::disclosure`].
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use axum::extract::{ConnectInfo, Extension, Form, OriginalUri, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Json, Redirect, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use custos_engine::disclosure::{self, Cell as Dc, Counts};
+use custos_engine::finding::Finding;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::authz::{Item, Viewer};
+use crate::data::{Row, text};
+use crate::error::AppError;
+use crate::page::{Cell, Field, Figure, Page, Section, Table};
+use crate::session;
+use crate::{AppState, Current};
+
+type Shared = State<Arc<AppState>>;
+type Params = Query<BTreeMap<String, String>>;
+
+/// Routes that answer without a session.
+pub fn public() -> Router<Arc<AppState>> {
+    Router::new()
+        .route("/login", get(login_form).post(login))
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/static/style.css",
+            get(|| async {
+                (
+                    [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")],
+                    include_str!("../static/style.css"),
+                )
+            }),
+        )
+}
+
+/// The pages, their JSON twins, the API description and logout: all need a session.
+pub fn pages() -> Router<Arc<AppState>> {
+    let mut r = Router::new()
+        .route("/logout", post(logout))
+        .route("/api/openapi.json", get(openapi))
+        .route("/findings/{event}", get(finding))
+        .route("/api/findings/{event}", get(finding))
+        .route("/policies/{id}", get(policy))
+        .route("/api/policies/{id}", get(policy));
+    for (path, handler) in PAGES {
+        r = r.route(path, get(*handler));
+        let api = if *path == "/" { "/api/overview".to_owned() } else { format!("/api{path}") };
+        r = r.route(&api, get(*handler));
+    }
+    r
+}
+
+type Handler = fn(Shared, Extension<Current>, OriginalUri, Params) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+
+macro_rules! page {
+    ($f:ident) => {
+        (|s, c, u, q| Box::pin(async move { $f(s, c, u, q).await })) as Handler
+    };
+}
+
+const PAGES: &[(&str, Handler)] = &[
+    ("/", page!(overview)),
+    ("/findings", page!(findings)),
+    ("/deadlines", page!(deadlines)),
+    ("/breaches", page!(breaches)),
+    ("/requests", page!(requests)),
+    ("/response-times", page!(response_times)),
+    ("/policies", page!(policies)),
+];
+
+// ---------------------------------------------------------------------------------------
+// Login and logout.
+
+async fn login_form(State(state): Shared) -> Response {
+    login_page(&state, "", StatusCode::OK)
+}
+
+fn login_page(state: &AppState, message: &str, status: StatusCode) -> Response {
+    let token = session::token();
+    let cookie = format!(
+        "{}={token}; Path=/login; HttpOnly; SameSite=Strict; Max-Age=600{}",
+        session::LOGIN_COOKIE,
+        if state.secure_cookies { "; Secure" } else { "" }
+    );
+    (status, [(header::SET_COOKIE, cookie)], Html(crate::page::login(&token, message))).into_response()
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    name: String,
+    password: String,
+    csrf: String,
+}
+
+async fn login(
+    State(state): Shared,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Form(form): Form<LoginForm>,
+) -> Response {
+    let cookies = headers.get(header::COOKIE).and_then(|h| h.to_str().ok()).unwrap_or("");
+    let expected = session::cookie(cookies, session::LOGIN_COOKIE).unwrap_or("");
+    if expected.is_empty() || !session::same(expected, &form.csrf) {
+        tracing::warn!(client = %client.ip(), "refused: login without a valid CSRF token");
+        return login_page(&state, "The form expired: please log in again.", StatusCode::FORBIDDEN);
+    }
+    let keys = [format!("ip:{}", client.ip()), format!("name:{}", form.name)];
+    if let Some(secs) = keys.iter().find_map(|k| state.sessions.blocked(k)) {
+        tracing::warn!(client = %client.ip(), name = %form.name, "refused: too many failed logins");
+        return AppError::TooMany(secs).into_response();
+    }
+    let account = state.accounts.read().ok().and_then(|a| a.verify(&form.name, &form.password).cloned());
+    let Some(account) = account else {
+        for k in &keys {
+            state.sessions.failed(k);
+        }
+        tracing::warn!(client = %client.ip(), name = %form.name, "refused: wrong name or password");
+        return login_page(&state, "Wrong account name or password.", StatusCode::UNAUTHORIZED);
+    };
+    for k in &keys {
+        state.sessions.succeeded(k);
+    }
+    // A new session id at every login: one planted before it is worthless.
+    let id = state.sessions.start(Viewer::of(&account));
+    tracing::info!(name = %account.name, role = %account.role, "logged in");
+    let cookie = format!(
+        "{}={id}; Path=/; HttpOnly; SameSite=Strict{}",
+        session::COOKIE,
+        if state.secure_cookies { "; Secure" } else { "" }
+    );
+    let clear = format!("{}=; Path=/login; Max-Age=0", session::LOGIN_COOKIE);
+    let mut r = Redirect::to("/").into_response();
+    r.headers_mut().append(header::SET_COOKIE, cookie.parse().unwrap_or_else(|_| header::HeaderValue::from_static("")));
+    r.headers_mut().append(header::SET_COOKIE, clear.parse().unwrap_or_else(|_| header::HeaderValue::from_static("")));
+    r
+}
+
+#[derive(Deserialize)]
+struct CsrfForm {
+    csrf: String,
+}
+
+async fn logout(State(state): Shared, Extension(current): Extension<Current>, Form(form): Form<CsrfForm>) -> Response {
+    if !session::same(&current.session.csrf, &form.csrf) {
+        tracing::warn!(name = %current.session.viewer.name, "refused: logout without a valid CSRF token");
+        return AppError::Forbidden.into_response();
+    }
+    state.sessions.end(&current.id);
+    let clear = format!("{}=; Path=/; Max-Age=0; HttpOnly; SameSite=Strict", session::COOKIE);
+    ([(header::SET_COOKIE, clear)], Redirect::to("/login")).into_response()
+}
+
+// ---------------------------------------------------------------------------------------
+// How pages answer.
+
+fn respond(uri: &OriginalUri, current: &Current, page: Result<Page, AppError>) -> Response {
+    let path = uri.path();
+    let page = match page {
+        Ok(p) => p,
+        Err(e) => {
+            if matches!(e, AppError::Forbidden) {
+                tracing::warn!(name = %current.session.viewer.name, role = %current.session.viewer.role, %path, "refused");
+            }
+            return e.into_response();
+        }
+    };
+    if path.starts_with("/api/") {
+        Json(page.json).into_response()
+    } else {
+        let v = &current.session.viewer;
+        Html(crate::page::html(&page, path, &v.name, &v.role, &current.session.csrf)).into_response()
+    }
+}
+
+/// How a viewer may see the counts of a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stats {
+    /// Every count, as is.
+    All,
+    /// Every count, after disclosure control.
+    Protected,
+    /// Counts over the records of actors the viewer may see statistics of (a DPO's own).
+    Scoped,
+}
+
+fn stats(state: &AppState, v: &Viewer) -> Stats {
+    if state.guard.allows(v, &Item::statistics()) {
+        Stats::All
+    } else if state.guard.allows(v, &Item::statistics().protected()) {
+        Stats::Protected
+    } else {
+        Stats::Scoped
+    }
+}
+
+/// Whether `v` may count a record of actor `controller` of `ms`.
+fn countable(state: &AppState, v: &Viewer, mode: Stats, ms: &str, controller: &str) -> bool {
+    mode != Stats::Scoped || state.guard.allows(v, &Item::stat(ms, controller))
+}
+
+/// Whether `v` may see the record of actor `controller` of `ms` in detail.
+fn visible(state: &AppState, v: &Viewer, ms: &str, controller: &str, personal: bool) -> bool {
+    state.guard.allows(v, &Item::detail(ms, controller, personal))
+}
+
+fn opt(s: &Option<String>) -> &str {
+    s.as_deref().unwrap_or("")
+}
+
+/// A count, protected when it must be: a single published figure is a one-cell table.
+fn figure_count(n: u64, mode: Stats, k: u64) -> String {
+    if mode == Stats::Protected {
+        disclosure::protect(&Counts { rows: vec![String::new()], cols: vec![String::new()], cells: vec![vec![n]], margins: false }, k).cells[0][0]
+            .to_string()
+    } else {
+        n.to_string()
+    }
+}
+
+/// A rows × columns count table with totals, protected for `Stats::Protected`, as a page
+/// table (cells linking to `link(row, col)`) and as JSON.
+fn count_table(
+    caption: &str,
+    corner: &str,
+    counts: &BTreeMap<(String, String), u64>,
+    mode: Stats,
+    k: u64,
+    link: &dyn Fn(&str, &str) -> String,
+) -> (Table, Value) {
+    let rows: Vec<String> = counts.keys().map(|(r, _)| r.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let cols: Vec<String> = counts.keys().map(|(_, c)| c.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let cells: Vec<Vec<u64>> = rows
+        .iter()
+        .map(|r| cols.iter().map(|c| counts.get(&(r.clone(), c.clone())).copied().unwrap_or(0)).collect())
+        .collect();
+    let table = Counts { rows: rows.clone(), cols: cols.clone(), cells, margins: true };
+    let p = if mode == Stats::Protected {
+        disclosure::protect(&table, k)
+    } else {
+        disclosure::protect(&table, 1)
+    };
+    let cell = |c: &Dc, href: String| match c {
+        Dc::Count(n) => Cell::count(*n).link(href),
+        Dc::Confidential => Cell::text(":c"),
+    };
+    let mut out = Vec::new();
+    for (i, r) in rows.iter().enumerate() {
+        let mut row = vec![Cell::text(r.clone())];
+        for (j, c) in cols.iter().enumerate() {
+            row.push(cell(&p.cells[i][j], link(r, c)));
+        }
+        if let Some(t) = &p.row_totals {
+            row.push(cell(&t[i], link(r, "")));
+        }
+        out.push(row);
+    }
+    if let (Some(ct), Some(total)) = (&p.col_totals, &p.total) {
+        let mut row = vec![Cell::text("total")];
+        for (j, c) in cols.iter().enumerate() {
+            row.push(cell(&ct[j], link("", c)));
+        }
+        row.push(cell(total, link("", "")));
+        out.push(row);
+    }
+    let mut columns: Vec<&str> = vec![corner];
+    columns.extend(cols.iter().map(String::as_str));
+    columns.push("total");
+    let rule = if mode == Stats::Protected { disclosure::rule_text(k) } else { "none: the viewer may see detail".into() };
+    (Table::new(caption, &columns, out), json!({"disclosure_control": rule, "table": p}))
+}
+
+fn link_with(path: &str, pairs: &[(&str, &str)]) -> String {
+    let q: Vec<String> = pairs
+        .iter()
+        .filter(|(_, v)| !v.is_empty())
+        .map(|(k, v)| format!("{k}={}", crate::page::encode(v)))
+        .collect();
+    if q.is_empty() { path.to_owned() } else { format!("{path}?{}", q.join("&")) }
+}
+
+fn q<'a>(params: &'a BTreeMap<String, String>, k: &str) -> &'a str {
+    params.get(k).map(String::as_str).unwrap_or("")
+}
+
+// ---------------------------------------------------------------------------------------
+// Overview.
+
+async fn overview(State(state): Shared, Extension(current): Extension<Current>, uri: OriginalUri, Query(params): Params) -> Response {
+    let page = build_overview(&state, &current.session.viewer, &params);
+    respond(&uri, &current, page)
+}
+
+fn build_overview(state: &AppState, v: &Viewer, _params: &BTreeMap<String, String>) -> Result<Page, AppError> {
+    let data = state.data();
+    let mode = stats(state, v);
+    let k = state.k;
+    let ntk: Vec<&Finding> =
+        data.ntk.iter().filter(|f| countable(state, v, mode, opt(&f.member_state), opt(&f.authority_id))).collect();
+    let deadlines: Vec<&Finding> = data
+        .deadlines
+        .iter()
+        .filter(|f| countable(state, v, mode, opt(&f.member_state), opt(&f.authority_id)))
+        .collect();
+    let overdue = deadlines.iter().filter(|f| f.status == "overdue").count() as u64;
+    let due_soon = deadlines.iter().filter(|f| f.status == "due_soon").count() as u64;
+    let breaches = data.breaches.iter().filter(|b| countable(state, v, mode, &text(b, "member_state"), &text(b, "controller_id")));
+    let open_breaches = breaches.filter(|b| text(b, "notified_at").is_empty()).count() as u64;
+    let open_requests = data
+        .requests
+        .iter()
+        .filter(|r| countable(state, v, mode, &text(r, "member_state"), &text(r, "controller_id")))
+        .filter(|r| text(r, "responded_at").is_empty() && text(r, "completed_at").is_empty())
+        .count() as u64;
+    if mode == Stats::Scoped && ntk.is_empty() && deadlines.is_empty() && !state.guard.allows(v, &Item::stat("", &v.controller)) {
+        return Err(AppError::Forbidden);
+    }
+    let mut figures = vec![
+        Figure { label: "Need-to-know findings".into(), value: figure_count(ntk.len() as u64, mode, k), link: Some("/findings".into()) },
+        Figure { label: "Deadlines overdue".into(), value: figure_count(overdue, mode, k), link: Some("/deadlines?status=overdue".into()) },
+        Figure { label: "Deadlines due within 30 days".into(), value: figure_count(due_soon, mode, k), link: Some("/deadlines?status=due_soon".into()) },
+        Figure { label: "Breaches not yet notified".into(), value: figure_count(open_breaches, mode, k), link: Some("/breaches".into()) },
+        Figure { label: "Open data-subject requests".into(), value: figure_count(open_requests, mode, k), link: Some("/requests".into()) },
+    ];
+    if mode != Stats::Scoped {
+        figures.insert(0, Figure { label: "Access events judged".into(), value: figure_count(data.events, mode, k), link: None });
+    }
+    let mut sections = vec![Section::Figures { heading: "Headline figures".into(), figures: figures.clone() }];
+
+    // Findings per rule: a chart and its table.
+    let mut per_rule: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for f in &ntk {
+        *per_rule.entry((f.rule.clone(), "findings".into())).or_default() += 1;
+    }
+    let (table, counts_json) = count_table("Need-to-know findings per rule", "rule", &per_rule, mode, k, &|r, _| {
+        link_with("/findings", &[("rule", r)])
+    });
+    let labels: Vec<String> = per_rule.keys().map(|(r, _)| r.clone()).collect();
+    let values: Vec<Option<f64>> = match &counts_json["table"]["cells"] {
+        Value::Array(rows) => rows.iter().map(|r| r[0].as_f64()).collect(),
+        _ => Vec::new(),
+    };
+    let chart = custos_reports::chart::Chart {
+        title: "Need-to-know findings per rule".into(),
+        description: format!("{} rules with findings; the table below gives every figure.", labels.len()),
+        kind: custos_reports::chart::Kind::Bar,
+        x_label: "rule".into(),
+        y_label: "findings".into(),
+        labels,
+        series: vec![("findings".into(), values)],
+    };
+    sections.push(Section::Chart { heading: "Findings per rule".into(), svg: chart.svg(), table });
+
+    // The indicators' traffic lights for the latest year.
+    let mut lights = Value::Null;
+    if mode != Stats::Scoped {
+        if let Some(year) = data.latest_year() {
+            let rows = &data.indicators[&year];
+            let table = indicator_table(&format!("Scoreboard indicators, {year}"), rows.iter().filter(|r| r.level == "overall" || r.level == "member_state"));
+            lights = json!({"year": year, "readings": data.readings, "indicators": rows.iter().filter(|r| r.level == "overall" || r.level == "member_state").collect::<Vec<_>>()});
+            sections.push(Section::Table(table));
+        }
+    }
+    let json = json!({
+        "as_of": custos_engine::finding::format_micros(data.as_of),
+        "figures": figures.iter().map(|f| json!({"label": f.label, "value": f.value})).collect::<Vec<_>>(),
+        "findings_per_rule": counts_json,
+        "indicators": lights,
+    });
+    Ok(Page {
+        title: "Overview".into(),
+        intro: format!(
+            "What the store shows, as of {} (deadlines) and the latest audit{}.",
+            custos_engine::finding::format_micros(data.as_of),
+            data.audit.as_ref().map(|(h, at)| format!(" ({at}, policy set {})", &h[..12.min(h.len())])).unwrap_or_default()
+        ),
+        sections,
+        json,
+    })
+}
+
+fn indicator_table<'a>(caption: &str, rows: impl Iterator<Item = &'a custos_engine::indicator::Indicators>) -> Table {
+    let cells = rows
+        .map(|r| {
+            let mut row = vec![
+                Cell::text(r.member_state.clone().unwrap_or_else(|| "all".into())),
+                Cell::text(r.domain.clone().unwrap_or_else(|| "all".into())),
+                Cell::count(r.received),
+            ];
+            for (v, c) in r.values().iter().zip(&r.colours) {
+                row.push(match (v, c) {
+                    (Some(v), Some(c)) => {
+                        let name = format!("{c:?}").to_lowercase();
+                        Cell::number(*v, format!("{v:.1} ({name})")).class(name)
+                    }
+                    _ => Cell::text("-"),
+                });
+            }
+            row.push(match (&r.score, &r.rating) {
+                (Some(s), Some(rating)) => Cell::number(f64::from(*s), format!("{s:+} {rating}")),
+                _ => Cell::text("-"),
+            });
+            row
+        })
+        .collect();
+    Table::new(caption, &["member state", "domain", "requests", "IND-1 %", "IND-2 days", "IND-3 %", "IND-4 %", "IND-5 %", "score"], cells)
+}
+
+// ---------------------------------------------------------------------------------------
+// Need-to-know findings.
+
+async fn findings(State(state): Shared, Extension(current): Extension<Current>, uri: OriginalUri, Query(params): Params) -> Response {
+    let page = build_findings(&state, &current.session.viewer, &params);
+    respond(&uri, &current, page)
+}
+
+fn build_findings(state: &AppState, v: &Viewer, params: &BTreeMap<String, String>) -> Result<Page, AppError> {
+    let data = state.data();
+    let mode = stats(state, v);
+    let (rule, ms, authority, user, from, to) =
+        (q(params, "rule"), q(params, "member_state"), q(params, "authority"), q(params, "user"), q(params, "from"), q(params, "to"));
+    let selected = |f: &&Finding| {
+        (rule.is_empty() || f.rule == rule)
+            && (ms.is_empty() || opt(&f.member_state) == ms)
+            && (authority.is_empty() || opt(&f.authority_id) == authority)
+            && (user.is_empty() || opt(&f.user_id) == user)
+            && (from.is_empty() || opt(&f.ts) >= from)
+            && (to.is_empty() || opt(&f.ts) < to)
+    };
+    let counted: Vec<&Finding> = data
+        .ntk
+        .iter()
+        .filter(selected)
+        .filter(|f| countable(state, v, mode, opt(&f.member_state), opt(&f.authority_id)))
+        .collect();
+    let shown: Vec<&Finding> = data
+        .ntk
+        .iter()
+        .filter(selected)
+        .filter(|f| visible(state, v, opt(&f.member_state), opt(&f.authority_id), true))
+        .collect();
+    let may_count = mode != Stats::Scoped || !counted.is_empty() || state.guard.allows(v, &Item::stat("", &v.controller));
+    if !may_count && shown.is_empty() {
+        return Err(AppError::Forbidden);
+    }
+    // A user filter names a person: only for those who may see persons.
+    if !user.is_empty() && shown.is_empty() && mode == Stats::Protected {
+        return Err(AppError::Forbidden);
+    }
+    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for f in &counted {
+        *counts.entry((f.rule.clone(), opt(&f.member_state).to_owned())).or_default() += 1;
+    }
+    let (count_table, counts_json) =
+        count_table("Findings per rule and member state", "rule", &counts, mode, state.k, &|r, m| {
+            link_with("/findings", &[("rule", r), ("member_state", m), ("from", from), ("to", to)])
+        });
+    let zone = v.zone();
+    let rows: Vec<Vec<Cell>> = shown
+        .iter()
+        .map(|f| {
+            let event = opt(&f.event_id);
+            vec![
+                Cell::time(opt(&f.ts), zone),
+                Cell::text(f.rule.clone()).link(link_with("/findings", &[("rule", &f.rule)])),
+                Cell::text(f.legal_ref.clone()),
+                Cell::text(opt(&f.member_state)),
+                Cell::text(opt(&f.authority_id)).link(link_with("/findings", &[("authority", opt(&f.authority_id))])),
+                Cell::text(opt(&f.user_id)).link(link_with("/findings", &[("user", opt(&f.user_id))])),
+                Cell::text(opt(&f.case_id)),
+                Cell::text(event).link(format!("/findings/{}", crate::page::encode(event))),
+            ]
+        })
+        .collect();
+    let list = Table::new("Findings", &["time", "rule", "article", "member state", "authority", "user", "case", "event"], rows)
+        .arrange("/findings", params);
+    let page_no: usize = params.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
+    let json = json!({
+        "filters": params,
+        "counts": counts_json,
+        "total": shown.len(),
+        "page": page_no,
+        "page_size": crate::page::PAGE_SIZE,
+        "findings": shown.iter().skip((page_no - 1) * crate::page::PAGE_SIZE).take(crate::page::PAGE_SIZE).collect::<Vec<_>>(),
+    });
+    let mut sections = vec![
+        Section::Filters {
+            fields: [("rule", "Rule"), ("member_state", "Member state"), ("authority", "Authority"), ("user", "User"), ("from", "From (date)"), ("to", "To (date)")]
+                .iter()
+                .filter(|(n, _)| *n != "user" || mode != Stats::Protected)
+                .map(|(n, l)| Field { name: (*n).into(), label: (*l).into(), value: q(params, n).into() })
+                .collect(),
+        },
+        Section::Table(count_table),
+    ];
+    if mode == Stats::Protected {
+        sections.push(Section::Note { text: format!("Disclosure control: {}.", disclosure::rule_text(state.k)) });
+    }
+    if shown.is_empty() && mode != Stats::Scoped && !visible(state, v, "", "", true) && counted.len() > 0 && list.total == 0 {
+        sections.push(Section::Note { text: "Your role sees these findings as counts only.".into() });
+    } else {
+        sections.push(Section::Table(list));
+    }
+    Ok(Page {
+        title: "Need-to-know findings".into(),
+        intro: "Every granted access that broke a need-to-know rule in the latest audit. A count leads to its findings, a finding to its event's facts and the policy that decided it.".into(),
+        sections,
+        json,
+    })
+}
+
+async fn finding(
+    State(state): Shared,
+    Extension(current): Extension<Current>,
+    uri: OriginalUri,
+    Path(event): Path<String>,
+) -> Response {
+    let v = current.session.viewer.clone();
+    let data = state.data();
+    let found: Vec<Finding> = data.ntk.iter().filter(|f| opt(&f.event_id) == event).cloned().collect();
+    let page = async {
+        let first = found.first().ok_or_else(|| AppError::NotFound(format!("no finding about event `{event}`")))?;
+        if !visible(&state, &v, opt(&first.member_state), opt(&first.authority_id), true) {
+            return Err(AppError::Forbidden);
+        }
+        let store = custos_engine::store::Store::open(&state.store_dir)?;
+        let judge = custos_engine::decision::Judge::new(Arc::new(custos_policies::Policies::need_to_know().map_err(crate::Error::from)?))?;
+        let at = first.ts.as_deref().and_then(custos_engine::import::parse_timestamp);
+        let e = custos_engine::audit::explain(&store, &judge, &event, at).await?;
+        let mut sections = vec![Section::Table(Table::new(
+            "Rules broken",
+            &["rule", "article", "title"],
+            found
+                .iter()
+                .map(|f| {
+                    let title = data.rules.iter().find(|(_, r, _)| r.id == f.rule).map(|(_, r, _)| r.title.clone()).unwrap_or_default();
+                    vec![Cell::text(f.rule.clone()).link(format!("/policies/{}", f.rule)), Cell::text(f.legal_ref.clone()), Cell::text(title)]
+                })
+                .collect(),
+        ))];
+        sections.push(Section::Text { heading: "Facts at the event's instant".into(), text: serde_json::to_string_pretty(&e.facts).unwrap_or_default() });
+        for id in &e.verdict.broken {
+            if let Some(rule) = judge.policies().rule(id) {
+                sections.push(Section::Text { heading: format!("{} ({}): the policy that decided", rule.id, rule.article), text: rule.text.clone() });
+            }
+        }
+        sections.push(Section::Text { heading: "Cedar request".into(), text: e.request.clone() });
+        Ok(Page {
+            title: format!("Event {event}"),
+            intro: "The event's facts as they stood at its instant, and the text of every policy that decided it.".into(),
+            sections,
+            json: json!({"event_id": event, "findings": found, "facts": e.facts, "request": e.request, "policies": e.verdict.broken}),
+        })
+    }
+    .await;
+    respond(&uri, &current, page)
+}
+
+// ---------------------------------------------------------------------------------------
+// Deadlines.
+
+async fn deadlines(State(state): Shared, Extension(current): Extension<Current>, uri: OriginalUri, Query(params): Params) -> Response {
+    let page = build_deadlines(&state, &current.session.viewer, &params);
+    respond(&uri, &current, page)
+}
+
+fn build_deadlines(state: &AppState, v: &Viewer, params: &BTreeMap<String, String>) -> Result<Page, AppError> {
+    let data = state.data();
+    let mode = stats(state, v);
+    let (rule, status, actor) = (q(params, "rule"), q(params, "status"), q(params, "actor"));
+    let selected = |f: &&Finding| {
+        (rule.is_empty() || f.rule == rule)
+            && (status.is_empty() || f.status == status)
+            && (actor.is_empty() || opt(&f.authority_id) == actor)
+    };
+    let personal = |f: &Finding| f.subject_kind == "user" || f.subject_kind == "request";
+    let counted: Vec<&Finding> = data
+        .deadlines
+        .iter()
+        .filter(selected)
+        .filter(|f| countable(state, v, mode, opt(&f.member_state), opt(&f.authority_id)))
+        .collect();
+    let shown: Vec<&Finding> = data
+        .deadlines
+        .iter()
+        .filter(selected)
+        .filter(|f| visible(state, v, opt(&f.member_state), opt(&f.authority_id), personal(f)))
+        .collect();
+    if mode == Stats::Scoped && counted.is_empty() && shown.is_empty() && !state.guard.allows(v, &Item::stat("", &v.controller)) {
+        return Err(AppError::Forbidden);
+    }
+    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for f in &counted {
+        *counts.entry((f.rule.clone(), f.status.clone())).or_default() += 1;
+    }
+    let (table, counts_json) = count_table("Deadline findings per rule and status", "rule", &counts, mode, state.k, &|r, s| {
+        link_with("/deadlines", &[("rule", r), ("status", s)])
+    });
+    let now = data.as_of;
+    let zone = v.zone();
+    let rows = shown
+        .iter()
+        .map(|f| {
+            let due = f.due_at.as_deref().and_then(custos_engine::import::parse_timestamp);
+            let age = due.map(|d| (now - d) as f64 / 86_400_000_000.0);
+            vec![
+                Cell::text(f.rule.clone()).link(format!("/policies/{}", f.rule)),
+                Cell::text(f.status.clone()).class(if f.status == "overdue" { "overdue" } else { "" }),
+                Cell::text(f.severity.clone()),
+                Cell::text(format!("{} {}", f.subject_kind, f.subject_id)),
+                f.due_at.as_deref().map_or_else(|| Cell::text("-"), |d| Cell::time(d, zone)),
+                age.map_or_else(
+                    || Cell::text("-"),
+                    |a| Cell::number(a, if a >= 0.0 { format!("{a:.1} days overdue") } else { format!("{:.1} days left", -a) }),
+                ),
+                Cell::text(opt(&f.authority_id)).link(link_with("/deadlines", &[("actor", opt(&f.authority_id))])),
+                Cell::text(opt(&f.member_state)),
+                Cell::text(f.legal_ref.clone()),
+            ]
+        })
+        .collect();
+    let list = Table::new("Deadline findings", &["rule", "status", "severity", "subject", "due", "age", "actor", "member state", "article"], rows)
+        .arrange("/deadlines", params);
+    let page_no: usize = params.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
+    Ok(Page {
+        title: "Deadlines".into(),
+        intro: format!(
+            "Retention, blocking, deletion, requests, breaches and response times as of {}: overdue, late, due within 30 days, or unmet.",
+            custos_engine::finding::format_micros(now)
+        ),
+        sections: vec![
+            Section::Filters {
+                fields: [("rule", "Rule"), ("status", "Status"), ("actor", "Actor")]
+                    .iter()
+                    .map(|(n, l)| Field { name: (*n).into(), label: (*l).into(), value: q(params, n).into() })
+                    .collect(),
+            },
+            Section::Table(table),
+            Section::Table(list),
+        ],
+        json: json!({
+            "as_of": custos_engine::finding::format_micros(now),
+            "counts": counts_json,
+            "total": shown.len(),
+            "findings": shown.iter().skip((page_no - 1) * crate::page::PAGE_SIZE).take(crate::page::PAGE_SIZE).collect::<Vec<_>>(),
+        }),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Breach register and data-subject requests.
+
+async fn breaches(State(state): Shared, Extension(current): Extension<Current>, uri: OriginalUri, Query(params): Params) -> Response {
+    let page = build_breaches(&state, &current.session.viewer, &params);
+    respond(&uri, &current, page)
+}
+
+fn hours(micros: i64) -> f64 {
+    micros as f64 / 3_600_000_000.0
+}
+
+fn build_breaches(state: &AppState, v: &Viewer, params: &BTreeMap<String, String>) -> Result<Page, AppError> {
+    let data = state.data();
+    let mode = stats(state, v);
+    let shown: Vec<&Row> = data
+        .breaches
+        .iter()
+        .filter(|b| visible(state, v, &text(b, "member_state"), &text(b, "controller_id"), false))
+        .collect();
+    let counted: Vec<&Row> = data
+        .breaches
+        .iter()
+        .filter(|b| countable(state, v, mode, &text(b, "member_state"), &text(b, "controller_id")))
+        .collect();
+    if shown.is_empty() && mode == Stats::Scoped && !state.guard.allows(v, &Item::stat("", &v.controller)) {
+        return Err(AppError::Forbidden);
+    }
+    let zone = v.zone();
+    let now = data.as_of;
+    let mut items = Vec::new();
+    let rows = shown
+        .iter()
+        .map(|b| {
+            let id = text(b, "breach_id");
+            let aware = custos_engine::import::parse_timestamp(&text(b, "aware_at"));
+            let notified = custos_engine::import::parse_timestamp(&text(b, "notified_at"));
+            // The 72-hour clock (Regulation 1182/71: the hour of awareness is not counted).
+            let due = data
+                .deadlines
+                .iter()
+                .find(|f| f.rule == "BRE-NOTIFY" && f.subject_id == id)
+                .and_then(|f| f.due_at.as_deref().and_then(custos_engine::import::parse_timestamp))
+                .or_else(|| aware.map(|a| (a / 3_600_000_000 + 1) * 3_600_000_000 + 72 * 3_600_000_000));
+            let risk = text(b, "risk");
+            let clock = match (notified, due) {
+                (Some(n), Some(d)) if n <= d => Cell::text(format!("notified in time ({:.0} h before the end)", hours(d - n))).class("green"),
+                (Some(n), Some(d)) => Cell::text(format!("notified {:.0} h late", hours(n - d))).class("red"),
+                (None, _) if risk == "unlikely" => Cell::text("no notification required (risk unlikely)"),
+                (None, Some(d)) if now <= d => Cell::number(hours(d - now), format!("{:.0} h left", hours(d - now))).class("yellow"),
+                (None, Some(d)) => Cell::number(-hours(now - d), format!("{:.0} h overdue", hours(now - d))).class("red"),
+                _ => Cell::text("-"),
+            };
+            let mut missing: Vec<&str> = ["nature", "consequences", "measures"].into_iter().filter(|k| text(b, k).is_empty()).collect();
+            if notified.is_some() {
+                missing.extend(["approx_subjects", "approx_records"].into_iter().filter(|k| text(b, k).is_empty()));
+            }
+            let subjects = if !text(b, "subjects_notified_at").is_empty() {
+                format!("communicated {}", text(b, "subjects_notified_at"))
+            } else if risk != "high" {
+                "not required (risk not high)".to_owned()
+            } else if !text(b, "subject_exemption").is_empty() {
+                format!("exempted: {}", text(b, "subject_exemption"))
+            } else {
+                "not communicated".to_owned()
+            };
+            let completeness = if missing.is_empty() { "complete".to_owned() } else { format!("missing: {}", missing.join(", ")) };
+            items.push(json!({"breach": b, "notify_due": due.map(custos_engine::finding::format_micros), "clock": clock.text, "completeness": completeness, "data_subjects": subjects}));
+            vec![
+                Cell::text(id),
+                Cell::text(text(b, "controller_id")),
+                Cell::text(text(b, "member_state")),
+                Cell::time(&text(b, "aware_at"), zone),
+                Cell::text(risk.clone()),
+                clock,
+                Cell::text(completeness).class(if missing.is_empty() { "" } else { "red" }),
+                Cell::text(subjects),
+            ]
+        })
+        .collect();
+    let list = Table::new("Breaches", &["breach", "controller", "member state", "aware", "risk", "72-hour clock", "notification", "data subjects"], rows)
+        .arrange("/breaches", params);
+    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for b in &counted {
+        let state_of = if text(b, "notified_at").is_empty() { "not notified" } else { "notified" };
+        *counts.entry((text(b, "risk"), state_of.to_owned())).or_default() += 1;
+    }
+    let (table, counts_json) = count_table("Breaches by risk and notification", "risk", &counts, mode, state.k, &|_, _| "/breaches".into());
+    let mut sections = vec![Section::Table(table)];
+    if !shown.is_empty() || mode != Stats::Protected {
+        sections.push(Section::Table(list));
+    }
+    Ok(Page {
+        title: "Breach register".into(),
+        intro: "Each personal data breach with its 72-hour clock (Regulation 2018/1725 Art. 34), the completeness of its notification and its communication to the data subjects (Art. 35).".into(),
+        sections,
+        json: json!({"counts": counts_json, "breaches": items}),
+    })
+}
+
+async fn requests(State(state): Shared, Extension(current): Extension<Current>, uri: OriginalUri, Query(params): Params) -> Response {
+    let page = build_requests(&state, &current.session.viewer, &params);
+    respond(&uri, &current, page)
+}
+
+fn build_requests(state: &AppState, v: &Viewer, params: &BTreeMap<String, String>) -> Result<Page, AppError> {
+    let data = state.data();
+    let mode = stats(state, v);
+    let shown: Vec<&Row> = data
+        .requests
+        .iter()
+        .filter(|r| visible(state, v, &text(r, "member_state"), &text(r, "controller_id"), true))
+        .collect();
+    let counted: Vec<&Row> = data
+        .requests
+        .iter()
+        .filter(|r| countable(state, v, mode, &text(r, "member_state"), &text(r, "controller_id")))
+        .collect();
+    if shown.is_empty() && mode == Stats::Scoped && !state.guard.allows(v, &Item::stat("", &v.controller)) {
+        return Err(AppError::Forbidden);
+    }
+    let zone = v.zone();
+    let now = data.as_of;
+    let mut items = Vec::new();
+    let rows = shown
+        .iter()
+        .filter(|r| {
+            let open = text(r, "responded_at").is_empty() && text(r, "completed_at").is_empty();
+            open || text(r, "outcome") == "refused" || !text(r, "extension_notified_at").is_empty()
+        })
+        .map(|r| {
+            let id = text(r, "request_id");
+            let due = data
+                .deadlines
+                .iter()
+                .find(|f| f.rule == "DSR-RESPOND" && f.subject_id == id)
+                .and_then(|f| f.due_at.clone());
+            let open = text(r, "responded_at").is_empty() && text(r, "completed_at").is_empty();
+            let left = due.as_deref().and_then(custos_engine::import::parse_timestamp).map(|d| (d - now) as f64 / 86_400_000_000.0);
+            items.push(json!({"request": r, "respond_due": due, "open": open}));
+            vec![
+                Cell::text(id),
+                Cell::text(text(r, "controller_id")),
+                Cell::text(text(r, "right")),
+                Cell::time(&text(r, "received_at"), zone),
+                match (open, left) {
+                    (true, Some(l)) if l >= 0.0 => Cell::number(l, format!("{l:.0} days left")).class("yellow"),
+                    (true, Some(l)) => Cell::number(l, format!("{:.0} days overdue", -l)).class("red"),
+                    (true, None) => Cell::text("open"),
+                    (false, _) => Cell::text(format!("answered {}", text(r, "responded_at"))),
+                },
+                Cell::text(if text(r, "extension_notified_at").is_empty() { "-".to_owned() } else { format!("notified {}", text(r, "extension_notified_at")) }),
+                Cell::text(match (text(r, "outcome").as_str(), text(r, "remedy_info_given").as_str()) {
+                    ("refused", "true") => "refused, remedies given".to_owned(),
+                    ("refused", _) => "refused without remedy information".to_owned(),
+                    (o, _) => o.to_owned(),
+                }),
+            ]
+        })
+        .collect();
+    let list = Table::new("Open, extended and refused requests", &["request", "controller", "right", "received", "time left", "extension", "outcome"], rows)
+        .arrange("/requests", params);
+    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for r in &counted {
+        let outcome = if text(r, "outcome").is_empty() { "open".to_owned() } else { text(r, "outcome") };
+        *counts.entry((text(r, "right"), outcome)).or_default() += 1;
+    }
+    let (table, counts_json) = count_table("Requests by right and outcome", "right", &counts, mode, state.k, &|_, _| "/requests".into());
+    let mut sections = vec![Section::Table(table)];
+    if !shown.is_empty() || mode != Stats::Protected {
+        sections.push(Section::Table(list));
+    }
+    Ok(Page {
+        title: "Data-subject requests".into(),
+        intro: "Requests of data subjects (Regulation 2018/1725 Arts. 14, 17-24; IMI Art. 19): open ones with the days left, extensions, refusals.".into(),
+        sections,
+        json: json!({"counts": counts_json, "requests": items}),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Response times.
+
+async fn response_times(State(state): Shared, Extension(current): Extension<Current>, uri: OriginalUri, Query(params): Params) -> Response {
+    let page = build_response_times(&state, &current.session.viewer, &params);
+    respond(&uri, &current, page)
+}
+
+fn build_response_times(state: &AppState, v: &Viewer, params: &BTreeMap<String, String>) -> Result<Page, AppError> {
+    let data = state.data();
+    // Authority-level performance figures are not personal data: whoever may see statistics
+    // (protected or not) sees them.
+    if stats(state, v) == Stats::Scoped {
+        return Err(AppError::Forbidden);
+    }
+    let Some(year) = data.latest_year() else {
+        return Ok(Page { title: "Response times".into(), intro: "No requests in the store.".into(), sections: vec![], json: json!({}) });
+    };
+    let rows = &data.indicators[&year];
+    let states = indicator_table(&format!("Indicators per member state, {year}"), rows.iter().filter(|r| r.level == "overall" || r.level == "member_state"));
+    let domains = indicator_table(&format!("Indicators per domain, {year}"), rows.iter().filter(|r| r.level == "domain"));
+    let years: Vec<i32> = data.indicators.keys().copied().collect();
+    let overall = |y: &i32| data.indicators[y].iter().find(|r| r.level == "overall").and_then(|r| r.ind2);
+    let trend = custos_reports::chart::Chart {
+        title: "Average days to answer (IND-2), per year".into(),
+        description: format!("IND-2 over every year in the store, {} to {}.", years.first().unwrap_or(&year), year),
+        kind: custos_reports::chart::Kind::Line,
+        x_label: "year".into(),
+        y_label: "days".into(),
+        labels: years.iter().map(ToString::to_string).collect(),
+        series: vec![("IND-2".into(), years.iter().map(overall).collect())],
+    };
+    let trend_table = Table::new(
+        "IND-2 per year",
+        &["year", "days"],
+        years.iter().map(|y| vec![Cell::text(y.to_string()), overall(y).map_or_else(|| Cell::text("-"), |d| Cell::number(d, format!("{d:.1}")))]).collect(),
+    );
+    let days = |v: Option<f64>| v.map_or_else(|| Cell::text("-"), |d| Cell::number(d, format!("{d:.1}")));
+    let ranking = Table::new(
+        &format!("Responding authorities against their peers, {year}"),
+        &["domain", "authority", "member state", "received", "median days to answer", "90th percentile", "share late", "rank", "percentile", "change of median"],
+        data.benchmark
+            .iter()
+            .filter(|b| b.level == "authority")
+            .map(|b| {
+                vec![
+                    Cell::text(b.domain.clone()),
+                    Cell::text(b.authority_id.clone().unwrap_or_default()),
+                    Cell::text(b.member_state.clone()),
+                    Cell::count(b.received),
+                    days(b.answer_median),
+                    days(b.answer_p90),
+                    b.share_late.map_or_else(|| Cell::text("-"), |s| Cell::number(s, format!("{:.0} %", 100.0 * s))),
+                    Cell::number(b.rank as f64, format!("{} of {}", b.rank, b.peers)),
+                    Cell::number(b.percentile, format!("{:.0}", b.percentile)),
+                    b.answer_median_change.map_or_else(|| Cell::text("-"), |c| Cell::number(c, format!("{c:+.1}"))),
+                ]
+            })
+            .collect(),
+    )
+    .arrange("/response-times", params);
+    Ok(Page {
+        title: "Response times".into(),
+        intro: format!("The Single Market Scoreboard's IMI indicators and the ranking of authorities among peers. Readings: {}.", data.readings),
+        sections: vec![
+            Section::Table(states),
+            Section::Table(domains),
+            Section::Chart { heading: "Trend".into(), svg: trend.svg(), table: trend_table },
+            Section::Table(ranking),
+        ],
+        json: json!({
+            "year": year,
+            "readings": data.readings,
+            "indicators": rows,
+            "trend": years.iter().map(|y| json!({"year": y, "ind2": overall(y)})).collect::<Vec<_>>(),
+            "authorities": data.benchmark.iter().filter(|b| b.level == "authority").collect::<Vec<_>>(),
+            "member_states": data.benchmark.iter().filter(|b| b.level == "member_state").collect::<Vec<_>>(),
+        }),
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Policy explorer.
+
+async fn policies(State(state): Shared, Extension(current): Extension<Current>, uri: OriginalUri, Query(params): Params) -> Response {
+    let v = &current.session.viewer;
+    let page = if !state.guard.allows(v, &Item::policies()) {
+        Err(AppError::Forbidden)
+    } else {
+        let data = state.data();
+        let rows = data
+            .rules
+            .iter()
+            .map(|(family, r, cases)| {
+                vec![
+                    Cell::text(*family),
+                    Cell::text(r.id.clone()).link(format!("/policies/{}", crate::page::encode(&r.id))),
+                    Cell::text(r.article.clone()),
+                    Cell::text(r.title.clone()),
+                    Cell::text(r.effect),
+                    Cell::count(cases.len() as u64),
+                ]
+            })
+            .collect();
+        Ok(Page {
+            title: "Policy explorer".into(),
+            intro: "Every rule Custos applies, as the Cedar policy that decides it, with its article and its test cases.".into(),
+            sections: vec![Section::Table(
+                Table::new("Rules", &["family", "rule", "article", "title", "effect", "cases"], rows).arrange("/policies", &params),
+            )],
+            json: json!({"rules": data.rules.iter().map(|(family, r, cases)| json!({
+                "family": family, "id": r.id, "rule": r.rule, "article": r.article, "title": r.title,
+                "effect": r.effect, "file": r.file, "text": r.text, "cases": cases,
+            })).collect::<Vec<_>>()}),
+        })
+    };
+    respond(&uri, &current, page)
+}
+
+async fn policy(State(state): Shared, Extension(current): Extension<Current>, uri: OriginalUri, Path(id): Path<String>) -> Response {
+    let v = &current.session.viewer;
+    let data = state.data();
+    let page = if !state.guard.allows(v, &Item::policies()) {
+        Err(AppError::Forbidden)
+    } else if let Some((family, r, cases)) = data.rules.iter().find(|(_, r, _)| r.id == id) {
+        let rows = cases
+            .iter()
+            .map(|c| {
+                vec![
+                    Cell::text(c["name"].as_str().unwrap_or_default()),
+                    Cell::text(c["decision"].as_str().unwrap_or_default()),
+                    Cell::text(c["reason"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()),
+                ]
+            })
+            .collect();
+        Ok(Page {
+            title: format!("{} ({})", r.id, r.article),
+            intro: r.title.clone(),
+            sections: vec![
+                Section::Text { heading: format!("policies/{}", r.file), text: r.text.clone() },
+                Section::Table(Table::new("Test cases", &["case", "decision", "determined by"], rows)),
+            ],
+            json: json!({"family": family, "id": r.id, "article": r.article, "title": r.title, "effect": r.effect, "file": r.file, "text": r.text, "cases": cases}),
+        })
+    } else {
+        Err(AppError::NotFound(format!("no rule `{id}`")))
+    };
+    respond(&uri, &current, page)
+}
+
+// ---------------------------------------------------------------------------------------
+// The API's description.
+
+async fn openapi() -> Json<Value> {
+    let mut paths = serde_json::Map::new();
+    let described: &[(&str, &str)] = &[
+        ("/api/overview", "Headline figures, findings per rule and the indicators' traffic lights"),
+        ("/api/findings", "Need-to-know findings: counts per rule and member state, and the findings the viewer may see (filters: rule, member_state, authority, user, from, to; page)"),
+        ("/api/findings/{event}", "One event: its findings, facts, Cedar request and the policies that decided"),
+        ("/api/deadlines", "Deadline findings as of the data's load (filters: rule, status, actor; page)"),
+        ("/api/breaches", "The breach register with each breach's 72-hour clock"),
+        ("/api/requests", "Data-subject requests: open, extended, refused"),
+        ("/api/response-times", "Scoreboard indicators, trend, and the benchmarking of authorities and member states"),
+        ("/api/policies", "Every rule: text, article, test cases"),
+        ("/api/policies/{id}", "One rule"),
+    ];
+    for (path, summary) in described {
+        let params: Vec<Value> = path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+            .map(|p| json!({"name": p, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        paths.insert(
+            (*path).to_owned(),
+            json!({"get": {
+                "summary": summary,
+                "parameters": params,
+                "security": [{"session": []}],
+                "responses": {
+                    "200": {"description": "the data the viewer may see", "content": {"application/json": {"schema": {"type": "object"}}}},
+                    "401": {"description": "no session: log in at /login"},
+                    "403": {"description": "the viewer's role may not see this (decided by the Cedar view policies)"},
+                }
+            }}),
+        );
+    }
+    Json(json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Custos supervision API", "version": env!("CARGO_PKG_VERSION"),
+                 "description": "The JSON twin of every dashboard page. Every route needs a session cookie from /login; what a route returns is cut to what the viewer's role may see."},
+        "components": {"securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": session::COOKIE}}},
+        "paths": paths,
+    }))
+}
