@@ -655,11 +655,17 @@ fn demo(dir: &Path, addr: std::net::SocketAddr, no_serve: bool) -> anyhow::Resul
     println!("  integrity head     {}", s.head());
     println!("  labelled violations: {}", export.join("labels/violations.csv").display());
     let logins = demo_accounts(dir, &store)?;
-    println!("\nDashboard: http://{addr}/  (logins, one per role; also in {}):", dir.join("logins.txt").display());
+    println!(
+        "\nDashboard: http://{addr}/  (logins, one per role; also in {}):",
+        dir.join("logins.txt").display()
+    );
     for (name, role, scope, password) in &logins {
         println!("  {role:<11} {name:<16} {password}   {scope}");
     }
-    println!("\nAlso try: custos audit --store {0}; custos check --store {0} --as-of 2026-07-01; custos indicators --store {0} --year 2025", store.display());
+    println!(
+        "\nAlso try: custos audit --store {0}; custos check --store {0} --as-of 2026-07-01; custos indicators --store {0} --year 2025",
+        store.display()
+    );
     if no_serve {
         return Ok(());
     }
@@ -689,7 +695,9 @@ fn demo_accounts(dir: &Path, store: &Path) -> anyhow::Result<Vec<(String, String
         Ok::<_, custos_engine::Error>(
             batches
                 .first()
-                .and_then(|b| arrow::array::AsArray::as_string_opt::<i32>(b.column(0)).map(|a| a.value(0).to_owned()))
+                .and_then(|b| {
+                    arrow::array::AsArray::as_string_opt::<i32>(b.column(0)).map(|a| a.value(0).to_owned())
+                })
                 .unwrap_or_default(),
         )
     })?;
@@ -704,7 +712,10 @@ fn demo_accounts(dir: &Path, store: &Path) -> anyhow::Result<Vec<(String, String
     ] {
         let password = custos_dashboard::session::token()[..20].to_owned();
         accounts.add(name, role, ms, controller, &password)?;
-        let scope = ms.map(|m| format!("member state {m}")).or(controller.map(|c| format!("controller {c}"))).unwrap_or_default();
+        let scope = ms
+            .map(|m| format!("member state {m}"))
+            .or(controller.map(|c| format!("controller {c}")))
+            .unwrap_or_default();
         rows.push((name.to_owned(), role.to_owned(), scope, password));
     }
     let text: String = rows.iter().map(|(a, b, c, d)| format!("{a}\t{b}\t{c}\t{d}\n")).collect();

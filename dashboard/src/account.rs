@@ -6,8 +6,8 @@
 
 use std::path::{Path, PathBuf};
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -92,7 +92,9 @@ impl Accounts {
             ("dpa", None, _) => return Err(Error::Usage("a `dpa` account needs `--member-state XX`".into())),
             ("dpo", _, None) => return Err(Error::Usage("a `dpo` account needs `--controller ID`".into())),
             ("dpa", Some(ms), _) if ms.len() != 2 || !ms.chars().all(|c| c.is_ascii_uppercase()) => {
-                return Err(Error::Usage(format!("member state `{ms}`: expected a two-letter code such as `DE`")));
+                return Err(Error::Usage(format!(
+                    "member state `{ms}`: expected a two-letter code such as `DE`"
+                )));
             }
             _ => {}
         }

@@ -124,7 +124,11 @@ pub struct Guard {
 impl Guard {
     /// The shipped view policies.
     pub fn new() -> Result<Guard> {
-        Ok(Guard { policies: Policies::views()?, authorizer: Authorizer::new(), cache: Mutex::new(HashMap::new()) })
+        Ok(Guard {
+            policies: Policies::views()?,
+            authorizer: Authorizer::new(),
+            cache: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The policies consulted.

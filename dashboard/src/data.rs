@@ -67,11 +67,12 @@ impl Data {
             .into_iter()
             .next()
             .map(|r| (text(&r, "policy_hash"), text(&r, "run_at")));
-        let states: HashMap<String, String> = rows_of(&ctx, "SELECT authority_id, member_state FROM authorities")
-            .await?
-            .iter()
-            .map(|r| (text(r, "authority_id"), text(r, "member_state")))
-            .collect();
+        let states: HashMap<String, String> =
+            rows_of(&ctx, "SELECT authority_id, member_state FROM authorities")
+                .await?
+                .iter()
+                .map(|r| (text(r, "authority_id"), text(r, "member_state")))
+                .collect();
         let with_state = |mut rows: Vec<Row>| {
             for r in &mut rows {
                 let ms = states.get(&text(r, "controller_id")).cloned().unwrap_or_default();
@@ -79,8 +80,10 @@ impl Data {
             }
             rows
         };
-        let breaches = with_state(rows_of(&ctx, "SELECT * FROM breaches ORDER BY aware_at, breach_id").await?);
-        let requests = with_state(rows_of(&ctx, "SELECT * FROM dsr_requests ORDER BY received_at, request_id").await?);
+        let breaches =
+            with_state(rows_of(&ctx, "SELECT * FROM breaches ORDER BY aware_at, breach_id").await?);
+        let requests =
+            with_state(rows_of(&ctx, "SELECT * FROM dsr_requests ORDER BY received_at, request_id").await?);
         let policies = Arc::new(Policies::deadlines()?);
         let options = custos_engine::deadline::Options {
             as_of,
@@ -153,7 +156,13 @@ pub fn text(r: &Row, k: &str) -> String {
 
 /// The rows of `sql` as JSON objects.
 async fn rows_of(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Result<Vec<Row>> {
-    let batches = ctx.sql(sql).await.map_err(custos_engine::Error::from)?.collect().await.map_err(custos_engine::Error::from)?;
+    let batches = ctx
+        .sql(sql)
+        .await
+        .map_err(custos_engine::Error::from)?
+        .collect()
+        .await
+        .map_err(custos_engine::Error::from)?;
     let mut out = Vec::new();
     for b in batches.iter().filter(|b| b.num_rows() > 0) {
         let mut buf = Vec::new();

@@ -60,7 +60,11 @@ pub enum AppError {
 
 impl From<Error> for AppError {
     fn from(e: Error) -> Self {
-        if e.is_user_error() { AppError::BadRequest(e.to_string()) } else { AppError::Internal(e.to_string()) }
+        if e.is_user_error() {
+            AppError::BadRequest(e.to_string())
+        } else {
+            AppError::Internal(e.to_string())
+        }
     }
 }
 
@@ -77,8 +81,9 @@ impl IntoResponse for AppError {
             AppError::NotFound(what) => (StatusCode::NOT_FOUND, format!("not found: {what}")),
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
             AppError::TooMany(secs) => {
-                let mut r = (StatusCode::TOO_MANY_REQUESTS, format!("too many attempts: try again in {secs} s"))
-                    .into_response();
+                let mut r =
+                    (StatusCode::TOO_MANY_REQUESTS, format!("too many attempts: try again in {secs} s"))
+                        .into_response();
                 if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
                     r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
                 }

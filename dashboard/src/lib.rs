@@ -76,8 +76,8 @@ impl AppState {
 
 /// The application.
 pub fn app(state: Arc<AppState>) -> Router {
-    let private = routes::pages()
-        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), require_session));
+    let private =
+        routes::pages().route_layer(middleware::from_fn_with_state(Arc::clone(&state), require_session));
     Router::new()
         .merge(routes::public())
         .merge(private)
@@ -110,7 +110,11 @@ async fn require_session(State(state): State<Arc<AppState>>, mut req: Request, n
             let path = req.uri().path().to_owned();
             tracing::info!(%path, "refused: no session");
             if path.starts_with("/api/") {
-                (StatusCode::UNAUTHORIZED, [(header::CONTENT_TYPE, "application/json")], r#"{"error":"log in first"}"#)
+                (
+                    StatusCode::UNAUTHORIZED,
+                    [(header::CONTENT_TYPE, "application/json")],
+                    r#"{"error":"log in first"}"#,
+                )
                     .into_response()
             } else {
                 Redirect::to("/login").into_response()
@@ -146,7 +150,9 @@ async fn security_headers(req: Request, next: Next) -> Response {
 pub async fn serve(state: Arc<AppState>, addr: SocketAddr) -> Result<()> {
     let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
         if e.kind() == std::io::ErrorKind::AddrInUse {
-            Error::Usage(format!("address {addr} is already in use: stop what runs there or pass another `--addr`"))
+            Error::Usage(format!(
+                "address {addr} is already in use: stop what runs there or pass another `--addr`"
+            ))
         } else {
             Error::Usage(format!("cannot listen on {addr}: {e}"))
         }

@@ -170,7 +170,10 @@ impl Table {
     pub fn new(caption: impl Into<String>, columns: &[&str], rows: Vec<Vec<Cell>>) -> Table {
         Table {
             caption: caption.into(),
-            columns: columns.iter().map(|c| Column { label: (*c).to_owned(), sort_link: None, sorted: None }).collect(),
+            columns: columns
+                .iter()
+                .map(|c| Column { label: (*c).to_owned(), sort_link: None, sorted: None })
+                .collect(),
             total: rows.len(),
             rows,
             pager: None,
@@ -180,7 +183,8 @@ impl Table {
     /// Sorts by the query's `sort` and `dir` and cuts out the query's `page`; `path` is the
     /// page's path, `query` its whole query string (other parameters are kept in the links).
     pub fn arrange(mut self, path: &str, query: &BTreeMap<String, String>) -> Table {
-        let sort: Option<usize> = query.get("sort").and_then(|s| s.parse().ok()).filter(|&i| i < self.columns.len());
+        let sort: Option<usize> =
+            query.get("sort").and_then(|s| s.parse().ok()).filter(|&i| i < self.columns.len());
         let descending = query.get("dir").is_some_and(|d| d == "desc");
         if let Some(i) = sort {
             self.rows.sort_by(|a, b| {
@@ -193,13 +197,16 @@ impl Table {
             for (k, v) in changes {
                 q.insert((*k).to_owned(), v.clone());
             }
-            let encoded: Vec<String> = q.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
+            let encoded: Vec<String> =
+                q.iter().map(|(k, v)| format!("{}={}", encode(k), encode(v))).collect();
             format!("{path}?{}", encoded.join("&"))
         };
         for (i, c) in self.columns.iter_mut().enumerate() {
             let next_dir = if sort == Some(i) && !descending { "desc" } else { "asc" };
-            c.sort_link = Some(link(&[("sort", i.to_string()), ("dir", next_dir.into()), ("page", "1".into())]));
-            c.sorted = (sort == Some(i)).then(|| if descending { "descending" } else { "ascending" }.to_owned());
+            c.sort_link =
+                Some(link(&[("sort", i.to_string()), ("dir", next_dir.into()), ("page", "1".into())]));
+            c.sorted =
+                (sort == Some(i)).then(|| if descending { "descending" } else { "ascending" }.to_owned());
         }
         self.total = self.rows.len();
         let pages = self.total.div_ceil(PAGE_SIZE).max(1);

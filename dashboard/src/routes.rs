@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use axum::Router;
 use axum::extract::{ConnectInfo, Extension, Form, OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{Html, IntoResponse, Json, Redirect, Response};
 use axum::routing::{get, post};
-use axum::Router;
 use custos_engine::disclosure::{self, Cell as Dc, Counts};
 use custos_engine::finding::Finding;
 use serde::Deserialize;
@@ -38,7 +38,10 @@ pub fn public() -> Router<Arc<AppState>> {
             "/static/style.css",
             get(|| async {
                 (
-                    [(header::CONTENT_TYPE, "text/css; charset=utf-8"), (header::CACHE_CONTROL, "max-age=3600")],
+                    [
+                        (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+                        (header::CACHE_CONTROL, "max-age=3600"),
+                    ],
                     include_str!("../static/style.css"),
                 )
             }),
@@ -62,7 +65,12 @@ pub fn pages() -> Router<Arc<AppState>> {
     r
 }
 
-type Handler = fn(Shared, Extension<Current>, OriginalUri, Params) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
+type Handler = fn(
+    Shared,
+    Extension<Current>,
+    OriginalUri,
+    Params,
+) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
 
 macro_rules! page {
     ($f:ident) => {
@@ -142,8 +150,10 @@ async fn login(
     );
     let clear = format!("{}=; Path=/login; Max-Age=0", session::LOGIN_COOKIE);
     let mut r = Redirect::to("/").into_response();
-    r.headers_mut().append(header::SET_COOKIE, cookie.parse().unwrap_or_else(|_| header::HeaderValue::from_static("")));
-    r.headers_mut().append(header::SET_COOKIE, clear.parse().unwrap_or_else(|_| header::HeaderValue::from_static("")));
+    r.headers_mut()
+        .append(header::SET_COOKIE, cookie.parse().unwrap_or_else(|_| header::HeaderValue::from_static("")));
+    r.headers_mut()
+        .append(header::SET_COOKIE, clear.parse().unwrap_or_else(|_| header::HeaderValue::from_static("")));
     r
 }
 
@@ -152,7 +162,11 @@ struct CsrfForm {
     csrf: String,
 }
 
-async fn logout(State(state): Shared, Extension(current): Extension<Current>, Form(form): Form<CsrfForm>) -> Response {
+async fn logout(
+    State(state): Shared,
+    Extension(current): Extension<Current>,
+    Form(form): Form<CsrfForm>,
+) -> Response {
     if !session::same(&current.session.csrf, &form.csrf) {
         tracing::warn!(name = %current.session.viewer.name, "refused: logout without a valid CSRF token");
         return AppError::Forbidden.into_response();
@@ -222,7 +236,16 @@ fn opt(s: &Option<String>) -> &str {
 /// A count, protected when it must be: a single published figure is a one-cell table.
 fn figure_count(n: u64, mode: Stats, k: u64) -> String {
     if mode == Stats::Protected {
-        disclosure::protect(&Counts { rows: vec![String::new()], cols: vec![String::new()], cells: vec![vec![n]], margins: false }, k).cells[0][0]
+        disclosure::protect(
+            &Counts {
+                rows: vec![String::new()],
+                cols: vec![String::new()],
+                cells: vec![vec![n]],
+                margins: false,
+            },
+            k,
+        )
+        .cells[0][0]
             .to_string()
     } else {
         n.to_string()
@@ -239,8 +262,10 @@ fn count_table(
     k: u64,
     link: &dyn Fn(&str, &str) -> String,
 ) -> (Table, Value) {
-    let rows: Vec<String> = counts.keys().map(|(r, _)| r.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-    let cols: Vec<String> = counts.keys().map(|(_, c)| c.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let rows: Vec<String> =
+        counts.keys().map(|(r, _)| r.clone()).collect::<BTreeSet<_>>().into_iter().collect();
+    let cols: Vec<String> =
+        counts.keys().map(|(_, c)| c.clone()).collect::<BTreeSet<_>>().into_iter().collect();
     let cells: Vec<Vec<u64>> = rows
         .iter()
         .map(|r| cols.iter().map(|c| counts.get(&(r.clone(), c.clone())).copied().unwrap_or(0)).collect())
@@ -277,7 +302,11 @@ fn count_table(
     let mut columns: Vec<&str> = vec![corner];
     columns.extend(cols.iter().map(String::as_str));
     columns.push("total");
-    let rule = if mode == Stats::Protected { disclosure::rule_text(k) } else { "none: the viewer may see detail".into() };
+    let rule = if mode == Stats::Protected {
+        disclosure::rule_text(k)
+    } else {
+        "none: the viewer may see detail".into()
+    };
     (Table::new(caption, &columns, out), json!({"disclosure_control": rule, "table": p}))
 }
 
@@ -297,17 +326,29 @@ fn q<'a>(params: &'a BTreeMap<String, String>, k: &str) -> &'a str {
 // ---------------------------------------------------------------------------------------
 // Overview.
 
-async fn overview(State(state): Shared, Extension(current): Extension<Current>, uri: OriginalUri, Query(params): Params) -> Response {
+async fn overview(
+    State(state): Shared,
+    Extension(current): Extension<Current>,
+    uri: OriginalUri,
+    Query(params): Params,
+) -> Response {
     let page = build_overview(&state, &current.session.viewer, &params);
     respond(&uri, &current, page)
 }
 
-fn build_overview(state: &AppState, v: &Viewer, _params: &BTreeMap<String, String>) -> Result<Page, AppError> {
+fn build_overview(
+    state: &AppState,
+    v: &Viewer,
+    _params: &BTreeMap<String, String>,
+) -> Result<Page, AppError> {
     let data = state.data();
     let mode = stats(state, v);
     let k = state.k;
-    let ntk: Vec<&Finding> =
-        data.ntk.iter().filter(|f| countable(state, v, mode, opt(&f.member_state), opt(&f.authority_id))).collect();
+    let ntk: Vec<&Finding> = data
+        .ntk
+        .iter()
+        .filter(|f| countable(state, v, mode, opt(&f.member_state), opt(&f.authority_id)))
+        .collect();
     let deadlines: Vec<&Finding> = data
         .deadlines
         .iter()
@@ -315,7 +356,10 @@ fn build_overview(state: &AppState, v: &Viewer, _params: &BTreeMap<String, Strin
         .collect();
     let overdue = deadlines.iter().filter(|f| f.status == "overdue").count() as u64;
     let due_soon = deadlines.iter().filter(|f| f.status == "due_soon").count() as u64;
-    let breaches = data.breaches.iter().filter(|b| countable(state, v, mode, &text(b, "member_state"), &text(b, "controller_id")));
+    let breaches = data
+        .breaches
+        .iter()
+        .filter(|b| countable(state, v, mode, &text(b, "member_state"), &text(b, "controller_id")));
     let open_breaches = breaches.filter(|b| text(b, "notified_at").is_empty()).count() as u64;
     let open_requests = data
         .requests
@@ -323,29 +367,62 @@ fn build_overview(state: &AppState, v: &Viewer, _params: &BTreeMap<String, Strin
         .filter(|r| countable(state, v, mode, &text(r, "member_state"), &text(r, "controller_id")))
         .filter(|r| text(r, "responded_at").is_empty() && text(r, "completed_at").is_empty())
         .count() as u64;
-    if mode == Stats::Scoped && ntk.is_empty() && deadlines.is_empty() && !state.guard.allows(v, &Item::stat("", &v.controller)) {
+    if mode == Stats::Scoped
+        && ntk.is_empty()
+        && deadlines.is_empty()
+        && !state.guard.allows(v, &Item::stat("", &v.controller))
+    {
         return Err(AppError::Forbidden);
     }
     let mut figures = vec![
-        Figure { label: "Need-to-know findings".into(), value: figure_count(ntk.len() as u64, mode, k), link: Some("/findings".into()) },
-        Figure { label: "Deadlines overdue".into(), value: figure_count(overdue, mode, k), link: Some("/deadlines?status=overdue".into()) },
-        Figure { label: "Deadlines due within 30 days".into(), value: figure_count(due_soon, mode, k), link: Some("/deadlines?status=due_soon".into()) },
-        Figure { label: "Breaches not yet notified".into(), value: figure_count(open_breaches, mode, k), link: Some("/breaches".into()) },
-        Figure { label: "Open data-subject requests".into(), value: figure_count(open_requests, mode, k), link: Some("/requests".into()) },
+        Figure {
+            label: "Need-to-know findings".into(),
+            value: figure_count(ntk.len() as u64, mode, k),
+            link: Some("/findings".into()),
+        },
+        Figure {
+            label: "Deadlines overdue".into(),
+            value: figure_count(overdue, mode, k),
+            link: Some("/deadlines?status=overdue".into()),
+        },
+        Figure {
+            label: "Deadlines due within 30 days".into(),
+            value: figure_count(due_soon, mode, k),
+            link: Some("/deadlines?status=due_soon".into()),
+        },
+        Figure {
+            label: "Breaches not yet notified".into(),
+            value: figure_count(open_breaches, mode, k),
+            link: Some("/breaches".into()),
+        },
+        Figure {
+            label: "Open data-subject requests".into(),
+            value: figure_count(open_requests, mode, k),
+            link: Some("/requests".into()),
+        },
     ];
     if mode != Stats::Scoped {
-        figures.insert(0, Figure { label: "Access events judged".into(), value: figure_count(data.events, mode, k), link: None });
+        figures.insert(
+            0,
+            Figure {
+                label: "Access events judged".into(),
+                value: figure_count(data.events, mode, k),
+                link: None,
+            },
+        );
     }
-    let mut sections = vec![Section::Figures { heading: "Headline figures".into(), figures: figures.clone() }];
+    let mut sections =
+        vec![Section::Figures { heading: "Headline figures".into(), figures: figures.clone() }];
 
     // Findings per rule: a chart and its table.
     let mut per_rule: BTreeMap<(String, String), u64> = BTreeMap::new();
     for f in &ntk {
         *per_rule.entry((f.rule.clone(), "findings".into())).or_default() += 1;
     }
-    let (table, counts_json) = count_table("Need-to-know findings per rule", "rule", &per_rule, mode, k, &|r, _| {
-        link_with("/findings", &[("rule", r)])
-    });
+    let (table, counts_json) =
+        count_table("Need-to-know findings per rule", "rule", &per_rule, mode, k, &|r, _| {
+            link_with("/findings", &[("rule", r)])
+        });
     let labels: Vec<String> = per_rule.keys().map(|(r, _)| r.clone()).collect();
     let values: Vec<Option<f64>> = match &counts_json["table"]["cells"] {
         Value::Array(rows) => rows.iter().map(|r| r[0].as_f64()).collect(),
@@ -364,13 +441,14 @@ fn build_overview(state: &AppState, v: &Viewer, _params: &BTreeMap<String, Strin
 
     // The indicators' traffic lights for the latest year.
     let mut lights = Value::Null;
-    if mode != Stats::Scoped {
-        if let Some(year) = data.latest_year() {
-            let rows = &data.indicators[&year];
-            let table = indicator_table(&format!("Scoreboard indicators, {year}"), rows.iter().filter(|r| r.level == "overall" || r.level == "member_state"));
-            lights = json!({"year": year, "readings": data.readings, "indicators": rows.iter().filter(|r| r.level == "overall" || r.level == "member_state").collect::<Vec<_>>()});
-            sections.push(Section::Table(table));
-        }
+    if let (true, Some(year)) = (mode != Stats::Scoped, data.latest_year()) {
+        let rows = &data.indicators[&year];
+        let table = indicator_table(
+            &format!("Scoreboard indicators, {year}"),
+            rows.iter().filter(|r| r.level == "overall" || r.level == "member_state"),
+        );
+        lights = json!({"year": year, "readings": data.readings, "indicators": rows.iter().filter(|r| r.level == "overall" || r.level == "member_state").collect::<Vec<_>>()});
+        sections.push(Section::Table(table));
     }
     let json = json!({
         "as_of": custos_engine::finding::format_micros(data.as_of),
@@ -383,14 +461,20 @@ fn build_overview(state: &AppState, v: &Viewer, _params: &BTreeMap<String, Strin
         intro: format!(
             "What the store shows, as of {} (deadlines) and the latest audit{}.",
             custos_engine::finding::format_micros(data.as_of),
-            data.audit.as_ref().map(|(h, at)| format!(" ({at}, policy set {})", &h[..12.min(h.len())])).unwrap_or_default()
+            data.audit
+                .as_ref()
+                .map(|(h, at)| format!(" ({at}, policy set {})", &h[..12.min(h.len())]))
+                .unwrap_or_default()
         ),
         sections,
         json,
     })
 }
 
-fn indicator_table<'a>(caption: &str, rows: impl Iterator<Item = &'a custos_engine::indicator::Indicators>) -> Table {
+fn indicator_table<'a>(
+    caption: &str,
+    rows: impl Iterator<Item = &'a custos_engine::indicator::Indicators>,
+) -> Table {
     let cells = rows
         .map(|r| {
             let mut row = vec![
@@ -414,13 +498,32 @@ fn indicator_table<'a>(caption: &str, rows: impl Iterator<Item = &'a custos_engi
             row
         })
         .collect();
-    Table::new(caption, &["member state", "domain", "requests", "IND-1 %", "IND-2 days", "IND-3 %", "IND-4 %", "IND-5 %", "score"], cells)
+    Table::new(
+        caption,
+        &[
+            "member state",
+            "domain",
+            "requests",
+            "IND-1 %",
+            "IND-2 days",
+            "IND-3 %",
+            "IND-4 %",
+            "IND-5 %",
+            "score",
+        ],
+        cells,
+    )
 }
 
 // ---------------------------------------------------------------------------------------
 // Need-to-know findings.
 
-async fn findings(State(state): Shared, Extension(current): Extension<Current>, uri: OriginalUri, Query(params): Params) -> Response {
+async fn findings(
+    State(state): Shared,
+    Extension(current): Extension<Current>,
+    uri: OriginalUri,
+    Query(params): Params,
+) -> Response {
     let page = build_findings(&state, &current.session.viewer, &params);
     respond(&uri, &current, page)
 }
@@ -428,8 +531,14 @@ async fn findings(State(state): Shared, Extension(current): Extension<Current>, 
 fn build_findings(state: &AppState, v: &Viewer, params: &BTreeMap<String, String>) -> Result<Page, AppError> {
     let data = state.data();
     let mode = stats(state, v);
-    let (rule, ms, authority, user, from, to) =
-        (q(params, "rule"), q(params, "member_state"), q(params, "authority"), q(params, "user"), q(params, "from"), q(params, "to"));
+    let (rule, ms, authority, user, from, to) = (
+        q(params, "rule"),
+        q(params, "member_state"),
+        q(params, "authority"),
+        q(params, "user"),
+        q(params, "from"),
+        q(params, "to"),
+    );
     let selected = |f: &&Finding| {
         (rule.is_empty() || f.rule == rule)
             && (ms.is_empty() || opt(&f.member_state) == ms)
@@ -450,7 +559,8 @@ fn build_findings(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
         .filter(selected)
         .filter(|f| visible(state, v, opt(&f.member_state), opt(&f.authority_id), true))
         .collect();
-    let may_count = mode != Stats::Scoped || !counted.is_empty() || state.guard.allows(v, &Item::stat("", &v.controller));
+    let may_count =
+        mode != Stats::Scoped || !counted.is_empty() || state.guard.allows(v, &Item::stat("", &v.controller));
     if !may_count && shown.is_empty() {
         return Err(AppError::Forbidden);
     }
@@ -476,15 +586,20 @@ fn build_findings(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
                 Cell::text(f.rule.clone()).link(link_with("/findings", &[("rule", &f.rule)])),
                 Cell::text(f.legal_ref.clone()),
                 Cell::text(opt(&f.member_state)),
-                Cell::text(opt(&f.authority_id)).link(link_with("/findings", &[("authority", opt(&f.authority_id))])),
+                Cell::text(opt(&f.authority_id))
+                    .link(link_with("/findings", &[("authority", opt(&f.authority_id))])),
                 Cell::text(opt(&f.user_id)).link(link_with("/findings", &[("user", opt(&f.user_id))])),
                 Cell::text(opt(&f.case_id)),
                 Cell::text(event).link(format!("/findings/{}", crate::page::encode(event))),
             ]
         })
         .collect();
-    let list = Table::new("Findings", &["time", "rule", "article", "member state", "authority", "user", "case", "event"], rows)
-        .arrange("/findings", params);
+    let list = Table::new(
+        "Findings",
+        &["time", "rule", "article", "member state", "authority", "user", "case", "event"],
+        rows,
+    )
+    .arrange("/findings", params);
     let page_no: usize = params.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
     let json = json!({
         "filters": params,
@@ -496,18 +611,26 @@ fn build_findings(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
     });
     let mut sections = vec![
         Section::Filters {
-            fields: [("rule", "Rule"), ("member_state", "Member state"), ("authority", "Authority"), ("user", "User"), ("from", "From (date)"), ("to", "To (date)")]
-                .iter()
-                .filter(|(n, _)| *n != "user" || mode != Stats::Protected)
-                .map(|(n, l)| Field { name: (*n).into(), label: (*l).into(), value: q(params, n).into() })
-                .collect(),
+            fields: [
+                ("rule", "Rule"),
+                ("member_state", "Member state"),
+                ("authority", "Authority"),
+                ("user", "User"),
+                ("from", "From (date)"),
+                ("to", "To (date)"),
+            ]
+            .iter()
+            .filter(|(n, _)| *n != "user" || mode != Stats::Protected)
+            .map(|(n, l)| Field { name: (*n).into(), label: (*l).into(), value: q(params, n).into() })
+            .collect(),
         },
         Section::Table(count_table),
     ];
     if mode == Stats::Protected {
-        sections.push(Section::Note { text: format!("Disclosure control: {}.", disclosure::rule_text(state.k)) });
+        sections
+            .push(Section::Note { text: format!("Disclosure control: {}.", disclosure::rule_text(state.k)) });
     }
-    if shown.is_empty() && mode != Stats::Scoped && !visible(state, v, "", "", true) && counted.len() > 0 && list.total == 0 {
+    if mode == Stats::Protected && shown.is_empty() {
         sections.push(Section::Note { text: "Your role sees these findings as counts only.".into() });
     } else {
         sections.push(Section::Table(list));
@@ -570,12 +693,21 @@ async fn finding(
 // ---------------------------------------------------------------------------------------
 // Deadlines.
 
-async fn deadlines(State(state): Shared, Extension(current): Extension<Current>, uri: OriginalUri, Query(params): Params) -> Response {
+async fn deadlines(
+    State(state): Shared,
+    Extension(current): Extension<Current>,
+    uri: OriginalUri,
+    Query(params): Params,
+) -> Response {
     let page = build_deadlines(&state, &current.session.viewer, &params);
     respond(&uri, &current, page)
 }
 
-fn build_deadlines(state: &AppState, v: &Viewer, params: &BTreeMap<String, String>) -> Result<Page, AppError> {
+fn build_deadlines(
+    state: &AppState,
+    v: &Viewer,
+    params: &BTreeMap<String, String>,
+) -> Result<Page, AppError> {
     let data = state.data();
     let mode = stats(state, v);
     let (rule, status, actor) = (q(params, "rule"), q(params, "status"), q(params, "actor"));
@@ -597,16 +729,21 @@ fn build_deadlines(state: &AppState, v: &Viewer, params: &BTreeMap<String, Strin
         .filter(selected)
         .filter(|f| visible(state, v, opt(&f.member_state), opt(&f.authority_id), personal(f)))
         .collect();
-    if mode == Stats::Scoped && counted.is_empty() && shown.is_empty() && !state.guard.allows(v, &Item::stat("", &v.controller)) {
+    if mode == Stats::Scoped
+        && counted.is_empty()
+        && shown.is_empty()
+        && !state.guard.allows(v, &Item::stat("", &v.controller))
+    {
         return Err(AppError::Forbidden);
     }
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
     for f in &counted {
         *counts.entry((f.rule.clone(), f.status.clone())).or_default() += 1;
     }
-    let (table, counts_json) = count_table("Deadline findings per rule and status", "rule", &counts, mode, state.k, &|r, s| {
-        link_with("/deadlines", &[("rule", r), ("status", s)])
-    });
+    let (table, counts_json) =
+        count_table("Deadline findings per rule and status", "rule", &counts, mode, state.k, &|r, s| {
+            link_with("/deadlines", &[("rule", r), ("status", s)])
+        });
     let now = data.as_of;
     let zone = v.zone();
     let rows = shown
@@ -622,16 +759,30 @@ fn build_deadlines(state: &AppState, v: &Viewer, params: &BTreeMap<String, Strin
                 f.due_at.as_deref().map_or_else(|| Cell::text("-"), |d| Cell::time(d, zone)),
                 age.map_or_else(
                     || Cell::text("-"),
-                    |a| Cell::number(a, if a >= 0.0 { format!("{a:.1} days overdue") } else { format!("{:.1} days left", -a) }),
+                    |a| {
+                        Cell::number(
+                            a,
+                            if a >= 0.0 {
+                                format!("{a:.1} days overdue")
+                            } else {
+                                format!("{:.1} days left", -a)
+                            },
+                        )
+                    },
                 ),
-                Cell::text(opt(&f.authority_id)).link(link_with("/deadlines", &[("actor", opt(&f.authority_id))])),
+                Cell::text(opt(&f.authority_id))
+                    .link(link_with("/deadlines", &[("actor", opt(&f.authority_id))])),
                 Cell::text(opt(&f.member_state)),
                 Cell::text(f.legal_ref.clone()),
             ]
         })
         .collect();
-    let list = Table::new("Deadline findings", &["rule", "status", "severity", "subject", "due", "age", "actor", "member state", "article"], rows)
-        .arrange("/deadlines", params);
+    let list = Table::new(
+        "Deadline findings",
+        &["rule", "status", "severity", "subject", "due", "age", "actor", "member state", "article"],
+        rows,
+    )
+    .arrange("/deadlines", params);
     let page_no: usize = params.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
     Ok(Page {
         title: "Deadlines".into(),
@@ -661,7 +812,12 @@ fn build_deadlines(state: &AppState, v: &Viewer, params: &BTreeMap<String, Strin
 // ---------------------------------------------------------------------------------------
 // Breach register and data-subject requests.
 
-async fn breaches(State(state): Shared, Extension(current): Extension<Current>, uri: OriginalUri, Query(params): Params) -> Response {
+async fn breaches(
+    State(state): Shared,
+    Extension(current): Extension<Current>,
+    uri: OriginalUri,
+    Query(params): Params,
+) -> Response {
     let page = build_breaches(&state, &current.session.viewer, &params);
     respond(&uri, &current, page)
 }
@@ -738,14 +894,30 @@ fn build_breaches(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
             ]
         })
         .collect();
-    let list = Table::new("Breaches", &["breach", "controller", "member state", "aware", "risk", "72-hour clock", "notification", "data subjects"], rows)
-        .arrange("/breaches", params);
+    let list = Table::new(
+        "Breaches",
+        &[
+            "breach",
+            "controller",
+            "member state",
+            "aware",
+            "risk",
+            "72-hour clock",
+            "notification",
+            "data subjects",
+        ],
+        rows,
+    )
+    .arrange("/breaches", params);
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
     for b in &counted {
         let state_of = if text(b, "notified_at").is_empty() { "not notified" } else { "notified" };
         *counts.entry((text(b, "risk"), state_of.to_owned())).or_default() += 1;
     }
-    let (table, counts_json) = count_table("Breaches by risk and notification", "risk", &counts, mode, state.k, &|_, _| "/breaches".into());
+    let (table, counts_json) =
+        count_table("Breaches by risk and notification", "risk", &counts, mode, state.k, &|_, _| {
+            "/breaches".into()
+        });
     let mut sections = vec![Section::Table(table)];
     if !shown.is_empty() || mode != Stats::Protected {
         sections.push(Section::Table(list));
@@ -758,7 +930,12 @@ fn build_breaches(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
     })
 }
 
-async fn requests(State(state): Shared, Extension(current): Extension<Current>, uri: OriginalUri, Query(params): Params) -> Response {
+async fn requests(
+    State(state): Shared,
+    Extension(current): Extension<Current>,
+    uri: OriginalUri,
+    Query(params): Params,
+) -> Response {
     let page = build_requests(&state, &current.session.viewer, &params);
     respond(&uri, &current, page)
 }
@@ -796,7 +973,10 @@ fn build_requests(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
                 .find(|f| f.rule == "DSR-RESPOND" && f.subject_id == id)
                 .and_then(|f| f.due_at.clone());
             let open = text(r, "responded_at").is_empty() && text(r, "completed_at").is_empty();
-            let left = due.as_deref().and_then(custos_engine::import::parse_timestamp).map(|d| (d - now) as f64 / 86_400_000_000.0);
+            let left = due
+                .as_deref()
+                .and_then(custos_engine::import::parse_timestamp)
+                .map(|d| (d - now) as f64 / 86_400_000_000.0);
             items.push(json!({"request": r, "respond_due": due, "open": open}));
             vec![
                 Cell::text(id),
@@ -804,12 +984,18 @@ fn build_requests(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
                 Cell::text(text(r, "right")),
                 Cell::time(&text(r, "received_at"), zone),
                 match (open, left) {
-                    (true, Some(l)) if l >= 0.0 => Cell::number(l, format!("{l:.0} days left")).class("yellow"),
+                    (true, Some(l)) if l >= 0.0 => {
+                        Cell::number(l, format!("{l:.0} days left")).class("yellow")
+                    }
                     (true, Some(l)) => Cell::number(l, format!("{:.0} days overdue", -l)).class("red"),
                     (true, None) => Cell::text("open"),
                     (false, _) => Cell::text(format!("answered {}", text(r, "responded_at"))),
                 },
-                Cell::text(if text(r, "extension_notified_at").is_empty() { "-".to_owned() } else { format!("notified {}", text(r, "extension_notified_at")) }),
+                Cell::text(if text(r, "extension_notified_at").is_empty() {
+                    "-".to_owned()
+                } else {
+                    format!("notified {}", text(r, "extension_notified_at"))
+                }),
                 Cell::text(match (text(r, "outcome").as_str(), text(r, "remedy_info_given").as_str()) {
                     ("refused", "true") => "refused, remedies given".to_owned(),
                     ("refused", _) => "refused without remedy information".to_owned(),
@@ -818,14 +1004,21 @@ fn build_requests(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
             ]
         })
         .collect();
-    let list = Table::new("Open, extended and refused requests", &["request", "controller", "right", "received", "time left", "extension", "outcome"], rows)
-        .arrange("/requests", params);
+    let list = Table::new(
+        "Open, extended and refused requests",
+        &["request", "controller", "right", "received", "time left", "extension", "outcome"],
+        rows,
+    )
+    .arrange("/requests", params);
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
     for r in &counted {
         let outcome = if text(r, "outcome").is_empty() { "open".to_owned() } else { text(r, "outcome") };
         *counts.entry((text(r, "right"), outcome)).or_default() += 1;
     }
-    let (table, counts_json) = count_table("Requests by right and outcome", "right", &counts, mode, state.k, &|_, _| "/requests".into());
+    let (table, counts_json) =
+        count_table("Requests by right and outcome", "right", &counts, mode, state.k, &|_, _| {
+            "/requests".into()
+        });
     let mut sections = vec![Section::Table(table)];
     if !shown.is_empty() || mode != Stats::Protected {
         sections.push(Section::Table(list));
@@ -841,12 +1034,21 @@ fn build_requests(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
 // ---------------------------------------------------------------------------------------
 // Response times.
 
-async fn response_times(State(state): Shared, Extension(current): Extension<Current>, uri: OriginalUri, Query(params): Params) -> Response {
+async fn response_times(
+    State(state): Shared,
+    Extension(current): Extension<Current>,
+    uri: OriginalUri,
+    Query(params): Params,
+) -> Response {
     let page = build_response_times(&state, &current.session.viewer, &params);
     respond(&uri, &current, page)
 }
 
-fn build_response_times(state: &AppState, v: &Viewer, params: &BTreeMap<String, String>) -> Result<Page, AppError> {
+fn build_response_times(
+    state: &AppState,
+    v: &Viewer,
+    params: &BTreeMap<String, String>,
+) -> Result<Page, AppError> {
     let data = state.data();
     // Authority-level performance figures are not personal data: whoever may see statistics
     // (protected or not) sees them.
@@ -854,16 +1056,31 @@ fn build_response_times(state: &AppState, v: &Viewer, params: &BTreeMap<String, 
         return Err(AppError::Forbidden);
     }
     let Some(year) = data.latest_year() else {
-        return Ok(Page { title: "Response times".into(), intro: "No requests in the store.".into(), sections: vec![], json: json!({}) });
+        return Ok(Page {
+            title: "Response times".into(),
+            intro: "No requests in the store.".into(),
+            sections: vec![],
+            json: json!({}),
+        });
     };
     let rows = &data.indicators[&year];
-    let states = indicator_table(&format!("Indicators per member state, {year}"), rows.iter().filter(|r| r.level == "overall" || r.level == "member_state"));
-    let domains = indicator_table(&format!("Indicators per domain, {year}"), rows.iter().filter(|r| r.level == "domain"));
+    let states = indicator_table(
+        &format!("Indicators per member state, {year}"),
+        rows.iter().filter(|r| r.level == "overall" || r.level == "member_state"),
+    );
+    let domains = indicator_table(
+        &format!("Indicators per domain, {year}"),
+        rows.iter().filter(|r| r.level == "domain"),
+    );
     let years: Vec<i32> = data.indicators.keys().copied().collect();
     let overall = |y: &i32| data.indicators[y].iter().find(|r| r.level == "overall").and_then(|r| r.ind2);
     let trend = custos_reports::chart::Chart {
         title: "Average days to answer (IND-2), per year".into(),
-        description: format!("IND-2 over every year in the store, {} to {}.", years.first().unwrap_or(&year), year),
+        description: format!(
+            "IND-2 over every year in the store, {} to {}.",
+            years.first().unwrap_or(&year),
+            year
+        ),
         kind: custos_reports::chart::Kind::Line,
         x_label: "year".into(),
         y_label: "days".into(),
@@ -873,12 +1090,31 @@ fn build_response_times(state: &AppState, v: &Viewer, params: &BTreeMap<String, 
     let trend_table = Table::new(
         "IND-2 per year",
         &["year", "days"],
-        years.iter().map(|y| vec![Cell::text(y.to_string()), overall(y).map_or_else(|| Cell::text("-"), |d| Cell::number(d, format!("{d:.1}")))]).collect(),
+        years
+            .iter()
+            .map(|y| {
+                vec![
+                    Cell::text(y.to_string()),
+                    overall(y).map_or_else(|| Cell::text("-"), |d| Cell::number(d, format!("{d:.1}"))),
+                ]
+            })
+            .collect(),
     );
     let days = |v: Option<f64>| v.map_or_else(|| Cell::text("-"), |d| Cell::number(d, format!("{d:.1}")));
     let ranking = Table::new(
-        &format!("Responding authorities against their peers, {year}"),
-        &["domain", "authority", "member state", "received", "median days to answer", "90th percentile", "share late", "rank", "percentile", "change of median"],
+        format!("Responding authorities against their peers, {year}"),
+        &[
+            "domain",
+            "authority",
+            "member state",
+            "received",
+            "median days to answer",
+            "90th percentile",
+            "share late",
+            "rank",
+            "percentile",
+            "change of median",
+        ],
         data.benchmark
             .iter()
             .filter(|b| b.level == "authority")
@@ -890,10 +1126,12 @@ fn build_response_times(state: &AppState, v: &Viewer, params: &BTreeMap<String, 
                     Cell::count(b.received),
                     days(b.answer_median),
                     days(b.answer_p90),
-                    b.share_late.map_or_else(|| Cell::text("-"), |s| Cell::number(s, format!("{:.0} %", 100.0 * s))),
+                    b.share_late
+                        .map_or_else(|| Cell::text("-"), |s| Cell::number(s, format!("{:.0} %", 100.0 * s))),
                     Cell::number(b.rank as f64, format!("{} of {}", b.rank, b.peers)),
                     Cell::number(b.percentile, format!("{:.0}", b.percentile)),
-                    b.answer_median_change.map_or_else(|| Cell::text("-"), |c| Cell::number(c, format!("{c:+.1}"))),
+                    b.answer_median_change
+                        .map_or_else(|| Cell::text("-"), |c| Cell::number(c, format!("{c:+.1}"))),
                 ]
             })
             .collect(),
@@ -901,7 +1139,10 @@ fn build_response_times(state: &AppState, v: &Viewer, params: &BTreeMap<String, 
     .arrange("/response-times", params);
     Ok(Page {
         title: "Response times".into(),
-        intro: format!("The Single Market Scoreboard's IMI indicators and the ranking of authorities among peers. Readings: {}.", data.readings),
+        intro: format!(
+            "The Single Market Scoreboard's IMI indicators and the ranking of authorities among peers. Readings: {}.",
+            data.readings
+        ),
         sections: vec![
             Section::Table(states),
             Section::Table(domains),
@@ -922,7 +1163,12 @@ fn build_response_times(state: &AppState, v: &Viewer, params: &BTreeMap<String, 
 // ---------------------------------------------------------------------------------------
 // Policy explorer.
 
-async fn policies(State(state): Shared, Extension(current): Extension<Current>, uri: OriginalUri, Query(params): Params) -> Response {
+async fn policies(
+    State(state): Shared,
+    Extension(current): Extension<Current>,
+    uri: OriginalUri,
+    Query(params): Params,
+) -> Response {
     let v = &current.session.viewer;
     let page = if !state.guard.allows(v, &Item::policies()) {
         Err(AppError::Forbidden)
@@ -957,7 +1203,12 @@ async fn policies(State(state): Shared, Extension(current): Extension<Current>, 
     respond(&uri, &current, page)
 }
 
-async fn policy(State(state): Shared, Extension(current): Extension<Current>, uri: OriginalUri, Path(id): Path<String>) -> Response {
+async fn policy(
+    State(state): Shared,
+    Extension(current): Extension<Current>,
+    uri: OriginalUri,
+    Path(id): Path<String>,
+) -> Response {
     let v = &current.session.viewer;
     let data = state.data();
     let page = if !state.guard.allows(v, &Item::policies()) {
@@ -969,7 +1220,12 @@ async fn policy(State(state): Shared, Extension(current): Extension<Current>, ur
                 vec![
                     Cell::text(c["name"].as_str().unwrap_or_default()),
                     Cell::text(c["decision"].as_str().unwrap_or_default()),
-                    Cell::text(c["reason"].as_array().map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", ")).unwrap_or_default()),
+                    Cell::text(
+                        c["reason"]
+                            .as_array()
+                            .map(|a| a.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                            .unwrap_or_default(),
+                    ),
                 ]
             })
             .collect();
@@ -995,12 +1251,21 @@ async fn openapi() -> Json<Value> {
     let mut paths = serde_json::Map::new();
     let described: &[(&str, &str)] = &[
         ("/api/overview", "Headline figures, findings per rule and the indicators' traffic lights"),
-        ("/api/findings", "Need-to-know findings: counts per rule and member state, and the findings the viewer may see (filters: rule, member_state, authority, user, from, to; page)"),
-        ("/api/findings/{event}", "One event: its findings, facts, Cedar request and the policies that decided"),
+        (
+            "/api/findings",
+            "Need-to-know findings: counts per rule and member state, and the findings the viewer may see (filters: rule, member_state, authority, user, from, to; page)",
+        ),
+        (
+            "/api/findings/{event}",
+            "One event: its findings, facts, Cedar request and the policies that decided",
+        ),
         ("/api/deadlines", "Deadline findings as of the data's load (filters: rule, status, actor; page)"),
         ("/api/breaches", "The breach register with each breach's 72-hour clock"),
         ("/api/requests", "Data-subject requests: open, extended, refused"),
-        ("/api/response-times", "Scoreboard indicators, trend, and the benchmarking of authorities and member states"),
+        (
+            "/api/response-times",
+            "Scoreboard indicators, trend, and the benchmarking of authorities and member states",
+        ),
         ("/api/policies", "Every rule: text, article, test cases"),
         ("/api/policies/{id}", "One rule"),
     ];

@@ -126,7 +126,12 @@ mod tests {
     #[test]
     fn sessions_are_new_at_each_start_and_end_on_logout() {
         let s = Sessions::default();
-        let v = Viewer { name: "a".into(), role: "edps".into(), member_state: String::new(), controller: String::new() };
+        let v = Viewer {
+            name: "a".into(),
+            role: "edps".into(),
+            member_state: String::new(),
+            controller: String::new(),
+        };
         let (a, b) = (s.start(v.clone()), s.start(v));
         assert_ne!(a, b);
         assert_eq!(a.len(), 64);

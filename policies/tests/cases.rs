@@ -6,7 +6,9 @@ use std::collections::BTreeSet;
 use std::str::FromStr;
 
 use cedar_policy::{Authorizer, Context, Decision, Entities, EntityUid, Request};
-use custos_policies::{DEADLINE_CASES, DEADLINES, NEED_TO_KNOW, NEED_TO_KNOW_CASES, Policies, VIEW_CASES, VIEWS};
+use custos_policies::{
+    DEADLINE_CASES, DEADLINES, NEED_TO_KNOW, NEED_TO_KNOW_CASES, Policies, VIEW_CASES, VIEWS,
+};
 use serde_json::Value;
 
 #[test]

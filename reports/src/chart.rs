@@ -93,7 +93,9 @@ impl Chart {
             .y_desc(&self.y_label)
             .x_labels(n.min(24))
             .x_label_formatter(&|x| match x {
-                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => labels.get(*i).cloned().unwrap_or_default(),
+                SegmentValue::CenterOf(i) | SegmentValue::Exact(i) => {
+                    labels.get(*i).cloned().unwrap_or_default()
+                }
                 SegmentValue::Last => String::new(),
             })
             .label_style((FAMILY, 12))
@@ -105,9 +107,13 @@ impl Chart {
                 // Several series of bars overlap in a label's slot: bar charts here carry one.
                 for (s, (name, values)) in self.series.iter().enumerate() {
                     let colour = PALETTE[s % PALETTE.len()];
-                    let bars = values.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i, v))).map(|(i, v)| {
-                        Rectangle::new([(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), v)], colour.filled())
-                    });
+                    let bars =
+                        values.iter().enumerate().filter_map(|(i, v)| v.map(|v| (i, v))).map(|(i, v)| {
+                            Rectangle::new(
+                                [(SegmentValue::Exact(i), 0.0), (SegmentValue::Exact(i + 1), v)],
+                                colour.filled(),
+                            )
+                        });
                     chart
                         .draw_series(bars)
                         .map_err(|e| e.to_string())?
@@ -127,7 +133,9 @@ impl Chart {
                         .draw_series(LineSeries::new(points.clone(), colour.stroke_width(2)))
                         .map_err(|e| e.to_string())?
                         .label(name.as_str())
-                        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(2)));
+                        .legend(move |(x, y)| {
+                            PathElement::new(vec![(x, y), (x + 14, y)], colour.stroke_width(2))
+                        });
                     chart
                         .draw_series(points.into_iter().map(|p| Circle::new(p, 3, colour.filled())))
                         .map_err(|e| e.to_string())?;

@@ -1,0 +1,359 @@
+//! The dashboard over HTTP: every role × every page and API route × data in and out of the
+//! role's scope, and the security of sessions and forms.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::sync::{Arc, OnceLock};
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, Response, StatusCode, header};
+use custos_dashboard::{AppState, app};
+use custos_engine::finding::Finding;
+use tower::ServiceExt;
+
+const PASSWORD: &str = "a long test password";
+
+struct World {
+    _dir: tempfile::TempDir,
+    state: Arc<AppState>,
+    rt: tokio::runtime::Runtime,
+}
+
+/// A generated store, audited, with one account per role; built once for every test.
+fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        let dir = tempfile::tempdir().unwrap();
+        let export = dir.path().join("export");
+        let store_dir = dir.path().join("store");
+        let params = custos_engine::synthetic::Params { seed: 3, scale: 0.01, events: Some(60_000) };
+        custos_engine::synthetic::generate(&export, &params).unwrap();
+        let inputs = custos_engine::import::inputs(std::slice::from_ref(&export), None).unwrap();
+        custos_engine::import::import(&store_dir, &inputs, "2026-07-01T00:00:00Z").unwrap();
+        let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+        let store = custos_engine::store::Store::open(&store_dir).unwrap();
+        let judge =
+            custos_engine::decision::Judge::new(Arc::new(custos_policies::Policies::need_to_know().unwrap()))
+                .unwrap();
+        let window = custos_engine::audit::Window { from: None, to: None };
+        let audit = rt.block_on(custos_engine::audit::audit(&store, &judge, window)).unwrap();
+        assert!(!audit.findings.is_empty());
+        custos_engine::audit::record(&store, &audit, &judge, 1_780_000_000_000_000).unwrap();
+        let mut accounts = custos_dashboard::account::Accounts::load(&store_dir).unwrap();
+        let commission = audit
+            .findings
+            .iter()
+            .find(|f| f.member_state.as_deref() == Some("EU"))
+            .and_then(|f| f.authority_id.clone())
+            .unwrap();
+        for (name, role, ms, ctl) in [
+            ("target", "edps", None, None),
+            ("edps", "edps", None, None),
+            ("dpa-de", "dpa", Some("DE"), None),
+            ("dpo", "dpo", None, Some(commission.as_str())),
+            ("commission", "commission", None, None),
+            ("admin", "admin", None, None),
+        ] {
+            accounts.add(name, role, ms, ctl, PASSWORD).unwrap();
+        }
+        let as_of = custos_engine::import::parse_timestamp("2026-07-01T00:00:00Z").unwrap();
+        let state = rt.block_on(AppState::open(&store_dir, as_of, false)).unwrap();
+        World { _dir: dir, state: Arc::new(state), rt }
+    })
+}
+
+fn send(req: Request<Body>) -> (StatusCode, axum::http::HeaderMap, String) {
+    send_from(req, [127, 0, 0, 1])
+}
+
+fn send_from(req: Request<Body>, ip: [u8; 4]) -> (StatusCode, axum::http::HeaderMap, String) {
+    let w = world();
+    let mut req = req;
+    req.extensions_mut().insert(ConnectInfo(SocketAddr::from((ip, 40000))));
+    let res: Response<Body> = w.rt.block_on(app(Arc::clone(&w.state)).oneshot(req)).unwrap();
+    let (parts, body) = res.into_parts();
+    let bytes = w.rt.block_on(axum::body::to_bytes(body, usize::MAX)).unwrap();
+    (parts.status, parts.headers, String::from_utf8_lossy(&bytes).into_owned())
+}
+
+fn get(path: &str, cookie: &str) -> (StatusCode, axum::http::HeaderMap, String) {
+    send(Request::get(path).header(header::COOKIE, cookie).body(Body::empty()).unwrap())
+}
+
+fn cookie_of(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .map(str::to_owned)
+}
+
+/// Logs in as `name`; returns the session's `Cookie` header value.
+fn login(name: &str) -> String {
+    let (status, headers, body) = get("/login", "");
+    assert_eq!(status, StatusCode::OK);
+    let token = body.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let pre = cookie_of(&headers, "custos_login").unwrap();
+    let pre = pre.split(';').next().unwrap().to_owned();
+    let form = format!("name={name}&password={}&csrf={token}", PASSWORD.replace(' ', "+"));
+    let (status, headers, _) = send(
+        Request::post("/login")
+            .header(header::COOKIE, pre)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form))
+            .unwrap(),
+    );
+    assert_eq!(status, StatusCode::SEE_OTHER, "login as {name}");
+    let session = cookie_of(&headers, "custos_session").unwrap();
+    assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"), "{session}");
+    session.split(';').next().unwrap().to_owned()
+}
+
+const PAGES: [&str; 7] =
+    ["/", "/findings", "/deadlines", "/breaches", "/requests", "/response-times", "/policies"];
+
+fn api(path: &str) -> String {
+    if path == "/" { "/api/overview".into() } else { format!("/api{path}") }
+}
+
+/// Which pages each role may open (200) and which it may not (403).
+fn allowed(role: &str, page: &str) -> bool {
+    match role {
+        "admin" => page == "/policies",
+        "dpo" => page != "/response-times",
+        _ => true,
+    }
+}
+
+fn ntk() -> Vec<Finding> {
+    world().state.data().ntk.clone()
+}
+
+/// Whether a finding is in the scope of `role`'s detail.
+fn in_scope(role: &str, f: &Finding, dpo_controller: &str) -> bool {
+    match role {
+        "edps" => f.member_state.as_deref() == Some("EU"),
+        "dpa-de" => f.member_state.as_deref() == Some("DE"),
+        "dpo" => f.authority_id.as_deref() == Some(dpo_controller),
+        _ => false,
+    }
+}
+
+#[test]
+fn every_role_on_every_route_sees_its_scope_and_nothing_else() {
+    let findings = ntk();
+    let dpo_controller = world()
+        .state
+        .accounts
+        .read()
+        .unwrap()
+        .all()
+        .iter()
+        .find(|a| a.role == "dpo")
+        .unwrap()
+        .controller
+        .clone()
+        .unwrap();
+    for (name, role) in [
+        ("edps", "edps"),
+        ("dpa-de", "dpa"),
+        ("dpo", "dpo"),
+        ("commission", "commission"),
+        ("admin", "admin"),
+    ] {
+        let cookie = login(name);
+        // Identifiers of events, users and data subjects that only out-of-scope records hold (a
+        // user of one member state may rightly appear in an in-scope record of another actor,
+        // such as the Commission's duty to block that user's data).
+        let data = world().state.data();
+        let ids = |f: &Finding| {
+            let mut v = vec![f.user_id.clone().unwrap_or_default(), f.event_id.clone().unwrap_or_default()];
+            if f.subject_kind == "user" || f.subject_kind == "request" {
+                v.push(f.subject_id.clone());
+            }
+            v
+        };
+        let all = || findings.iter().chain(&data.deadlines);
+        let inside: BTreeSet<String> =
+            all().filter(|f| in_scope(name, f, &dpo_controller)).flat_map(ids).collect();
+        let mut out_of_scope: BTreeSet<String> = all()
+            .filter(|f| !in_scope(name, f, &dpo_controller))
+            .flat_map(ids)
+            .filter(|s| !s.is_empty() && !inside.contains(s))
+            .collect();
+        for r in &data.requests {
+            let ms = r["member_state"].as_str().unwrap_or_default();
+            let ctl = r["controller_id"].as_str().unwrap_or_default();
+            let mine = match name {
+                "edps" => ms == "EU",
+                "dpa-de" => ms == "DE",
+                "dpo" => ctl == dpo_controller,
+                _ => false,
+            };
+            if !mine {
+                out_of_scope.insert(r["subject_ref"].as_str().unwrap_or_default().to_owned());
+            }
+        }
+        out_of_scope.remove("");
+        let mut seen_in_scope = false;
+        for page in PAGES {
+            for path in [page.to_owned(), api(page)] {
+                // The whole list, every page of it.
+                for p in 1..=40 {
+                    let url = format!("{path}?page={p}");
+                    let (status, headers, body) = get(&url, &cookie);
+                    let want = if allowed(role, page) { StatusCode::OK } else { StatusCode::FORBIDDEN };
+                    assert_eq!(status, want, "{name} {url}");
+                    assert_eq!(headers.get(header::X_FRAME_OPTIONS).unwrap(), "DENY");
+                    assert!(
+                        headers
+                            .get(header::CONTENT_SECURITY_POLICY)
+                            .unwrap()
+                            .to_str()
+                            .unwrap()
+                            .contains("frame-ancestors 'none'")
+                    );
+                    for id in &out_of_scope {
+                        assert!(!body.contains(id.as_str()), "{name} sees out-of-scope `{id}` on {url}");
+                    }
+                    if findings.iter().any(|f| {
+                        in_scope(name, f, &dpo_controller) && body.contains(f.event_id.as_deref().unwrap())
+                    }) {
+                        seen_in_scope = true;
+                    }
+                    if !body.contains("rel=\"next\"") && !body.contains("\"page\":") {
+                        break;
+                    }
+                    if path.starts_with("/api/") && !body.contains(&format!("\"page\":{p}")) {
+                        break;
+                    }
+                }
+            }
+        }
+        // The detail of one event in scope and one out of it.
+        let inside = findings.iter().find(|f| in_scope(name, f, &dpo_controller));
+        let outside = findings.iter().find(|f| !in_scope(name, f, &dpo_controller)).unwrap();
+        if let Some(f) = inside {
+            assert!(seen_in_scope, "{name} never sees its own findings");
+            let e = f.event_id.clone().unwrap();
+            for path in [format!("/findings/{e}"), format!("/api/findings/{e}")] {
+                let (status, _, body) = get(&path, &cookie);
+                assert_eq!(status, StatusCode::OK, "{name} {path}: {body}");
+                assert!(body.contains(&f.rule), "{path} names the rule");
+            }
+            let (_, _, body) = get(&format!("/findings/{e}"), &cookie);
+            assert!(body.contains("permit") || body.contains("forbid"), "the policy text is shown");
+        }
+        let e = outside.event_id.clone().unwrap();
+        for path in [format!("/findings/{e}"), format!("/api/findings/{e}")] {
+            let (status, _, body) = get(&path, &cookie);
+            assert_eq!(status, StatusCode::FORBIDDEN, "{name} {path}");
+            assert!(!body.contains(&e));
+        }
+    }
+}
+
+#[test]
+fn the_commission_sees_counts_only_after_disclosure_control_and_never_a_user() {
+    let cookie = login("commission");
+    let (_, _, body) = get("/api/findings", &cookie);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert!(v["counts"]["disclosure_control"].as_str().unwrap().contains("k = 5"), "{body}");
+    assert_eq!(v["findings"], serde_json::json!([]));
+    // No published count lies in 1..4.
+    for row in v["counts"]["table"]["cells"].as_array().unwrap() {
+        for c in row.as_array().unwrap() {
+            if let Some(n) = c.as_u64() {
+                assert!(n == 0 || n >= 5, "{n} published to the Commission");
+            } else {
+                assert_eq!(c, ":c");
+            }
+        }
+    }
+    let (_, _, html) = get("/findings", &cookie);
+    assert!(!html.contains("name=\"user\""), "no user filter for the Commission");
+    let users: Vec<String> = ntk().iter().filter_map(|f| f.user_id.clone()).collect();
+    for page in PAGES {
+        let (_, _, body) = get(page, &cookie);
+        assert!(!users.iter().any(|u| body.contains(u.as_str())), "a user id on {page}");
+    }
+}
+
+#[test]
+fn no_page_or_api_answers_without_a_session() {
+    for page in PAGES {
+        let (status, headers, _) = get(page, "");
+        assert_eq!(status, StatusCode::SEE_OTHER, "{page}");
+        assert_eq!(headers.get(header::LOCATION).unwrap(), "/login");
+        let (status, _, _) = get(&api(page), "custos_session=forged");
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{page}");
+    }
+    for path in ["/api/openapi.json", "/findings/E0000000001", "/policies/NTK-DOMAIN"] {
+        assert_ne!(get(path, "").0, StatusCode::OK, "{path}");
+    }
+    assert_eq!(get("/healthz", "").0, StatusCode::OK);
+}
+
+#[test]
+fn login_issues_a_new_session_each_time_and_logout_needs_the_csrf_token() {
+    let (a, b) = (login("edps"), login("edps"));
+    assert_ne!(a, b);
+    let logout = |cookie: &str, csrf: &str| {
+        send(
+            Request::post("/logout")
+                .header(header::COOKIE, cookie)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!("csrf={csrf}")))
+                .unwrap(),
+        )
+        .0
+    };
+    assert_eq!(logout(&a, "wrong"), StatusCode::FORBIDDEN);
+    assert_eq!(get("/", &a).0, StatusCode::OK, "a refused logout ends nothing");
+    let (_, _, html) = get("/", &a);
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    assert_eq!(logout(&a, &csrf), StatusCode::SEE_OTHER);
+    assert_eq!(get("/", &a).0, StatusCode::SEE_OTHER, "the session ended");
+    assert_eq!(get("/", &b).0, StatusCode::OK, "other sessions live on");
+}
+
+#[test]
+fn a_login_without_its_form_token_is_refused_and_failures_are_rate_limited() {
+    // From an address of its own, so that the other tests' logins are not blocked.
+    let post = |form: &str, cookie: &str| {
+        send_from(
+            Request::post("/login")
+                .header(header::COOKIE, cookie)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form.to_owned()))
+                .unwrap(),
+            [10, 0, 0, 9],
+        )
+        .0
+    };
+    let pw = PASSWORD.replace(' ', "+");
+    assert_eq!(post(&format!("name=admin&password={pw}&csrf=x"), "custos_login=y"), StatusCode::FORBIDDEN);
+    for _ in 0..5 {
+        assert_eq!(post("name=target&password=wrong&csrf=t", "custos_login=t"), StatusCode::UNAUTHORIZED);
+    }
+    // Blocked now, even with the right password.
+    assert_eq!(
+        post(&format!("name=target&password={pw}&csrf=t"), "custos_login=t"),
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+#[test]
+fn the_api_is_described() {
+    let cookie = login("edps");
+    let (status, _, body) = get("/api/openapi.json", &cookie);
+    assert_eq!(status, StatusCode::OK);
+    let doc: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for page in PAGES {
+        assert!(doc["paths"].get(api(page)).is_some(), "{page} undocumented");
+    }
+}
