@@ -40,6 +40,9 @@ const AD_HOC: [(&str, &str); 3] = [
 const YEAR: i64 = 2025;
 const AS_OF: &str = "2026-07-01T00:00:00Z";
 
+/// A query to time: name, kind, SQL, parameters for DataFusion and for DuckDB, repetitions.
+type Query = (String, &'static str, String, Vec<ScalarValue>, Vec<Value>, usize);
+
 struct Run {
     name: String,
     kind: &'static str,
@@ -67,7 +70,7 @@ fn main() {
     });
     runs.push(Run { name: "request_facts".into(), kind: "indicators", custos: facts, duckdb: vec![] });
     let year = || vec![ScalarValue::Int64(Some(YEAR))];
-    let mut queries: Vec<(String, &'static str, String, Vec<ScalarValue>, Vec<Value>, usize)> = vec![
+    let mut queries: Vec<Query> = vec![
         ("indicators".into(), "indicators", sql::INDICATORS.into(), year(), vec![json!(YEAR)], reps),
         ("benchmark".into(), "indicators", sql::BENCHMARK.into(), year(), vec![json!(YEAR)], reps),
     ];
