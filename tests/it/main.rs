@@ -3,6 +3,7 @@
 
 mod analytics;
 mod audit;
+mod browser;
 mod check;
 mod generate;
 mod import;
