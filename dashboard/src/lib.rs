@@ -50,7 +50,15 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// The disclosure-control threshold for counts shown without access to detail.
     pub k: u64,
+    /// Pages built, by role, scope and address (see `routes::cached`).
+    pub pages: std::sync::Mutex<std::collections::HashMap<PageKey, Arc<page::Page>>>,
 }
+
+/// Role, member state, controller, address.
+pub type PageKey = (String, String, String, String);
+
+/// The most pages kept built; past it the cache starts afresh.
+pub const PAGE_CACHE: usize = 4096;
 
 impl AppState {
     /// Opens `store_dir`, reads its accounts and loads its data as of `as_of`.
@@ -65,6 +73,7 @@ impl AppState {
             data: RwLock::new(Arc::new(data)),
             secure_cookies,
             k: custos_engine::disclosure::DEFAULT_K,
+            pages: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 

@@ -179,7 +179,38 @@ async fn logout(
 // ---------------------------------------------------------------------------------------
 // How pages answer.
 
-fn respond(uri: &OriginalUri, current: &Current, page: Result<Page, AppError>) -> Response {
+/// A page built once per viewer and address while the data stay the same: every viewer of
+/// a role and scope sees the same page for the same query, so the second request is answered
+/// from memory.
+fn cached(
+    state: &AppState,
+    v: &Viewer,
+    uri: &OriginalUri,
+    build: impl FnOnce() -> Result<Page, AppError>,
+) -> Result<Arc<Page>, AppError> {
+    // The HTML page and its API twin share one entry.
+    let path = uri.path().strip_prefix("/api").unwrap_or(uri.path());
+    let path = if path == "/overview" { "/" } else { path };
+    let key = (
+        v.role.clone(),
+        v.member_state.clone(),
+        v.controller.clone(),
+        format!("{path}?{}", uri.query().unwrap_or("")),
+    );
+    if let Some(p) = state.pages.lock().ok().and_then(|c| c.get(&key).cloned()) {
+        return Ok(p);
+    }
+    let page = Arc::new(build()?);
+    if let Ok(mut c) = state.pages.lock() {
+        if c.len() >= crate::PAGE_CACHE {
+            c.clear();
+        }
+        c.insert(key, Arc::clone(&page));
+    }
+    Ok(page)
+}
+
+fn respond(uri: &OriginalUri, current: &Current, page: Result<Arc<Page>, AppError>) -> Response {
     let path = uri.path();
     let page = match page {
         Ok(p) => p,
@@ -191,7 +222,7 @@ fn respond(uri: &OriginalUri, current: &Current, page: Result<Page, AppError>) -
         }
     };
     if path.starts_with("/api/") {
-        Json(page.json).into_response()
+        Json(&page.json).into_response()
     } else {
         let v = &current.session.viewer;
         Html(crate::page::html(&page, path, &v.name, &v.role, &current.session.csrf)).into_response()
@@ -332,7 +363,9 @@ async fn overview(
     uri: OriginalUri,
     Query(params): Params,
 ) -> Response {
-    let page = build_overview(&state, &current.session.viewer, &params);
+    let page = cached(&state, &current.session.viewer, &uri, || {
+        build_overview(&state, &current.session.viewer, &params)
+    });
     respond(&uri, &current, page)
 }
 
@@ -524,7 +557,9 @@ async fn findings(
     uri: OriginalUri,
     Query(params): Params,
 ) -> Response {
-    let page = build_findings(&state, &current.session.viewer, &params);
+    let page = cached(&state, &current.session.viewer, &uri, || {
+        build_findings(&state, &current.session.viewer, &params)
+    });
     respond(&uri, &current, page)
 }
 
@@ -687,7 +722,7 @@ async fn finding(
         })
     }
     .await;
-    respond(&uri, &current, page)
+    respond(&uri, &current, page.map(Arc::new))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -699,7 +734,9 @@ async fn deadlines(
     uri: OriginalUri,
     Query(params): Params,
 ) -> Response {
-    let page = build_deadlines(&state, &current.session.viewer, &params);
+    let page = cached(&state, &current.session.viewer, &uri, || {
+        build_deadlines(&state, &current.session.viewer, &params)
+    });
     respond(&uri, &current, page)
 }
 
@@ -818,7 +855,9 @@ async fn breaches(
     uri: OriginalUri,
     Query(params): Params,
 ) -> Response {
-    let page = build_breaches(&state, &current.session.viewer, &params);
+    let page = cached(&state, &current.session.viewer, &uri, || {
+        build_breaches(&state, &current.session.viewer, &params)
+    });
     respond(&uri, &current, page)
 }
 
@@ -936,7 +975,9 @@ async fn requests(
     uri: OriginalUri,
     Query(params): Params,
 ) -> Response {
-    let page = build_requests(&state, &current.session.viewer, &params);
+    let page = cached(&state, &current.session.viewer, &uri, || {
+        build_requests(&state, &current.session.viewer, &params)
+    });
     respond(&uri, &current, page)
 }
 
@@ -1040,7 +1081,9 @@ async fn response_times(
     uri: OriginalUri,
     Query(params): Params,
 ) -> Response {
-    let page = build_response_times(&state, &current.session.viewer, &params);
+    let page = cached(&state, &current.session.viewer, &uri, || {
+        build_response_times(&state, &current.session.viewer, &params)
+    });
     respond(&uri, &current, page)
 }
 
@@ -1200,7 +1243,7 @@ async fn policies(
             })).collect::<Vec<_>>()}),
         })
     };
-    respond(&uri, &current, page)
+    respond(&uri, &current, page.map(Arc::new))
 }
 
 async fn policy(
@@ -1241,7 +1284,7 @@ async fn policy(
     } else {
         Err(AppError::NotFound(format!("no rule `{id}`")))
     };
-    respond(&uri, &current, page)
+    respond(&uri, &current, page.map(Arc::new))
 }
 
 // ---------------------------------------------------------------------------------------
