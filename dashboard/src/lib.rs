@@ -14,7 +14,7 @@
 
 pub mod account;
 pub mod authz;
-pub mod data;
+pub use custos_reports::data;
 pub mod error;
 pub mod page;
 mod routes;

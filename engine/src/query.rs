@@ -44,10 +44,14 @@ pub mod sql {
     pub const INDICATORS: &str = include_str!("../sql/indicators.sql");
     /// Authorities and member states against their peers.
     pub const BENCHMARK: &str = include_str!("../sql/benchmark.sql");
+    /// Cases of a year by domain, procedure and member state.
+    pub const USAGE: &str = include_str!("../sql/usage.sql");
+    /// Days to answer requests of a year, in bands.
+    pub const ANSWER_DISTRIBUTION: &str = include_str!("../sql/answer_distribution.sql");
 
     /// Every production query: the name of its file, its text, and the SQL types of its
     /// parameters `$1`, `$2`, … (for `PREPARE`, as the sqllogictests run them).
-    pub const ALL: [(&str, &str, &[&str]); 8] = [
+    pub const ALL: [(&str, &str, &[&str]); 10] = [
         ("ntk_facts", NTK_FACTS, &[TIMESTAMP, TIMESTAMP]),
         ("case_deadline_facts", CASE_DEADLINE_FACTS, &[]),
         ("user_deadline_facts", USER_DEADLINE_FACTS, &[]),
@@ -56,6 +60,8 @@ pub mod sql {
         ("request_facts", REQUEST_FACTS, &["BIGINT", "BIGINT", "VARCHAR[]", "BOOLEAN", "BOOLEAN", TIMESTAMP]),
         ("indicators", INDICATORS, &["BIGINT"]),
         ("benchmark", BENCHMARK, &["BIGINT"]),
+        ("usage", USAGE, &["BIGINT"]),
+        ("answer_distribution", ANSWER_DISTRIBUTION, &["BIGINT"]),
     ];
 
     const TIMESTAMP: &str = "TIMESTAMP WITH TIME ZONE";

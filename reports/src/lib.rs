@@ -10,3 +10,4 @@
 //! same way.
 
 pub mod chart;
+pub mod data;

@@ -1,5 +1,5 @@
-//! What the dashboard shows, read from the store once at start (and again on `reload`), so
-//! that pages are answered from memory.
+//! What the dashboard and the reports show, read from the store once, so that pages and
+//! reports are made from memory and agree with each other.
 //!
 //! Need-to-know findings are the store's latest audit (`ntk_findings`, with the policy set
 //! that produced them); deadline findings are computed as of the moment the data were loaded
@@ -15,7 +15,7 @@ use custos_engine::store::Store;
 use custos_policies::{Policies, Rule};
 use serde_json::{Map, Value};
 
-use crate::error::Result;
+use custos_engine::Result;
 
 /// A row of a table as JSON values by column name.
 pub type Row = Map<String, Value>;
@@ -84,7 +84,7 @@ impl Data {
             with_state(rows_of(&ctx, "SELECT * FROM breaches ORDER BY aware_at, breach_id").await?);
         let requests =
             with_state(rows_of(&ctx, "SELECT * FROM dsr_requests ORDER BY received_at, request_id").await?);
-        let policies = Arc::new(Policies::deadlines()?);
+        let policies = Arc::new(Policies::deadlines().map_err(|e| custos_engine::Error::Usage(e.to_string()))?);
         let options = custos_engine::deadline::Options {
             as_of,
             horizon: 30 * 24 * 3_600_000_000,
@@ -113,10 +113,11 @@ impl Data {
 
         let mut rules = Vec::new();
         for (family, set, cases) in [
-            ("need-to-know", Policies::need_to_know()?, custos_policies::NEED_TO_KNOW_CASES),
-            ("deadlines", Policies::deadlines()?, custos_policies::DEADLINE_CASES),
-            ("dashboard", Policies::views()?, custos_policies::VIEW_CASES),
+            ("need-to-know", Policies::need_to_know(), custos_policies::NEED_TO_KNOW_CASES),
+            ("deadlines", Policies::deadlines(), custos_policies::DEADLINE_CASES),
+            ("dashboard", Policies::views(), custos_policies::VIEW_CASES),
         ] {
+            let set = set.map_err(|e| custos_engine::Error::Usage(e.to_string()))?;
             let cases: Vec<Value> = serde_json::from_str(cases).unwrap_or_default();
             for rule in set.rules() {
                 let prefix = format!("{}:", rule.rule);
@@ -155,7 +156,7 @@ pub fn text(r: &Row, k: &str) -> String {
 }
 
 /// The rows of `sql` as JSON objects.
-async fn rows_of(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Result<Vec<Row>> {
+pub async fn rows_of(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Result<Vec<Row>> {
     let batches = ctx
         .sql(sql)
         .await
@@ -167,9 +168,9 @@ async fn rows_of(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Result
     for b in batches.iter().filter(|b| b.num_rows() > 0) {
         let mut buf = Vec::new();
         let mut w = arrow::json::ArrayWriter::new(&mut buf);
-        w.write(b).map_err(custos_engine::Error::from)?;
-        w.finish().map_err(custos_engine::Error::from)?;
-        let rows: Vec<Row> = serde_json::from_slice(&buf).map_err(custos_engine::Error::from)?;
+        w.write(b)?;
+        w.finish()?;
+        let rows: Vec<Row> = serde_json::from_slice(&buf)?;
         out.extend(rows);
     }
     Ok(out)
