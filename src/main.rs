@@ -155,6 +155,30 @@ enum Command {
         #[arg(long, value_parser = parse_time)]
         as_of: Option<i64>,
     },
+    /// Write a report: the Commission's annual IMI report, the report to the EDPS, or a member state's supervision pack.
+    Report {
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// The year reported on.
+        #[arg(long)]
+        year: i32,
+        /// The directory to write into (created if absent).
+        #[arg(long)]
+        out: PathBuf,
+        /// Which report.
+        #[arg(long, value_enum)]
+        kind: ReportKindArg,
+        /// The member state of a `member-state` pack (two letters).
+        #[arg(long)]
+        member_state: Option<String>,
+        /// HTML, PDF or both.
+        #[arg(long, value_enum, default_value_t = ReportFormat::Both)]
+        format: ReportFormat,
+        /// Disclosure-control threshold of the annual report (3-10; a Custos default of 5).
+        #[arg(long, default_value_t = custos_engine::disclosure::DEFAULT_K)]
+        k: u64,
+    },
     /// Run a read-only SQL query over the store's tables.
     Query {
         /// The store.
@@ -242,6 +266,25 @@ fn parse_horizon(s: &str) -> Result<i64, String> {
         _ => return Err(format!("`{s}`: the unit is `h`, `d` or `w`")),
     };
     Ok(n * hours * 3_600_000_000)
+}
+
+/// Which report.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReportKindArg {
+    /// The Commission's annual IMI report (IMI Art. 25(1)), with disclosure control.
+    Annual,
+    /// The report to the EDPS on data protection in IMI (IMI Art. 25(2)).
+    Edps,
+    /// A coordinated-supervision pack for one member state's DPA (IMI Art. 21).
+    MemberState,
+}
+
+/// Report formats.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum ReportFormat {
+    Html,
+    Pdf,
+    Both,
 }
 
 /// From which instant IND-2 counts.
@@ -498,12 +541,65 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let board = runtime()?.block_on(analytics::scoreboard(&store, year, options))?;
             analytics::write_scoreboard(&mut std::io::stdout().lock(), &board, format, view)?;
         }
+        Command::Report { store, year, out, kind, member_state, format, k } => {
+            use custos_reports::report::{self, ReportKind};
+            let kind = match kind {
+                ReportKindArg::Annual => ReportKind::Annual,
+                ReportKindArg::Edps => ReportKind::Edps,
+                ReportKindArg::MemberState => ReportKind::MemberState,
+            };
+            if kind == ReportKind::MemberState && member_state.is_none() {
+                return Err(Error::Usage("`--kind member-state` needs `--member-state XX`".into()).into());
+            }
+            let k = custos_engine::disclosure::threshold(k)?;
+            let s = Store::open(&store)?;
+            let req = report::Request { kind, year, member_state: member_state.clone(), k };
+            let started = Instant::now();
+            let written = runtime()?.block_on(async {
+                let data = custos_reports::data::Data::load(&s, report::as_of(year)).await?;
+                let r = report::build(&s, &data, &req).await?;
+                let stem = match kind {
+                    ReportKind::Annual => format!("imi-annual-report-{year}"),
+                    ReportKind::Edps => format!("imi-edps-report-{year}"),
+                    ReportKind::MemberState => {
+                        format!("imi-supervision-{}-{year}", member_state.unwrap_or_default())
+                    }
+                };
+                std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
+                let mut written = Vec::new();
+                if format != ReportFormat::Pdf {
+                    let path = out.join(format!("{stem}.html"));
+                    write_whole(&path, report::html(&r).as_bytes())?;
+                    written.push(path);
+                }
+                if format != ReportFormat::Html {
+                    let path = out.join(format!("{stem}.pdf"));
+                    let bytes =
+                        custos_reports::pdf::pdf(&r).map_err(|e| anyhow::anyhow!("writing the PDF: {e}"))?;
+                    write_whole(&path, &bytes)?;
+                    written.push(path);
+                }
+                Ok::<_, anyhow::Error>(written)
+            })?;
+            for p in written {
+                println!("{}", p.display());
+            }
+            progress(&format!("report written in {:.1} s", started.elapsed().as_secs_f64()));
+        }
         Command::Query { store, format, out, sql } => {
             let store = Store::open(&store)?;
             runtime()?.block_on(analytics::query(&store, &sql, format, out.as_deref()))?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `bytes` to `path` whole or not at all (beside it, then renamed).
+fn write_whole(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let partial = path.with_extension("partial");
+    std::fs::write(&partial, bytes).with_context(|| format!("{}", partial.display()))?;
+    std::fs::rename(&partial, path).with_context(|| format!("{}", path.display()))?;
+    Ok(())
 }
 
 fn now_micros() -> i64 {

@@ -84,7 +84,8 @@ impl Data {
             with_state(rows_of(&ctx, "SELECT * FROM breaches ORDER BY aware_at, breach_id").await?);
         let requests =
             with_state(rows_of(&ctx, "SELECT * FROM dsr_requests ORDER BY received_at, request_id").await?);
-        let policies = Arc::new(Policies::deadlines().map_err(|e| custos_engine::Error::Usage(e.to_string()))?);
+        let policies =
+            Arc::new(Policies::deadlines().map_err(|e| custos_engine::Error::Usage(e.to_string()))?);
         let options = custos_engine::deadline::Options {
             as_of,
             horizon: 30 * 24 * 3_600_000_000,
@@ -164,6 +165,27 @@ pub async fn rows_of(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Re
         .collect()
         .await
         .map_err(custos_engine::Error::from)?;
+    let mut out = Vec::new();
+    for b in batches.iter().filter(|b| b.num_rows() > 0) {
+        let mut buf = Vec::new();
+        let mut w = arrow::json::ArrayWriter::new(&mut buf);
+        w.write(b)?;
+        w.finish()?;
+        let rows: Vec<Row> = serde_json::from_slice(&buf)?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
+/// The rows of production query `sql` with its one parameter `$1` bound, as JSON objects.
+pub async fn rows_of_with(
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+    param: i64,
+) -> Result<Vec<Row>> {
+    let df =
+        ctx.sql(sql).await?.with_param_values(vec![datafusion::scalar::ScalarValue::Int64(Some(param))])?;
+    let batches = df.collect().await?;
     let mut out = Vec::new();
     for b in batches.iter().filter(|b| b.num_rows() > 0) {
         let mut buf = Vec::new();

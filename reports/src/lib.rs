@@ -11,3 +11,5 @@
 
 pub mod chart;
 pub mod data;
+pub mod pdf;
+pub mod report;

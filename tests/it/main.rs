@@ -8,6 +8,7 @@ mod check;
 mod generate;
 mod import;
 mod malformed;
+mod report;
 mod sql;
 mod verify;
 
