@@ -45,6 +45,8 @@ pub enum Section {
     Filters { fields: Vec<Field> },
     /// A paragraph.
     Note { text: String },
+    /// A POST form that produces something, with its CSRF token.
+    Produce { fields: Vec<Field>, csrf: String },
 }
 
 /// A headline figure.

@@ -56,7 +56,10 @@ pub fn pages() -> Router<Arc<AppState>> {
         .route("/findings/{event}", get(finding))
         .route("/api/findings/{event}", get(finding))
         .route("/policies/{id}", get(policy))
-        .route("/api/policies/{id}", get(policy));
+        .route("/api/policies/{id}", get(policy))
+        .route("/reports", get(reports).post(produce_report))
+        .route("/api/reports", get(reports))
+        .route("/reports/{file}", get(download));
     for (path, handler) in PAGES {
         r = r.route(path, get(*handler));
         let api = if *path == "/" { "/api/overview".to_owned() } else { format!("/api{path}") };
@@ -1311,6 +1314,7 @@ async fn openapi() -> Json<Value> {
         ),
         ("/api/policies", "Every rule: text, article, test cases"),
         ("/api/policies/{id}", "One rule"),
+        ("/api/reports", "The reports the viewer may produce and download"),
     ];
     for (path, summary) in described {
         let params: Vec<Value> = path
@@ -1339,4 +1343,196 @@ async fn openapi() -> Json<Value> {
         "components": {"securitySchemes": {"session": {"type": "apiKey", "in": "cookie", "name": session::COOKIE}}},
         "paths": paths,
     }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Reports: produce them, list them, download them.
+
+/// The item a report shows, for the view policies: the annual report is protected statistics;
+/// the report to the EDPS lists every breach and the rules' findings in detail, so it is for
+/// whoever may see Union actors' records in detail (the EDPS); a member state's pack shows that
+/// member state's actors in detail.
+fn report_item(kind: &str, ms: &str) -> Option<Item> {
+    match kind {
+        "annual" => Some(Item::statistics().protected()),
+        "edps" => Some(Item::detail("EU", "", true)),
+        "member-state" if ms.len() == 2 => Some(Item::detail(ms, "", true)),
+        _ => None,
+    }
+}
+
+/// The kind and member state of a report file's name (`imi-annual-report-2025.pdf`).
+fn report_of(file: &str) -> Option<(&'static str, String)> {
+    let stem = file.strip_suffix(".html").or_else(|| file.strip_suffix(".pdf"))?;
+    if stem.starts_with("imi-annual-report-") {
+        Some(("annual", String::new()))
+    } else if stem.starts_with("imi-edps-report-") {
+        Some(("edps", String::new()))
+    } else {
+        let rest = stem.strip_prefix("imi-supervision-")?;
+        Some(("member-state", rest.split('-').next()?.to_owned()))
+    }
+}
+
+fn report_dir(state: &AppState) -> std::path::PathBuf {
+    state.store_dir.join("reports")
+}
+
+async fn reports(
+    State(state): Shared,
+    Extension(current): Extension<Current>,
+    uri: OriginalUri,
+    Query(params): Params,
+) -> Response {
+    let v = &current.session.viewer;
+    let kinds: Vec<(&str, &str)> =
+        [("annual", "Annual IMI report (Art. 25(1))"), ("edps", "Report to the EDPS (Art. 25(2))")]
+            .into_iter()
+            .filter(|(k, _)| report_item(k, "").is_some_and(|i| state.guard.allows(v, &i)))
+            .collect();
+    let own_pack =
+        !v.member_state.is_empty() && state.guard.allows(v, &Item::detail(&v.member_state, "", true));
+    if kinds.is_empty() && !own_pack {
+        return respond(&uri, &current, Err(AppError::Forbidden));
+    }
+    let mut files: Vec<String> = std::fs::read_dir(report_dir(&state))
+        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+        .unwrap_or_default();
+    files.retain(|f| {
+        report_of(f).and_then(|(k, ms)| report_item(k, &ms)).is_some_and(|i| state.guard.allows(v, &i))
+    });
+    files.sort();
+    let mut fields = vec![
+        Field { name: "year".into(), label: "Year".into(), value: q(&params, "year").into() },
+        Field {
+            name: "kind".into(),
+            label: format!(
+                "Kind ({})",
+                kinds
+                    .iter()
+                    .map(|(k, _)| *k)
+                    .chain(own_pack.then_some("member-state"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            value: String::new(),
+        },
+    ];
+    if own_pack {
+        fields.push(Field {
+            name: "member_state".into(),
+            label: "Member state".into(),
+            value: v.member_state.clone(),
+        });
+    }
+    let rows = files
+        .iter()
+        .map(|f| vec![Cell::text(f.clone()).link(format!("/reports/{}", crate::page::encode(f)))])
+        .collect();
+    let page = Page {
+        title: "Reports".into(),
+        intro: "Produce the reports of IMI Arts. 21 and 25 from the store, as HTML and PDF, and download them. The same store and year give the same files as `custos report`.".into(),
+        sections: vec![
+            Section::Produce { fields, csrf: current.session.csrf.clone() },
+            Section::Table(Table::new("Reports you may download", &["file"], rows)),
+        ],
+        json: json!({"kinds": kinds.iter().map(|(k, _)| *k).collect::<Vec<_>>(), "member_state_pack": own_pack, "files": files}),
+    };
+    respond(&uri, &current, Ok(Arc::new(page)))
+}
+
+#[derive(Deserialize)]
+struct ProduceForm {
+    csrf: String,
+    kind: String,
+    year: String,
+    #[serde(default)]
+    member_state: String,
+}
+
+async fn produce_report(
+    State(state): Shared,
+    Extension(current): Extension<Current>,
+    Form(form): Form<ProduceForm>,
+) -> Response {
+    let v = current.session.viewer.clone();
+    if !session::same(&current.session.csrf, &form.csrf) {
+        tracing::warn!(name = %v.name, "refused: report without a valid CSRF token");
+        return AppError::Forbidden.into_response();
+    }
+    let ms = if form.kind == "member-state" { form.member_state.trim().to_owned() } else { String::new() };
+    let Some(item) = report_item(&form.kind, &ms) else {
+        return AppError::BadRequest(format!(
+            "kind `{}`: expected annual, edps or member-state (with a member state)",
+            form.kind
+        ))
+        .into_response();
+    };
+    if !state.guard.allows(&v, &item) {
+        tracing::warn!(name = %v.name, kind = %form.kind, "refused: report");
+        return AppError::Forbidden.into_response();
+    }
+    let Ok(year) = form.year.trim().parse::<i32>() else {
+        return AppError::BadRequest(format!("year `{}`: expected a year such as 2025", form.year))
+            .into_response();
+    };
+    use custos_reports::report::{self, ReportKind};
+    let kind = match form.kind.as_str() {
+        "annual" => ReportKind::Annual,
+        "edps" => ReportKind::Edps,
+        _ => ReportKind::MemberState,
+    };
+    let made = async {
+        let store = custos_engine::store::Store::open(&state.store_dir)?;
+        let data = custos_reports::data::Data::load(&store, report::as_of(year)).await?;
+        let req =
+            report::Request { kind, year, member_state: (!ms.is_empty()).then(|| ms.clone()), k: state.k };
+        let r = report::build(&store, &data, &req).await?;
+        let stem = match kind {
+            ReportKind::Annual => format!("imi-annual-report-{year}"),
+            ReportKind::Edps => format!("imi-edps-report-{year}"),
+            ReportKind::MemberState => format!("imi-supervision-{ms}-{year}"),
+        };
+        let dir = report_dir(&state);
+        std::fs::create_dir_all(&dir).map_err(|e| crate::Error::Io { path: dir.clone(), source: e })?;
+        let pdf = custos_reports::pdf::pdf(&r).map_err(crate::Error::Internal)?;
+        for (ext, bytes) in [("html", report::html(&r).into_bytes()), ("pdf", pdf)] {
+            let path = dir.join(format!("{stem}.{ext}"));
+            let partial = path.with_extension("partial");
+            std::fs::write(&partial, bytes)
+                .and_then(|()| std::fs::rename(&partial, &path))
+                .map_err(|e| crate::Error::Io { path, source: e })?;
+        }
+        Ok::<_, crate::Error>(())
+    }
+    .await;
+    match made {
+        Ok(()) => Redirect::to("/reports").into_response(),
+        Err(e) => AppError::from(e).into_response(),
+    }
+}
+
+async fn download(
+    State(state): Shared,
+    Extension(current): Extension<Current>,
+    Path(file): Path<String>,
+) -> Response {
+    let v = &current.session.viewer;
+    // Only names Custos writes, and only reports the viewer may see.
+    let Some((kind, ms)) = report_of(&file).filter(|_| !file.contains('/') && !file.contains("..")) else {
+        return AppError::NotFound(file).into_response();
+    };
+    if !report_item(kind, &ms).is_some_and(|i| state.guard.allows(v, &i)) {
+        tracing::warn!(name = %v.name, %file, "refused: report download");
+        return AppError::Forbidden.into_response();
+    }
+    match std::fs::read(report_dir(&state).join(&file)) {
+        Ok(bytes) => {
+            let mime = if file.ends_with(".pdf") { "application/pdf" } else { "text/html; charset=utf-8" };
+            let disposition = format!("attachment; filename=\"{file}\"");
+            ([(header::CONTENT_TYPE, mime.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes)
+                .into_response()
+        }
+        Err(_) => AppError::NotFound(file).into_response(),
+    }
 }

@@ -38,6 +38,7 @@ pub static EN: Text = Text {
         ("/requests", "Data-subject requests"),
         ("/response-times", "Response times"),
         ("/policies", "Policy explorer"),
+        ("/reports", "Reports"),
     ],
     skip: "Skip to content",
     signed_in_as: "Signed in as",

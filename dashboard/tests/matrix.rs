@@ -123,7 +123,7 @@ fn api(path: &str) -> String {
 fn allowed(role: &str, page: &str) -> bool {
     match role {
         "admin" => page == "/policies",
-        "dpo" => page != "/response-times",
+        "dpo" => page != "/response-times" && page != "/reports",
         _ => true,
     }
 }
@@ -356,4 +356,45 @@ fn the_api_is_described() {
     for page in PAGES {
         assert!(doc["paths"].get(api(page)).is_some(), "{page} undocumented");
     }
+}
+
+#[test]
+fn reports_are_produced_with_a_csrf_token_and_downloaded_only_by_those_who_may_see_them() {
+    let dpa = login("dpa-de");
+    let (_, _, html) = get("/reports", &dpa);
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let produce = |cookie: &str, form: String| {
+        send(
+            Request::post("/reports")
+                .header(header::COOKIE, cookie)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(form))
+                .unwrap(),
+        )
+        .0
+    };
+    assert_eq!(
+        produce(&dpa, "csrf=wrong&kind=member-state&year=2025&member_state=DE".into()),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        produce(&dpa, format!("csrf={csrf}&kind=member-state&year=2025&member_state=FR")),
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(produce(&dpa, format!("csrf={csrf}&kind=edps&year=2025")), StatusCode::FORBIDDEN);
+    assert_eq!(
+        produce(&dpa, format!("csrf={csrf}&kind=member-state&year=2025&member_state=DE")),
+        StatusCode::SEE_OTHER
+    );
+    let (status, headers, body) = get("/reports/imi-supervision-DE-2025.pdf", &dpa);
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(headers.get(header::CONTENT_TYPE).unwrap(), "application/pdf");
+    assert!(body.starts_with("%PDF-"));
+    let (_, _, list) = get("/api/reports", &dpa);
+    assert!(list.contains("imi-supervision-DE-2025.html"), "{list}");
+    // Another role may not download a member state's pack, nor list it.
+    let commission = login("commission");
+    assert_eq!(get("/reports/imi-supervision-DE-2025.pdf", &commission).0, StatusCode::FORBIDDEN);
+    assert!(!get("/api/reports", &commission).2.contains("imi-supervision-DE"));
+    assert_eq!(get("/reports/..%2Faccounts.json", &commission).0, StatusCode::NOT_FOUND);
 }

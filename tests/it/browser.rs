@@ -272,6 +272,7 @@ fn every_role_uses_the_dashboard_in_a_headless_browser() {
         ("/requests", "Data-subject requests", "Requests by right and outcome"),
         ("/response-times", "Response times", "Average days to answer"),
         ("/policies", "Policy explorer", "NTK-DOMAIN"),
+        ("/reports", "Reports", "Produce"),
     ];
     for login in &logins {
         let (name, role, password) = (&login[0], &login[1], &login[3]);
@@ -289,7 +290,7 @@ fn every_role_uses_the_dashboard_in_a_headless_browser() {
             let html = b.source();
             let refused = match role.as_str() {
                 "admin" => path != "/policies",
-                "dpo" => path == "/response-times",
+                "dpo" => path == "/response-times" || path == "/reports",
                 _ => false,
             };
             if refused {
