@@ -72,6 +72,18 @@ pub fn store_at(events: u64, scale: f64) -> PathBuf {
     dir
 }
 
+/// A store holding [`export`], audited (once, then reused).
+pub fn audited_store(events: u64) -> PathBuf {
+    let dir = store(events);
+    if !dir.join("data/ntk_findings").exists() {
+        eprintln!("auditing {events} events …");
+        let mut c = custos();
+        c.args(["audit", "--store", dir.to_str().unwrap()]);
+        check(c);
+    }
+    dir
+}
+
 /// Python with the peers installed (by `benches/setup.sh`).
 pub fn python() -> String {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches/setup.sh");

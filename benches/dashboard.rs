@@ -24,14 +24,8 @@ fn main() {
         .unwrap_or(if smoke() { 20_000 } else { 100_000_000 });
     let (duration, connections) = if smoke() { (2, 8) } else { (15, 32) };
     let wrk = setup_wrk();
-    let store = store(events);
+    let store = audited_store(events);
     let s = store.to_str().unwrap();
-    if !store.join("data/ntk_findings").exists() {
-        eprintln!("auditing {events} events …");
-        let mut c = custos();
-        c.args(["audit", "--store", s]);
-        check(c);
-    }
     let mut add = custos();
     add.args(["user", "add", "--store", s, "--name", "bench-edps", "--role", "edps"]).stdin(Stdio::piped());
     let mut child = add.stdout(Stdio::null()).spawn().unwrap();

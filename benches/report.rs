@@ -15,14 +15,8 @@ fn main() {
         .skip(1)
         .find_map(|a| a.replace('_', "").parse().ok())
         .unwrap_or(if smoke() { 20_000 } else { 100_000_000 });
-    let store = store(events);
+    let store = audited_store(events);
     let s = store.to_str().unwrap();
-    if !store.join("data/ntk_findings").exists() {
-        eprintln!("auditing {events} events …");
-        let mut c = custos();
-        c.args(["audit", "--store", s]);
-        check(c);
-    }
     let out = data_dir().join("report-run");
     let reps = if smoke() { 1 } else { 3 };
     let mut text = format!(

@@ -158,23 +158,7 @@ pub fn text(r: &Row, k: &str) -> String {
 
 /// The rows of `sql` as JSON objects.
 pub async fn rows_of(ctx: &datafusion::prelude::SessionContext, sql: &str) -> Result<Vec<Row>> {
-    let batches = ctx
-        .sql(sql)
-        .await
-        .map_err(custos_engine::Error::from)?
-        .collect()
-        .await
-        .map_err(custos_engine::Error::from)?;
-    let mut out = Vec::new();
-    for b in batches.iter().filter(|b| b.num_rows() > 0) {
-        let mut buf = Vec::new();
-        let mut w = arrow::json::ArrayWriter::new(&mut buf);
-        w.write(b)?;
-        w.finish()?;
-        let rows: Vec<Row> = serde_json::from_slice(&buf)?;
-        out.extend(rows);
-    }
-    Ok(out)
+    json_rows(&ctx.sql(sql).await?.collect().await?)
 }
 
 /// The rows of production query `sql` with its one parameter `$1` bound, as JSON objects.
@@ -185,7 +169,10 @@ pub async fn rows_of_with(
 ) -> Result<Vec<Row>> {
     let df =
         ctx.sql(sql).await?.with_param_values(vec![datafusion::scalar::ScalarValue::Int64(Some(param))])?;
-    let batches = df.collect().await?;
+    json_rows(&df.collect().await?)
+}
+
+fn json_rows(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Row>> {
     let mut out = Vec::new();
     for b in batches.iter().filter(|b| b.num_rows() > 0) {
         let mut buf = Vec::new();
