@@ -30,9 +30,9 @@ const AD_HOC: [(&str, &str); 3] = [
          WHERE c.personal_data GROUP BY e.user_id ORDER BY n DESC, e.user_id LIMIT 20",
     ),
     (
-        "denied events per member state",
-        "SELECT a.member_state, count(*) AS n FROM access_log e JOIN authorities a \
-         ON a.authority_id = e.authority_id WHERE e.outcome = 'denied' GROUP BY 1 ORDER BY 1",
+        "events per member state and outcome",
+        "SELECT a.member_state, e.outcome, count(*) AS n FROM access_log e JOIN authorities a \
+         ON a.authority_id = e.authority_id GROUP BY 1, 2 ORDER BY 1, 2",
     ),
 ];
 
