@@ -325,7 +325,11 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            let user = e.chain().any(|c| c.downcast_ref::<Error>().is_some_and(Error::is_user_error));
+            let user = e.chain().any(|c| {
+                c.downcast_ref::<Error>().is_some_and(Error::is_user_error)
+                    || c.downcast_ref::<custos_dashboard::Error>()
+                        .is_some_and(custos_dashboard::Error::is_user_error)
+            });
             ExitCode::from(if user { 2 } else { 1 })
         }
     }

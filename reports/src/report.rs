@@ -205,6 +205,23 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
             })
             .collect();
         part.charts.push((chart, ReportTable { caption: "IND-2 per year".into(), columns, rows }));
+        // The five indicators of the EEA, with colours and score, over the years.
+        let trend: Vec<&custos_engine::indicator::Indicators> =
+            years.iter().filter_map(|y| data.indicators[y].iter().find(|r| r.level == "overall")).collect();
+        let mut trend_table = indicator_table("The EEA's indicators per year", &trend, 1);
+        trend_table.columns[0] = "year".into();
+        for ((row, y), r) in trend_table.rows.iter_mut().zip(&years).zip(&trend) {
+            row[0] = y.to_string();
+            // Each year's count stands alone (no total is published across years).
+            let one = Counts {
+                rows: vec![String::new()],
+                cols: vec![String::new()],
+                cells: vec![vec![r.received]],
+                margins: false,
+            };
+            row[1] = disclosure::protect(&one, k).cells[0][0].to_string();
+        }
+        part.tables.push(trend_table);
         // The distribution of answer times.
         let options = custos_engine::indicator::Options::scoreboard(as_of(year));
         custos_engine::indicator::register_request_facts(&ctx, year, year, &options).await?;

@@ -329,3 +329,18 @@ fn every_role_uses_the_dashboard_in_a_headless_browser() {
     }
     http(driver_port, "DELETE", &format!("/session/{}", b.session), None);
 }
+
+#[test]
+fn serve_says_clearly_when_the_store_is_missing_or_the_address_taken() {
+    let tmp = tempfile::tempdir().unwrap();
+    let missing = tmp.path().join("nothing");
+    let out = super::run(&["serve", "--store", missing.to_str().unwrap(), "--addr", "127.0.0.1:0"]);
+    assert!(!out.status.success());
+    assert!(super::stderr(&out).contains("not a Custos store"), "{}", super::stderr(&out));
+    let (_keep, store) = super::base_store();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = super::run(&["serve", "--store", store.to_str().unwrap(), "--addr", &addr]);
+    assert_eq!(out.status.code(), Some(2), "{}", super::stderr(&out));
+    assert!(super::stderr(&out).contains("already in use"), "{}", super::stderr(&out));
+}
