@@ -18,7 +18,8 @@ const SANS_BOLD: &[u8] = include_bytes!("../fonts/DejaVuSans-Bold.ttf");
 /// The family every chart is drawn in.
 pub const FAMILY: &str = "DejaVu Sans";
 
-fn font() {
+/// Registers the bundled fonts with plotters (once).
+pub(crate) fn font() {
     FONT.call_once(|| {
         // A font that does not load is a broken build, caught by the tests below.
         let _ = plotters::style::register_font(FAMILY, FontStyle::Normal, SANS);
@@ -73,7 +74,14 @@ impl Chart {
         accessible(&out, &self.title, &self.description)
     }
 
-    fn draw(&self, root: &DrawingArea<SVGBackend<'_>, plotters::coord::Shift>) -> Result<(), String> {
+    /// Draws the chart on `root`, whatever the backend (SVG for pages, PDF for reports).
+    pub(crate) fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, plotters::coord::Shift>,
+    ) -> Result<(), String>
+    where
+        DB::ErrorType: 'static,
+    {
         root.fill(&WHITE).map_err(|e| e.to_string())?;
         let max = self.series.iter().flat_map(|(_, v)| v.iter().flatten()).fold(0.0f64, |a, &b| a.max(b));
         let top = if max <= 0.0 { 1.0 } else { max * 1.1 };

@@ -1,5 +1,6 @@
 //! Reports as PDF: a paginated A4 document with a title page, a contents page with page
-//! numbers, numbered pages, charts drawn as vector graphics, and the bundled DejaVu fonts
+//! numbers, numbered pages, charts drawn by plotters as vector graphics (`pdf/plot.rs`), and
+//! the bundled DejaVu fonts
 //! embedded, made with `printpdf` (pure Rust, offline; it writes the fonts with a ToUnicode
 //! map, so the text can be searched and extracted).
 //!
@@ -10,13 +11,14 @@
 //! the report, never from a clock, so the same report gives the same PDF.
 
 use ab_glyph::{Font, FontRef};
-use printpdf::path::PaintMode;
 use printpdf::{
-    Color, IndirectFontRef, Line, Mm, PdfDocument, PdfDocumentReference, PdfLayerReference, Point, Rect, Rgb,
+    Color, IndirectFontRef, Line, Mm, PdfDocument, PdfDocumentReference, PdfLayerReference, Point, Rgb,
 };
 
-use crate::chart::{Chart, Kind};
+use crate::chart::Chart;
 use crate::report::{Report, ReportTable};
+
+mod plot;
 
 const SANS: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
 const SANS_BOLD: &[u8] = include_bytes!("../fonts/DejaVuSans-Bold.ttf");
@@ -289,79 +291,27 @@ impl Layout {
         });
     }
 
-    /// The chart, drawn as vector graphics: axes, bars or lines, labels.
+    /// The chart, drawn by plotters (the same drawing as the SVG) into the page.
     fn chart(&mut self, c: &Chart) {
-        let h = 70.0;
-        self.need(h + 14.0);
-        self.text(&c.title, 10.0, true);
-        let (left, bottom) = (MARGIN + 14.0, self.y - h);
-        let (width, height) = (PAGE_W - 2.0 * MARGIN - 16.0, h - 16.0);
-        let base = bottom + 12.0;
-        let max = c.series.iter().flat_map(|(_, v)| v.iter().flatten()).fold(0.0f64, |a, &b| a.max(b));
-        let top = if max <= 0.0 { 1.0 } else { max * 1.1 };
-        let grey = Color::Rgb(Rgb::new(0.3, 0.3, 0.3, None));
-        self.layer.set_outline_color(grey.clone());
-        self.layer.set_outline_thickness(0.4);
-        let line = |pts: Vec<(f32, f32)>| Line {
-            points: pts.into_iter().map(|(x, y)| (Point::new(Mm(x), Mm(y)), false)).collect(),
-            is_closed: false,
-        };
-        self.layer.add_line(line(vec![(left, base), (left + width, base)]));
-        self.layer.add_line(line(vec![(left, base), (left, base + height)]));
-        let n = c.labels.len().max(1);
-        let slot = width / n as f32;
-        let y_of = |v: f64| base + (v / top) as f32 * height;
-        // The value axis: 0 and the maximum.
-        for v in [0.0, max] {
-            let label = if v.fract() == 0.0 { format!("{v:.0}") } else { format!("{v:.1}") };
-            let w = self.width(&label, 7.0);
-            self.layer.use_text(label, 7.0, Mm(left - w - 1.5), Mm(y_of(v) - 1.0), &self.regular);
-        }
-        let colours = [Rgb::new(0.0, 0.27, 0.58, None), Rgb::new(0.78, 0.31, 0.0, None)];
-        for (s, (_, values)) in c.series.iter().enumerate() {
-            let colour = Color::Rgb(colours[s % colours.len()].clone());
-            match c.kind {
-                Kind::Bar => {
-                    self.layer.set_fill_color(colour);
-                    for (i, v) in values.iter().enumerate() {
-                        if let Some(v) = v {
-                            let x = left + slot * i as f32 + slot * 0.15;
-                            self.layer.add_rect(
-                                Rect::new(Mm(x), Mm(base), Mm(x + slot * 0.7), Mm(y_of(*v)))
-                                    .with_mode(PaintMode::Fill),
-                            );
-                        }
-                    }
-                }
-                Kind::Line => {
-                    self.layer.set_outline_color(colour);
-                    self.layer.set_outline_thickness(0.8);
-                    let pts: Vec<(f32, f32)> = values
-                        .iter()
-                        .enumerate()
-                        .filter_map(|(i, v)| v.map(|v| (left + slot * (i as f32 + 0.5), y_of(v))))
-                        .collect();
-                    if pts.len() > 1 {
-                        self.layer.add_line(line(pts));
-                    }
-                }
-            }
+        crate::chart::font();
+        let size = (720u32, 360u32);
+        let mm_per_px = (PAGE_W - 2.0 * MARGIN) / size.0 as f32;
+        let h = size.1 as f32 * mm_per_px;
+        self.need(h + 8.0);
+        {
+            let backend = plot::PdfBackend {
+                layer: &self.layer,
+                font: &self.regular,
+                origin: (MARGIN, self.y - h),
+                size,
+                mm_per_px,
+            };
+            let root = plotters::prelude::IntoDrawingArea::into_drawing_area(backend);
+            // A chart that fails to draw still has its table below it.
+            let _ = c.draw(&root);
         }
         self.layer.set_fill_color(Color::Rgb(Rgb::new(0.0, 0.0, 0.0, None)));
-        for (i, label) in c.labels.iter().enumerate() {
-            let text = self.fit(label, 6.5, slot - 1.0);
-            let w = self.width(&text, 6.5);
-            self.layer.use_text(
-                text,
-                6.5,
-                Mm(left + slot * (i as f32 + 0.5) - w / 2.0),
-                Mm(base - 4.0),
-                &self.regular,
-            );
-        }
-        self.layer.use_text(&c.y_label, 7.0, Mm(MARGIN), Mm(base + height + 2.0), &self.regular);
-        self.layer.use_text(&c.x_label, 7.0, Mm(left + width / 2.0), Mm(base - 8.5), &self.regular);
-        self.y = bottom;
+        self.y -= h + 2.0;
         self.paragraph(&c.description, 8.0);
     }
 }
