@@ -5,7 +5,7 @@
 //! answers HTML or JSON by the path. Counts shown to a role that may see statistics only
 //! after disclosure control go through [`custos_engine::disclosure`].
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -296,20 +296,8 @@ fn count_table(
     k: u64,
     link: &dyn Fn(&str, &str) -> String,
 ) -> (Table, Value) {
-    let rows: Vec<String> =
-        counts.keys().map(|(r, _)| r.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-    let cols: Vec<String> =
-        counts.keys().map(|(_, c)| c.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-    let cells: Vec<Vec<u64>> = rows
-        .iter()
-        .map(|r| cols.iter().map(|c| counts.get(&(r.clone(), c.clone())).copied().unwrap_or(0)).collect())
-        .collect();
-    let table = Counts { rows: rows.clone(), cols: cols.clone(), cells, margins: true };
-    let p = if mode == Stats::Protected {
-        disclosure::protect(&table, k)
-    } else {
-        disclosure::protect(&table, 1)
-    };
+    let p = custos_reports::report::pivot(counts, if mode == Stats::Protected { k } else { 1 });
+    let (rows, cols) = (p.rows.clone(), p.cols.clone());
     let cell = |c: &Dc, href: String| match c {
         Dc::Count(n) => Cell::count(*n).link(href),
         Dc::Confidential => Cell::text(":c"),
@@ -864,6 +852,45 @@ async fn breaches(
     respond(&uri, &current, page)
 }
 
+/// The rows of a table about controllers (breaches, requests) that `v` may see in detail, and
+/// those it may count; refused when it may do neither.
+fn controller_rows<'a>(
+    state: &AppState,
+    v: &Viewer,
+    mode: Stats,
+    rows: &'a [Row],
+    personal: bool,
+) -> Result<(Vec<&'a Row>, Vec<&'a Row>), AppError> {
+    let scope = |r: &Row| (text(r, "member_state"), text(r, "controller_id"));
+    let shown: Vec<&Row> = rows
+        .iter()
+        .filter(|r| {
+            let (ms, ctl) = scope(r);
+            visible(state, v, &ms, &ctl, personal)
+        })
+        .collect();
+    let counted: Vec<&Row> = rows
+        .iter()
+        .filter(|r| {
+            let (ms, ctl) = scope(r);
+            countable(state, v, mode, &ms, &ctl)
+        })
+        .collect();
+    if shown.is_empty() && mode == Stats::Scoped && !state.guard.allows(v, &Item::stat("", &v.controller)) {
+        return Err(AppError::Forbidden);
+    }
+    Ok((shown, counted))
+}
+
+/// A page's count table, then its list unless the viewer sees counts only.
+fn counts_then_list(counts: Table, list: Table, nothing_shown: bool, mode: Stats) -> Vec<Section> {
+    let mut sections = vec![Section::Table(counts)];
+    if !nothing_shown || mode != Stats::Protected {
+        sections.push(Section::Table(list));
+    }
+    sections
+}
+
 fn hours(micros: i64) -> f64 {
     micros as f64 / 3_600_000_000.0
 }
@@ -871,19 +898,7 @@ fn hours(micros: i64) -> f64 {
 fn build_breaches(state: &AppState, v: &Viewer, params: &BTreeMap<String, String>) -> Result<Page, AppError> {
     let data = state.data();
     let mode = stats(state, v);
-    let shown: Vec<&Row> = data
-        .breaches
-        .iter()
-        .filter(|b| visible(state, v, &text(b, "member_state"), &text(b, "controller_id"), false))
-        .collect();
-    let counted: Vec<&Row> = data
-        .breaches
-        .iter()
-        .filter(|b| countable(state, v, mode, &text(b, "member_state"), &text(b, "controller_id")))
-        .collect();
-    if shown.is_empty() && mode == Stats::Scoped && !state.guard.allows(v, &Item::stat("", &v.controller)) {
-        return Err(AppError::Forbidden);
-    }
+    let (shown, counted) = controller_rows(state, v, mode, &data.breaches, false)?;
     let zone = v.zone();
     let now = data.as_of;
     let mut items = Vec::new();
@@ -960,10 +975,7 @@ fn build_breaches(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
         count_table("Breaches by risk and notification", "risk", &counts, mode, state.k, &|_, _| {
             "/breaches".into()
         });
-    let mut sections = vec![Section::Table(table)];
-    if !shown.is_empty() || mode != Stats::Protected {
-        sections.push(Section::Table(list));
-    }
+    let sections = counts_then_list(table, list, shown.is_empty(), mode);
     Ok(Page {
         title: "Breach register".into(),
         intro: "Each personal data breach with its 72-hour clock (Regulation 2018/1725 Art. 34), the completeness of its notification and its communication to the data subjects (Art. 35).".into(),
@@ -987,19 +999,7 @@ async fn requests(
 fn build_requests(state: &AppState, v: &Viewer, params: &BTreeMap<String, String>) -> Result<Page, AppError> {
     let data = state.data();
     let mode = stats(state, v);
-    let shown: Vec<&Row> = data
-        .requests
-        .iter()
-        .filter(|r| visible(state, v, &text(r, "member_state"), &text(r, "controller_id"), true))
-        .collect();
-    let counted: Vec<&Row> = data
-        .requests
-        .iter()
-        .filter(|r| countable(state, v, mode, &text(r, "member_state"), &text(r, "controller_id")))
-        .collect();
-    if shown.is_empty() && mode == Stats::Scoped && !state.guard.allows(v, &Item::stat("", &v.controller)) {
-        return Err(AppError::Forbidden);
-    }
+    let (shown, counted) = controller_rows(state, v, mode, &data.requests, true)?;
     let zone = v.zone();
     let now = data.as_of;
     let mut items = Vec::new();
@@ -1063,10 +1063,7 @@ fn build_requests(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
         count_table("Requests by right and outcome", "right", &counts, mode, state.k, &|_, _| {
             "/requests".into()
         });
-    let mut sections = vec![Section::Table(table)];
-    if !shown.is_empty() || mode != Stats::Protected {
-        sections.push(Section::Table(list));
-    }
+    let sections = counts_then_list(table, list, shown.is_empty(), mode);
     Ok(Page {
         title: "Data-subject requests".into(),
         intro: "Requests of data subjects (Regulation 2018/1725 Arts. 14, 17-24; IMI Art. 19): open ones with the days left, extensions, refusals.".into(),

@@ -465,13 +465,9 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
     Ok(Report { kind: req.kind, title, subtitle, year, provenance, parts })
 }
 
-/// A rows × columns count table with totals, suppressed with threshold `k` (1: nothing).
-fn counts_table(
-    caption: &str,
-    corner: &str,
-    counts: &BTreeMap<(String, String), u64>,
-    k: u64,
-) -> ReportTable {
+/// Counts keyed by (row, column) as a table with its totals, suppressed with threshold `k`
+/// (1: nothing suppressed); rows and columns in order. The dashboard's count tables use it too.
+pub fn pivot(counts: &BTreeMap<(String, String), u64>, k: u64) -> disclosure::Protected {
     let rows: Vec<String> =
         counts.keys().map(|(r, _)| r.clone()).collect::<BTreeSet<_>>().into_iter().collect();
     let cols: Vec<String> =
@@ -480,7 +476,18 @@ fn counts_table(
         .iter()
         .map(|r| cols.iter().map(|c| counts.get(&(r.clone(), c.clone())).copied().unwrap_or(0)).collect())
         .collect();
-    let p = disclosure::protect(&Counts { rows: rows.clone(), cols: cols.clone(), cells, margins: true }, k);
+    disclosure::protect(&Counts { rows, cols, cells, margins: true }, k)
+}
+
+/// A rows × columns count table with totals, suppressed with threshold `k` (1: nothing).
+fn counts_table(
+    caption: &str,
+    corner: &str,
+    counts: &BTreeMap<(String, String), u64>,
+    k: u64,
+) -> ReportTable {
+    let p = pivot(counts, k);
+    let (rows, cols) = (p.rows.clone(), p.cols.clone());
     let mut out: Vec<Vec<String>> = rows
         .iter()
         .enumerate()
