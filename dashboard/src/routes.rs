@@ -81,13 +81,31 @@ macro_rules! page {
     };
 }
 
+/// A page made by `build` from the viewer and the query, kept by [`cached`] and answered as
+/// HTML or JSON.
+macro_rules! built {
+    ($build:ident) => {
+        (|State(state): Shared,
+          Extension(current): Extension<Current>,
+          uri: OriginalUri,
+          Query(params): Params| {
+            Box::pin(async move {
+                let page = cached(&state, &current.session.viewer, &uri, || {
+                    $build(&state, &current.session.viewer, &params)
+                });
+                respond(&uri, &current, page)
+            })
+        }) as Handler
+    };
+}
+
 const PAGES: &[(&str, Handler)] = &[
-    ("/", page!(overview)),
-    ("/findings", page!(findings)),
-    ("/deadlines", page!(deadlines)),
-    ("/breaches", page!(breaches)),
-    ("/requests", page!(requests)),
-    ("/response-times", page!(response_times)),
+    ("/", built!(build_overview)),
+    ("/findings", built!(build_findings)),
+    ("/deadlines", built!(build_deadlines)),
+    ("/breaches", built!(build_breaches)),
+    ("/requests", built!(build_requests)),
+    ("/response-times", built!(build_response_times)),
     ("/policies", page!(policies)),
 ];
 
@@ -348,18 +366,6 @@ fn q<'a>(params: &'a BTreeMap<String, String>, k: &str) -> &'a str {
 // ---------------------------------------------------------------------------------------
 // Overview.
 
-async fn overview(
-    State(state): Shared,
-    Extension(current): Extension<Current>,
-    uri: OriginalUri,
-    Query(params): Params,
-) -> Response {
-    let page = cached(&state, &current.session.viewer, &uri, || {
-        build_overview(&state, &current.session.viewer, &params)
-    });
-    respond(&uri, &current, page)
-}
-
 fn build_overview(
     state: &AppState,
     v: &Viewer,
@@ -542,18 +548,6 @@ fn indicator_table<'a>(
 // ---------------------------------------------------------------------------------------
 // Need-to-know findings.
 
-async fn findings(
-    State(state): Shared,
-    Extension(current): Extension<Current>,
-    uri: OriginalUri,
-    Query(params): Params,
-) -> Response {
-    let page = cached(&state, &current.session.viewer, &uri, || {
-        build_findings(&state, &current.session.viewer, &params)
-    });
-    respond(&uri, &current, page)
-}
-
 fn build_findings(state: &AppState, v: &Viewer, params: &BTreeMap<String, String>) -> Result<Page, AppError> {
     let data = state.data();
     let mode = stats(state, v);
@@ -719,18 +713,6 @@ async fn finding(
 // ---------------------------------------------------------------------------------------
 // Deadlines.
 
-async fn deadlines(
-    State(state): Shared,
-    Extension(current): Extension<Current>,
-    uri: OriginalUri,
-    Query(params): Params,
-) -> Response {
-    let page = cached(&state, &current.session.viewer, &uri, || {
-        build_deadlines(&state, &current.session.viewer, &params)
-    });
-    respond(&uri, &current, page)
-}
-
 fn build_deadlines(
     state: &AppState,
     v: &Viewer,
@@ -839,18 +821,6 @@ fn build_deadlines(
 
 // ---------------------------------------------------------------------------------------
 // Breach register and data-subject requests.
-
-async fn breaches(
-    State(state): Shared,
-    Extension(current): Extension<Current>,
-    uri: OriginalUri,
-    Query(params): Params,
-) -> Response {
-    let page = cached(&state, &current.session.viewer, &uri, || {
-        build_breaches(&state, &current.session.viewer, &params)
-    });
-    respond(&uri, &current, page)
-}
 
 /// The rows of a table about controllers (breaches, requests) that `v` may see in detail, and
 /// those it may count; refused when it may do neither.
@@ -984,18 +954,6 @@ fn build_breaches(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
     })
 }
 
-async fn requests(
-    State(state): Shared,
-    Extension(current): Extension<Current>,
-    uri: OriginalUri,
-    Query(params): Params,
-) -> Response {
-    let page = cached(&state, &current.session.viewer, &uri, || {
-        build_requests(&state, &current.session.viewer, &params)
-    });
-    respond(&uri, &current, page)
-}
-
 fn build_requests(state: &AppState, v: &Viewer, params: &BTreeMap<String, String>) -> Result<Page, AppError> {
     let data = state.data();
     let mode = stats(state, v);
@@ -1074,18 +1032,6 @@ fn build_requests(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
 
 // ---------------------------------------------------------------------------------------
 // Response times.
-
-async fn response_times(
-    State(state): Shared,
-    Extension(current): Extension<Current>,
-    uri: OriginalUri,
-    Query(params): Params,
-) -> Response {
-    let page = cached(&state, &current.session.viewer, &uri, || {
-        build_response_times(&state, &current.session.viewer, &params)
-    });
-    respond(&uri, &current, page)
-}
 
 fn build_response_times(
     state: &AppState,
