@@ -1,54 +1,18 @@
-//! Analytics: every indicator and benchmarking query, and typical ad-hoc queries, run by
-//! Custos (DataFusion, in process) and by DuckDB on the same Parquet files of one store with
-//! the same threads, in one run. Results must be equal before any time is reported.
+//! Analytics: every indicator, benchmarking, dashboard and report query, and typical ad-hoc
+//! queries, run by Custos (DataFusion, in process) and by DuckDB on the same Parquet files of
+//! one store with the same threads and memory limit, in one run. Results must be equal before
+//! any time is reported (`benches/analytics_compare.rs`).
 //!
 //! `cargo bench --bench analytics -- [EVENTS]` (default 10,000,000 access events).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 #[path = "common.rs"]
 mod common;
-
-use std::time::Duration;
+#[path = "analytics_compare.rs"]
+mod compare;
 
 use common::*;
-use custos_engine::indicator::{self, Options};
-use custos_engine::query::{self, sql};
-use custos_engine::store::Store;
-use datafusion::scalar::ScalarValue;
-use serde_json::{Value, json};
-
-/// Typical questions a supervisor types into `custos query`.
-const AD_HOC: [(&str, &str); 3] = [
-    (
-        "events per month and action",
-        "SELECT CAST(date_part('year', ts) AS BIGINT) AS y, CAST(date_part('month', ts) AS BIGINT) AS m, \
-         action, count(*) AS n FROM access_log GROUP BY 1, 2, 3 ORDER BY 1, 2, 3",
-    ),
-    (
-        "busiest users on personal data",
-        "SELECT e.user_id, count(*) AS n FROM access_log e JOIN cases c ON c.case_id = e.case_id \
-         WHERE c.personal_data GROUP BY e.user_id ORDER BY n DESC, e.user_id LIMIT 20",
-    ),
-    (
-        "events per member state and outcome",
-        "SELECT a.member_state, e.outcome, count(*) AS n FROM access_log e JOIN authorities a \
-         ON a.authority_id = e.authority_id GROUP BY 1, 2 ORDER BY 1, 2",
-    ),
-];
-
-/// The year benchmarked: the last whole year of the generated history.
-const YEAR: i64 = 2025;
-const AS_OF: &str = "2026-07-01T00:00:00Z";
-
-/// A query to time: name, kind, SQL, parameters for DataFusion and for DuckDB, repetitions.
-type Query = (String, &'static str, String, Vec<ScalarValue>, Vec<Value>, usize);
-
-struct Run {
-    name: String,
-    kind: &'static str,
-    custos: Vec<Duration>,
-    duckdb: Vec<Duration>,
-}
+use compare::*;
 
 fn main() {
     let events: u64 = std::env::args()
@@ -56,108 +20,7 @@ fn main() {
         .find_map(|a| a.replace('_', "").parse().ok())
         .unwrap_or(if smoke() { 20_000 } else { 10_000_000 });
     let (reps, adhoc_reps) = if smoke() { (1, 1) } else { (20, 5) };
-    let store_dir = store(events);
-    let store = Store::open(&store_dir).unwrap();
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-    let as_of = chrono::DateTime::parse_from_rfc3339(AS_OF).unwrap().timestamp_micros();
-    let options = Options::scoreboard(as_of);
-    let ctx = rt.block_on(query::session(&store)).unwrap();
-
-    // Custos.
-    let mut runs = Vec::new();
-    let facts = time(reps, || {
-        rt.block_on(indicator::register_request_facts(&ctx, YEAR as i32 - 1, YEAR as i32, &options)).unwrap()
-    });
-    runs.push(Run { name: "request_facts".into(), kind: "indicators", custos: facts, duckdb: vec![] });
-    let year = || vec![ScalarValue::Int64(Some(YEAR))];
-    let mut queries: Vec<Query> = vec![
-        ("indicators".into(), "indicators", sql::INDICATORS.into(), year(), vec![json!(YEAR)], reps),
-        ("benchmark".into(), "indicators", sql::BENCHMARK.into(), year(), vec![json!(YEAR)], reps),
-    ];
-    for (name, text) in AD_HOC {
-        queries.push((name.into(), "ad-hoc", text.into(), vec![], vec![], adhoc_reps));
-    }
-    let mut custos_rows = Vec::new();
-    for (name, kind, text, params, _, n) in &queries {
-        let mut rows = Vec::new();
-        let times = time(*n, || {
-            rows = rt.block_on(async {
-                let df = ctx.sql(text).await.unwrap().with_param_values(params.clone()).unwrap();
-                df.collect().await.unwrap()
-            });
-        });
-        custos_rows.push(to_rows(&rows));
-        runs.push(Run { name: name.clone(), kind, custos: times, duckdb: vec![] });
-    }
-
-    // DuckDB, on the same files.
-    let tables: serde_json::Map<String, Value> = custos_engine::catalog::TABLES
-        .iter()
-        .filter(|t| !store.paths(t.name).is_empty())
-        .map(|t| {
-            let files: Vec<String> = store
-                .paths(t.name)
-                .iter()
-                .map(|p| std::path::absolute(p).unwrap().to_string_lossy().into_owned())
-                .collect();
-            (t.name.to_owned(), json!(files))
-        })
-        .collect();
-    let zones: serde_json::Map<String, Value> = [
-        "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IS", "IT",
-        "LI", "LT", "LU", "LV", "MT", "NL", "NO", "PL", "PT", "RO", "SE", "SI", "SK", "CH", "EU",
-    ]
-    .iter()
-    .map(|s| ((*s).to_owned(), json!(custos_engine::calendar::zone(s).name())))
-    .collect();
-    let spec = json!({
-        "threads": threads(),
-        "reps": reps,
-        "tables": tables,
-        "zones": zones,
-        "facts": {
-            "sql": sql::REQUEST_FACTS,
-            "params": [YEAR - 1, YEAR, options.domains, false, true, {"timestamp": AS_OF}],
-        },
-        "queries": queries.iter().map(|(name, _, text, _, params, n)| json!({
-            "name": name, "sql": text, "params": params, "reps": n,
-        })).collect::<Vec<_>>(),
-    });
-    let spec_path = data_dir().join("analytics-spec.json");
-    std::fs::write(&spec_path, serde_json::to_vec(&spec).unwrap()).unwrap();
-    let python = python();
-    let out = check({
-        let mut c = std::process::Command::new(&python);
-        c.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/benches/duckdb_analytics.py")).arg(&spec_path);
-        c
-    });
-    let duck: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let secs = |v: &Value| -> Vec<Duration> {
-        v["seconds"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| Duration::from_secs_f64(s.as_f64().unwrap()))
-            .collect()
-    };
-    for run in &mut runs {
-        run.duckdb = secs(&duck[&run.name]);
-    }
-    for ((name, ..), ours) in queries.iter().zip(&custos_rows) {
-        let theirs: Vec<Vec<Value>> = serde_json::from_value(duck[name]["rows"].clone()).unwrap();
-        assert_eq!(
-            ours.len(),
-            theirs.len(),
-            "{name}: Custos has {} rows, DuckDB {}",
-            ours.len(),
-            theirs.len()
-        );
-        assert!(!ours.is_empty() || smoke(), "{name}: no rows to compare");
-        for (i, (a, b)) in sorted(ours.clone()).iter().zip(sorted(theirs)).enumerate() {
-            assert!(same_row(a, &b), "{name}: row {i} differs:\n  Custos {a:?}\n  DuckDB {b:?}");
-        }
-    }
-
+    let runs = compare(events, reps, adhoc_reps).runs;
     let mut text = format!(
         "## Analytics: {events} access events, indicators of {YEAR}\n\n\
          Machine: {}. Both engines use {} threads and read the same Parquet files of one store; \
@@ -188,58 +51,4 @@ fn main() {
          Command: `cargo bench --bench analytics -- {events}`.\n"
     ));
     report("analytics", &text);
-}
-
-fn median(d: &[Duration]) -> f64 {
-    stats(d).0
-}
-
-fn p95(d: &[Duration]) -> f64 {
-    let mut s: Vec<f64> = d.iter().map(Duration::as_secs_f64).collect();
-    s.sort_by(f64::total_cmp);
-    s[((s.len() as f64 * 0.95).ceil() as usize).clamp(1, s.len()) - 1]
-}
-
-/// Record batches as rows of JSON values, column by column.
-fn to_rows(batches: &[arrow::array::RecordBatch]) -> Vec<Vec<Value>> {
-    let mut out = Vec::new();
-    for b in batches {
-        let mut buf = Vec::new();
-        let mut w = arrow::json::writer::ArrayWriter::new(&mut buf);
-        w.write(b).unwrap();
-        w.finish().unwrap();
-        if b.num_rows() == 0 {
-            continue;
-        }
-        let objects: Vec<serde_json::Map<String, Value>> = serde_json::from_slice(&buf).unwrap();
-        for o in objects {
-            out.push(
-                b.schema().fields().iter().map(|f| o.get(f.name()).cloned().unwrap_or(Value::Null)).collect(),
-            );
-        }
-    }
-    out
-}
-
-fn sorted(mut rows: Vec<Vec<Value>>) -> Vec<Vec<Value>> {
-    let key = |r: &Vec<Value>| -> String {
-        r.iter()
-            .map(|v| if v.is_f64() { format!("{:.6}", v.as_f64().unwrap()) } else { v.to_string() })
-            .collect()
-    };
-    rows.sort_by_key(key);
-    rows
-}
-
-/// How far floats may differ, relatively. DataFusion's `percentile_cont` truncates its
-/// interpolation weight to 10⁻⁶ (datafusion-functions-aggregate 55, `INTERPOLATION_PRECISION`)
-/// where DuckDB interpolates exactly: a 90th percentile of days can differ by a few seconds.
-const TOLERANCE: f64 = 1e-5;
-
-fn same_row(a: &[Value], b: &[Value]) -> bool {
-    a.len() == b.len()
-        && a.iter().zip(b).all(|(x, y)| match (x.as_f64(), y.as_f64()) {
-            (Some(x), Some(y)) => (x - y).abs() <= TOLERANCE * x.abs().max(y.abs()).max(1.0),
-            _ => x == y,
-        })
 }

@@ -2,14 +2,16 @@
 Parquet files of a Custos store, with the same threads.
 
 Usage: duckdb_analytics.py SPEC.json
-SPEC: {"threads": N, "reps": R, "tables": {name: [parquet files]}, "zones": {state: IANA zone},
+SPEC: {"threads": N, "memory_limit_mib": M, "reps": R, "tables": {name: [parquet files]}, "zones": {state: IANA zone},
        "facts": {"sql": text, "params": [...]},
        "queries": [{"name": …, "sql": text, "params": [...]}]}
 `facts` is materialised as table `request_facts` first (timed as its own query).
-Prints one line of JSON: {name: {"seconds": [...], "rows": [[...], ...], "columns": [...]}}.
+Prints one line of JSON: {name: {"seconds": [...], "rows": [[...], ...], "columns": [...]}},
+with "_peak_mib": the peak resident memory of this process.
 """
 import datetime
 import json
+import resource
 import sys
 import time
 
@@ -18,6 +20,8 @@ import duckdb
 spec = json.load(open(sys.argv[1]))
 con = duckdb.connect()
 con.execute(f"SET threads = {spec['threads']}")
+if spec.get("memory_limit_mib"):
+    con.execute(f"SET memory_limit = '{spec['memory_limit_mib']}MiB'")
 con.execute("SET TimeZone = 'UTC'")
 for name, files in spec["tables"].items():
     listed = ", ".join("'" + f.replace("'", "''") + "'" for f in files)
@@ -67,4 +71,5 @@ for q in spec["queries"]:
         seconds.append(time.perf_counter() - t)
     columns = [d[0] for d in cur.description]
     out[q["name"]] = {"seconds": seconds[1:], "columns": columns, "rows": [[cell(v) for v in r] for r in rows]}
+out["_peak_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out))

@@ -1,10 +1,11 @@
 """The peer of `custos import`: DuckDB reads the same CSV files and writes Parquet.
 
 Usage: duckdb_import.py EXPORT_DIR OUT_DIR THREADS
-Prints one line of JSON: {"seconds": …, "rows": …}.
+Prints one line of JSON: {"seconds": …, "rows": …, "peak_mib": …}.
 """
 import json
 import os
+import resource
 import sys
 import time
 
@@ -29,4 +30,5 @@ for name in sorted(os.listdir(export)):
     written.append(dst)
 seconds = time.perf_counter() - started
 rows = sum(con.execute(f"SELECT count(*) FROM read_parquet('{d}')").fetchone()[0] for d in written)
-print(json.dumps({"seconds": seconds, "rows": rows}))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+print(json.dumps({"seconds": seconds, "rows": rows, "peak_mib": peak}))

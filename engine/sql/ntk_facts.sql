@@ -7,8 +7,11 @@
 --          authority's kind and member state; the case's domain, personal data, blocked and
 --          deleted state at ts and consent; the domain's Commission role and third
 --          countries; whether the user's authority took part in the case at ts).
--- Plan:    every join names the small table first (users, cases, domains, participation), so
---          that it is the side DataFusion builds in memory and the events stream past it.
+-- Plan:    every join names the small table first (participation, authorities, cases with
+--          their domain, users), so that it is the side DataFusion builds in memory and the
+--          events stream past it. Each join copies the columns gathered so far, so the joins
+--          that add lists (the domain's third countries, the user's domains) come last, and
+--          domains are joined to cases before the events meet either.
 -- Note:    an authority may take part in a case more than once (several roles, or leaving and
 --          rejoining). Its periods are first merged into disjoint ones (`participation`), so
 --          that an event meets at most one of them and the join never repeats an event.
@@ -46,49 +49,81 @@ participation AS (
   FROM numbered
   GROUP BY case_id, authority_id, island
 ),
+case_facts AS (
+  SELECT
+    c.case_id,
+    c.domain AS case_domain,
+    c.personal_data,
+    c.blocked_at,
+    c.deleted_at,
+    c.subject_consent,
+    d.commission_participates,
+    d.third_countries
+  FROM domains d
+  RIGHT JOIN cases c ON d.domain = c.domain
+),
 granted AS (
   SELECT
-    e.event_id,
-    e.ts,
-    e.user_id,
-    e.authority_id,
-    e.case_id,
-    e.action,
-    e.purpose,
-    e.legal_ground IS NOT NULL AS legal_ground,
-    u.registered_at <= e.ts AND (u.deactivated_at IS NULL OR e.ts < u.deactivated_at) AS user_active,
-    u.domains AS user_domains
-  FROM users u
-  JOIN access_log e ON u.user_id = e.user_id
-  WHERE e.outcome = 'granted'
-    AND e.ts >= $1
-    AND e.ts < $2
+    event_id,
+    ts,
+    user_id,
+    authority_id,
+    case_id,
+    action,
+    purpose,
+    legal_ground IS NOT NULL AS legal_ground
+  FROM access_log
+  WHERE outcome = 'granted'
+    AND ts >= $1
+    AND ts < $2
+),
+with_participation AS (
+  SELECT e.*, p.case_id IS NOT NULL AS participating
+  FROM participation p
+  RIGHT JOIN granted e
+    ON p.case_id = e.case_id
+    AND p.authority_id = e.authority_id
+    AND p.joined_at <= e.ts
+    AND e.ts < p.left_at
 ),
 event AS (
   SELECT e.*, a.kind AS authority_kind, a.member_state
   FROM authorities a
-  JOIN granted e ON a.authority_id = e.authority_id
+  JOIN with_participation e ON a.authority_id = e.authority_id
 ),
 with_case AS (
   SELECT
     e.*,
-    c.domain AS case_domain,
+    c.case_domain,
     c.personal_data,
     c.blocked_at IS NOT NULL AND c.blocked_at <= e.ts AS blocked,
     c.deleted_at IS NOT NULL AND c.deleted_at <= e.ts AS deleted,
-    c.subject_consent
-  FROM cases c
+    c.subject_consent,
+    c.commission_participates,
+    c.third_countries
+  FROM case_facts c
   RIGHT JOIN event e ON c.case_id = e.case_id
-),
-with_domain AS (
-  SELECT e.*, d.commission_participates, d.third_countries
-  FROM domains d
-  RIGHT JOIN with_case e ON d.domain = e.case_domain
 )
-SELECT e.*, p.case_id IS NOT NULL AS participating
-FROM participation p
-RIGHT JOIN with_domain e
-  ON p.case_id = e.case_id
-  AND p.authority_id = e.authority_id
-  AND p.joined_at <= e.ts
-  AND e.ts < p.left_at
+SELECT
+  e.event_id,
+  e.ts,
+  e.user_id,
+  e.authority_id,
+  e.case_id,
+  e.action,
+  e.purpose,
+  e.legal_ground,
+  u.registered_at <= e.ts AND (u.deactivated_at IS NULL OR e.ts < u.deactivated_at) AS user_active,
+  u.domains AS user_domains,
+  e.authority_kind,
+  e.member_state,
+  e.case_domain,
+  e.personal_data,
+  e.blocked,
+  e.deleted,
+  e.subject_consent,
+  e.commission_participates,
+  e.third_countries,
+  e.participating
+FROM users u
+JOIN with_case e ON u.user_id = e.user_id

@@ -85,6 +85,19 @@ pub async fn facts(ctx: &SessionContext, window: Window) -> Result<datafusion::d
 
 /// Judges every granted event of the store in `window`.
 pub async fn audit(store: &Store, judge: &Judge, window: Window) -> Result<Audit> {
+    audit_by(store, judge, window, |scene| judge.decide(scene)).await
+}
+
+/// [`audit`] with another decider in Cedar's place: the same facts, the same deduplication of
+/// scenes, `decide` asked once per distinct scene. The benchmark suite runs the need-to-know
+/// rules written in Rego through it, so that the engines are compared, not the plumbing.
+/// `judge` still names the rules' articles in the findings.
+pub async fn audit_by(
+    store: &Store,
+    judge: &Judge,
+    window: Window,
+    mut decide: impl FnMut(&Scene<'_>) -> Result<Verdict>,
+) -> Result<Audit> {
     let ctx = query::session_with(store, query::planned_config()).await?;
     let df = facts(&ctx, window).await?;
     let plan = df.create_physical_plan().await?;
@@ -98,7 +111,7 @@ pub async fn audit(store: &Store, judge: &Judge, window: Window) -> Result<Audit
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         out.events += batch.num_rows() as u64;
-        judge_batch(judge, &mut scenes, &batch, &mut out.findings)?;
+        judge_batch(judge, &mut decide, &mut scenes, &batch, &mut out.findings)?;
     }
     out.scenes = scenes.verdicts.len() as u64;
     // INVARIANT: findings come out in one order whatever the plan's parallelism.
@@ -315,6 +328,7 @@ fn scene(f: &RowFacts) -> Scene<'_> {
 
 fn judge_batch(
     judge: &Judge,
+    decide: &mut impl FnMut(&Scene<'_>) -> Result<Verdict>,
     cache: &mut SceneCache,
     batch: &RecordBatch,
     out: &mut Vec<Finding>,
@@ -347,7 +361,7 @@ fn judge_batch(
                 let v = match cache.canonical.get(&form) {
                     Some(v) => *v,
                     None => {
-                        let verdict = judge.decide(&scene(&facts))?;
+                        let verdict = decide(&scene(&facts))?;
                         let v = cache.verdicts.len() as u32;
                         cache.verdicts.push(verdict);
                         cache.canonical.insert(form, v);

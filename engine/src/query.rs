@@ -92,7 +92,19 @@ pub fn planned_config() -> SessionConfig {
 
 /// A DataFusion session with every table of `store` registered, configured by `config`.
 pub async fn session_with(store: &Store, config: SessionConfig) -> Result<SessionContext> {
-    let ctx = SessionContext::new_with_config(config);
+    register_all(store, SessionContext::new_with_config(config)).await
+}
+
+/// [`session`] whose operators (joins, aggregations, sorts) may hold at most `bytes` of memory
+/// together; past it a query fails with a resources error rather than take the machine.
+pub async fn session_limited(store: &Store, bytes: usize) -> Result<SessionContext> {
+    let runtime = datafusion::execution::runtime_env::RuntimeEnvBuilder::new()
+        .with_memory_limit(bytes, 1.0)
+        .build_arc()?;
+    register_all(store, SessionContext::new_with_config_rt(config(), runtime)).await
+}
+
+async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionContext> {
     for table in catalog::TABLES {
         if table.name == "domains" {
             continue;
