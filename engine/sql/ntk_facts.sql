@@ -13,41 +13,17 @@
 --          that add lists (the domain's third countries, the user's domains) come last, and
 --          domains are joined to cases before the events meet either.
 -- Note:    an authority may take part in a case more than once (several roles, or leaving and
---          rejoining). Its periods are first merged into disjoint ones (`participation`), so
---          that an event meets at most one of them and the join never repeats an event.
-WITH period AS (
+--          rejoining), in periods that may overlap. Its periods are gathered into one list per
+--          case and authority (`participation`), so that the join meets at most one row per
+--          event, and `in_any_period(ts, periods)` tells whether the event falls in one of
+--          them (joined at or before it, not yet left).
+WITH participation AS (
   SELECT
     case_id,
     authority_id,
-    joined_at,
-    COALESCE(left_at, arrow_cast(253402300799000000, 'Timestamp(µs, "UTC")')) AS left_at
+    array_agg(named_struct('joined', joined_at, 'left', left_at)) AS periods
   FROM case_participants
-),
-marked AS (
-  SELECT
-    *,
-    CASE
-      WHEN joined_at <= MAX(left_at) OVER (
-        PARTITION BY case_id, authority_id ORDER BY joined_at, left_at
-        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING
-      ) THEN 0
-      ELSE 1
-    END AS starts
-  FROM period
-),
-numbered AS (
-  SELECT
-    *,
-    SUM(starts) OVER (
-      PARTITION BY case_id, authority_id ORDER BY joined_at, left_at
-      ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW
-    ) AS island
-  FROM marked
-),
-participation AS (
-  SELECT case_id, authority_id, MIN(joined_at) AS joined_at, MAX(left_at) AS left_at
-  FROM numbered
-  GROUP BY case_id, authority_id, island
+  GROUP BY case_id, authority_id
 ),
 case_facts AS (
   SELECT
@@ -78,13 +54,11 @@ granted AS (
     AND ts < $2
 ),
 with_participation AS (
-  SELECT e.*, p.case_id IS NOT NULL AS participating
+  SELECT e.*, in_any_period(e.ts, p.periods) AS participating
   FROM participation p
   RIGHT JOIN granted e
     ON p.case_id = e.case_id
     AND p.authority_id = e.authority_id
-    AND p.joined_at <= e.ts
-    AND e.ts < p.left_at
 ),
 event AS (
   SELECT e.*, a.kind AS authority_kind, a.member_state

@@ -18,8 +18,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, BooleanArray, ListArray, RecordBatch, StringArray};
-use arrow::datatypes::TimestampMicrosecondType;
+use arrow::array::{Array, AsArray, BooleanArray, ListArray, RecordBatch, StringArray, StringViewArray};
+use arrow::datatypes::{DataType, TimestampMicrosecondType};
 use arrow::row::{RowConverter, SortField};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
@@ -119,26 +119,6 @@ pub async fn audit_by(
     Ok(out)
 }
 
-/// The batch with string views (the access log's columns) as plain strings.
-fn plain_text(batch: &RecordBatch) -> Result<RecordBatch> {
-    use arrow::datatypes::{DataType, Field, Schema};
-    if !batch.columns().iter().any(|c| c.data_type() == &DataType::Utf8View) {
-        return Ok(batch.clone());
-    }
-    let mut fields = Vec::new();
-    let mut columns = Vec::new();
-    for (f, c) in batch.schema().fields().iter().zip(batch.columns()) {
-        if c.data_type() == &DataType::Utf8View {
-            fields.push(Field::new(f.name(), DataType::Utf8, true));
-            columns.push(arrow::compute::cast(c, &DataType::Utf8)?);
-        } else {
-            fields.push(f.as_ref().clone());
-            columns.push(Arc::clone(c));
-        }
-    }
-    Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
-}
-
 /// Verdicts of the scenes seen so far, keyed by the row encoding of their fact columns.
 #[derive(Default)]
 struct SceneCache {
@@ -161,8 +141,13 @@ impl<'a> Columns<'a> {
             .map(|c| c.as_ref())
             .ok_or_else(|| Error::Usage(format!("the facts query has no column `{name}`")))
     }
-    fn text(&self, name: &str) -> Result<&'a StringArray> {
-        Ok(self.get(name)?.as_string::<i32>())
+    fn text(&self, name: &str) -> Result<Text<'a>> {
+        let a = self.get(name)?;
+        match a.data_type() {
+            DataType::Utf8View => Ok(Text::View(a.as_string_view())),
+            DataType::Utf8 => Ok(Text::Plain(a.as_string::<i32>())),
+            other => Err(Error::Usage(format!("the facts query's column `{name}` is {other}, not text"))),
+        }
     }
     fn flag(&self, name: &str) -> Result<&'a BooleanArray> {
         Ok(self.get(name)?.as_boolean())
@@ -172,7 +157,29 @@ impl<'a> Columns<'a> {
     }
 }
 
-fn opt(a: &StringArray, row: usize) -> Option<&str> {
+/// A text column of the facts: the access log's are string views, the other tables' strings.
+#[derive(Clone, Copy)]
+enum Text<'a> {
+    Plain(&'a StringArray),
+    View(&'a StringViewArray),
+}
+
+impl<'a> Text<'a> {
+    fn value(self, row: usize) -> &'a str {
+        match self {
+            Text::Plain(a) => a.value(row),
+            Text::View(a) => a.value(row),
+        }
+    }
+    fn is_null(self, row: usize) -> bool {
+        match self {
+            Text::Plain(a) => a.is_null(row),
+            Text::View(a) => a.is_null(row),
+        }
+    }
+}
+
+fn opt(a: Text<'_>, row: usize) -> Option<&str> {
     (!a.is_null(row)).then(|| a.value(row))
 }
 
@@ -333,7 +340,6 @@ fn judge_batch(
     batch: &RecordBatch,
     out: &mut Vec<Finding>,
 ) -> Result<()> {
-    let batch = &plain_text(batch)?;
     let c = Columns { batch };
     let columns: Vec<_> = SCENE_COLUMNS
         .iter()
@@ -506,7 +512,6 @@ pub async fn explain(store: &Store, judge: &Judge, event_id: &str, at: Option<i6
     let Some(batch) = batches.iter().find(|b| b.num_rows() > 0) else {
         return Err(Error::Usage(format!("no granted event has the id `{event_id}`")));
     };
-    let batch = &plain_text(batch)?;
     let c = Columns { batch };
     let facts = row_facts(&c, 0)?;
     let mut s = scene(&facts);
@@ -652,7 +657,7 @@ pub fn naive(store: &Store, judge: &Judge, window: Window) -> Result<Audit> {
             }
             let Some(u) = users.get(user.value(r)) else { continue };
             let (kind, ms) = authorities.get(&u.authority).unwrap_or(&none);
-            let case_scene = match opt(&case, r) {
+            let case_scene = match opt(Text::Plain(&case), r) {
                 None => None,
                 Some(id) => {
                     let Some(c) = cases.get(id) else { continue };
@@ -701,7 +706,7 @@ pub fn naive(store: &Store, judge: &Judge, window: Window) -> Result<Audit> {
                     user: user.value(r),
                     authority: &u.authority,
                     member_state: ms,
-                    case: opt(&case, r),
+                    case: opt(Text::Plain(&case), r),
                     ts,
                 };
                 out.findings.push(who.finding(judge, rule, &verdict.broken));

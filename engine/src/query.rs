@@ -133,6 +133,7 @@ async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionConte
     let domains = effective_domains(store)?;
     ctx.register_table("domains", Arc::new(MemTable::try_new(domains.schema(), vec![vec![domains]])?))?;
     ctx.register_udf(end_of_local_day());
+    ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(InAnyPeriod::new()));
     Ok(ctx)
 }
 
@@ -168,6 +169,81 @@ fn end_of_local_day() -> datafusion::logical_expr::ScalarUDF {
         })
     });
     create_udf("end_of_local_day", vec![utc.clone(), DataType::Utf8], utc, Volatility::Immutable, fun)
+}
+
+/// `in_any_period(ts, periods)`: whether `ts` falls in one of `periods`, a list of
+/// `{joined, left}` instants, each the half-open period `[joined, left)` (`left` null: still
+/// taking part). False for a null list: no period at all. The need-to-know facts use it to
+/// tell whether an authority took part in a case at an event's instant, whatever the overlap
+/// of its periods.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct InAnyPeriod {
+    signature: datafusion::logical_expr::Signature,
+}
+
+impl InAnyPeriod {
+    fn new() -> InAnyPeriod {
+        use datafusion::logical_expr::{Signature, Volatility};
+        InAnyPeriod { signature: Signature::any(2, Volatility::Immutable) }
+    }
+}
+
+impl datafusion::logical_expr::ScalarUDFImpl for InAnyPeriod {
+    fn name(&self) -> &str {
+        "in_any_period"
+    }
+    fn signature(&self) -> &datafusion::logical_expr::Signature {
+        &self.signature
+    }
+    fn return_type(
+        &self,
+        _: &[arrow::datatypes::DataType],
+    ) -> datafusion::error::Result<arrow::datatypes::DataType> {
+        Ok(arrow::datatypes::DataType::Boolean)
+    }
+    fn invoke_with_args(
+        &self,
+        args: datafusion::logical_expr::ScalarFunctionArgs,
+    ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+        use arrow::array::{Array, AsArray, BooleanArray};
+        use arrow::datatypes::TimestampMicrosecondType;
+        use datafusion::error::DataFusionError;
+        let rows = args.number_rows;
+        let arrays = datafusion::logical_expr::ColumnarValue::values_to_arrays(&args.args)?;
+        let (Some(ts), Some(periods)) =
+            (arrays[0].as_primitive_opt::<TimestampMicrosecondType>(), arrays[1].as_list_opt::<i32>())
+        else {
+            return Err(DataFusionError::Plan(
+                "in_any_period(ts, periods) takes a timestamp and a list of {joined, left} instants".into(),
+            ));
+        };
+        let values = periods.values().as_struct_opt().filter(|v| v.num_columns() == 2);
+        let instants = values.and_then(|v| {
+            Some((
+                v.column(0).as_primitive_opt::<TimestampMicrosecondType>()?,
+                v.column(1).as_primitive_opt::<TimestampMicrosecondType>()?,
+            ))
+        });
+        let Some((joined, left)) = instants else {
+            return Err(DataFusionError::Plan(
+                "in_any_period: each period is {joined, left} as timestamps".into(),
+            ));
+        };
+        let offsets = periods.value_offsets();
+        let out: BooleanArray = (0..rows.min(ts.len()))
+            .map(|i| {
+                if ts.is_null(i) || periods.is_null(i) {
+                    return Some(false);
+                }
+                let t = ts.value(i);
+                let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
+                Some((lo..hi).any(|j| {
+                    !joined.is_null(j) && joined.value(j) <= t && (left.is_null(j) || t < left.value(j))
+                }))
+            })
+            .collect();
+        Ok(datafusion::logical_expr::ColumnarValue::Array(Arc::new(out)))
+    }
 }
 
 /// `schema` with its text columns as string views.
@@ -312,5 +388,63 @@ fn explain_query_error(sql: &str, e: &datafusion::error::DataFusionError) -> Str
             format!("query error at line {line}, column {column}: {message}\n  {text}\n  {pad}^")
         }
         _ => format!("query error: {message}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use arrow::array::AsArray;
+
+    /// `in_any_period` at the edges: joining at the instant counts, leaving at it does not,
+    /// an open period (no `left`) runs on, any of several periods counts. (No list at all, an
+    /// authority that never took part, is the `ntk_facts` sqllogictest's.)
+    #[tokio::test]
+    async fn in_any_period_is_half_open_and_takes_any_period() {
+        let ctx = SessionContext::new();
+        ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(InAnyPeriod::new()));
+        let t = |s: &str| format!("arrow_cast(TIMESTAMP '{s}', 'Timestamp(µs, \"UTC\")')");
+        let p = |a: &str, b: Option<&str>| {
+            let left = b.map_or("arrow_cast(NULL, 'Timestamp(µs, \"UTC\")')".to_owned(), &t);
+            format!("named_struct('joined', {}, 'left', {left})", t(a))
+        };
+        let cases = [
+            (
+                t("2024-01-01T10:00:00"),
+                format!("[{}]", p("2024-01-01T10:00:00", Some("2024-02-01T00:00:00"))),
+                true,
+            ),
+            (
+                t("2024-02-01T00:00:00"),
+                format!("[{}]", p("2024-01-01T10:00:00", Some("2024-02-01T00:00:00"))),
+                false,
+            ),
+            (t("2024-01-01T09:59:59"), format!("[{}]", p("2024-01-01T10:00:00", None)), false),
+            (t("2030-01-01T00:00:00"), format!("[{}]", p("2024-01-01T10:00:00", None)), true),
+            (
+                t("2024-03-15T00:00:00"),
+                format!(
+                    "[{}, {}]",
+                    p("2024-01-01T00:00:00", Some("2024-02-01T00:00:00")),
+                    p("2024-03-01T00:00:00", Some("2024-04-01T00:00:00"))
+                ),
+                true,
+            ),
+            (
+                t("2024-02-15T00:00:00"),
+                format!(
+                    "[{}, {}]",
+                    p("2024-01-01T00:00:00", Some("2024-02-01T00:00:00")),
+                    p("2024-03-01T00:00:00", Some("2024-04-01T00:00:00"))
+                ),
+                false,
+            ),
+        ];
+        for (ts, periods, expected) in cases {
+            let sql = format!("SELECT in_any_period({ts}, {periods}) AS p");
+            let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+            assert_eq!(batches[0].column(0).as_boolean().value(0), expected, "{sql}");
+        }
     }
 }
