@@ -72,14 +72,39 @@ pub async fn session(store: &Store) -> Result<SessionContext> {
     session_with(store, config()).await
 }
 
-/// The session configuration of every query: all cores, Parquet statistics used to plan.
+/// The session configuration of every query: all cores, Parquet statistics used to plan;
+/// then any DataFusion option set in the environment (see [`environment`]).
 pub fn config() -> SessionConfig {
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
-    SessionConfig::new()
+    let mut config = SessionConfig::new()
         .with_target_partitions(threads)
         .with_batch_size(16 * 1024)
         .with_collect_statistics(true)
-        .with_information_schema(true)
+        .with_information_schema(true);
+    // INVARIANT: the command line checked these with `environment()` before any session.
+    for (key, value) in environment().unwrap_or_default() {
+        let _ = config.options_mut().set(&key, &value);
+    }
+    config
+}
+
+/// DataFusion options set by an operator in the environment, the way DataFusion names them:
+/// `datafusion.execution.batch_size` is `DATAFUSION_EXECUTION_BATCH_SIZE`. They apply to every
+/// query Custos runs, over Custos's own defaults. An unknown value is an error naming the
+/// variable.
+pub fn environment() -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut probe = datafusion::config::ConfigOptions::default();
+    for entry in datafusion::config::ConfigOptions::default().entries() {
+        let var = entry.key.to_uppercase().replace('.', "_");
+        if let Ok(value) = std::env::var(&var) {
+            probe
+                .set(&entry.key, &value)
+                .map_err(|e| Error::Usage(format!("environment variable {var}={value}: {e}")))?;
+            out.push((entry.key, value));
+        }
+    }
+    Ok(out)
 }
 
 /// The configuration of the production queries whose joins are written in the order they must

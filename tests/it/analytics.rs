@@ -179,6 +179,29 @@ fn query_refuses_anything_but_a_query_and_points_at_mistakes() {
 }
 
 #[test]
+fn datafusion_options_come_from_the_environment_and_bad_ones_are_refused() {
+    let (_tmp, store) = fixture_store();
+    let s = store.to_str().unwrap();
+    let sql =
+        "SELECT value FROM information_schema.df_settings WHERE name = 'datafusion.execution.batch_size'";
+    let default = run(&["query", "--store", s, "--format", "csv", sql]);
+    assert!(stdout(&default).contains("16384"), "{}", stdout(&default));
+    let set = super::custos()
+        .env("DATAFUSION_EXECUTION_BATCH_SIZE", "4096")
+        .args(["query", "--store", s, "--format", "csv", sql])
+        .output()
+        .unwrap();
+    assert!(stdout(&set).contains("4096") && !stdout(&set).contains("16384"), "{}", stdout(&set));
+    let bad = super::custos()
+        .env("DATAFUSION_EXECUTION_BATCH_SIZE", "many")
+        .args(["query", "--store", s, "SELECT 1"])
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(stderr(&bad).contains("DATAFUSION_EXECUTION_BATCH_SIZE=many"), "{}", stderr(&bad));
+}
+
+#[test]
 fn query_results_as_csv_json_and_parquet() {
     let (tmp, store) = fixture_store();
     let s = store.to_str().unwrap();
