@@ -173,8 +173,11 @@ impl Calendars {
     }
 
     /// The calendar of `code`; a code without shipped or imported holidays gets weekends only.
-    pub fn get(&self, code: &str) -> Calendar {
-        self.by_code.get(code).cloned().unwrap_or_else(|| Calendar::new(code, []))
+    pub fn get(&self, code: &str) -> std::borrow::Cow<'_, Calendar> {
+        match self.by_code.get(code) {
+            Some(c) => std::borrow::Cow::Borrowed(c),
+            None => std::borrow::Cow::Owned(Calendar::new(code, [])),
+        }
     }
 }
 

@@ -127,13 +127,70 @@ impl Actors {
     }
 }
 
+/// The rules a subject breaks now, and by the end of the horizon.
+type Verdicts = Arc<(Vec<String>, Vec<String>)>;
+
+/// Every fact name the subjects use, so that a cache key names a fact in one byte.
+const FACT_NAMES: [&str; 37] = [
+    "answer_due",
+    "answered",
+    "block_done",
+    "block_due",
+    "blocked",
+    "closed",
+    "correct_due",
+    "delete_due",
+    "deleted",
+    "dpo_due",
+    "early_deletion_requested",
+    "exempt",
+    "has_approx_records",
+    "has_approx_subjects",
+    "has_consequences",
+    "has_delay_reasons",
+    "has_measures",
+    "has_nature",
+    "inactivity_justified",
+    "month_due",
+    "notify_due",
+    "open",
+    "personal_data",
+    "refused",
+    "regime",
+    "remedy_info_given",
+    "repository",
+    "request",
+    "responded",
+    "right",
+    "risk",
+    "special_categories",
+    "special_categories_basis",
+    "subject_consent",
+    "subjects_due",
+    "three_month_due",
+    "three_years",
+];
+
+/// Appends a fact's name to a cache key: one byte, its place in [`FACT_NAMES`], or for a name
+/// not listed a marker and the name itself (keys stay apart either way).
+fn push_fact_name(key: &mut Vec<u8>, name: &str) {
+    match FACT_NAMES.iter().position(|n| *n == name) {
+        Some(i) => key.push(i as u8),
+        None => {
+            key.push(0xfe);
+            key.extend_from_slice(name.as_bytes());
+            key.push(0xff);
+        }
+    }
+}
+
 /// Asks Cedar about subjects, once per canonical form.
 pub struct DeadlineJudge {
     policies: Arc<Policies>,
     authorizer: Authorizer,
     principal: EntityUid,
     action: EntityUid,
-    cache: HashMap<Vec<u8>, Vec<String>, xxhash_rust::xxh3::Xxh3Builder>,
+    cache: HashMap<Vec<u8>, Verdicts, xxhash_rust::xxh3::Xxh3Builder>,
     /// Ask Cedar about every subject with its real instants (the differential twin).
     naive: bool,
     /// Ends of periods this judge's thread computed before.
@@ -169,46 +226,45 @@ impl DeadlineJudge {
         &self.policies
     }
 
-    /// The policy IDs a subject breaks as of `as_of`, sorted.
-    fn broken(&mut self, s: &Subject, as_of: i64) -> Result<Vec<String>> {
+    /// The policy IDs a subject breaks as of `as_of`, and as of `later` when asked (the
+    /// horizon of `due_soon`), each sorted.
+    fn broken(&mut self, s: &Subject, as_of: i64, later: Option<i64>) -> Result<Verdicts> {
         if self.naive {
-            return self.decide(
-                s.kind,
-                &s.facts.iter().map(|(n, f)| (*n, f.clone())).collect::<Vec<_>>(),
-                as_of,
-            );
+            let facts = s.facts.iter().map(|(n, f)| (*n, f.clone())).collect::<Vec<_>>();
+            let now = self.decide(s.kind, &facts, as_of)?;
+            let soon = later.map(|t| self.decide(s.kind, &facts, t)).transpose()?.unwrap_or_default();
+            return Ok(Arc::new((now, soon)));
         }
         // The canonical form: every instant replaced by its rank among the subject's instants
-        // and the check's instant.
+        // and the check's instants (now, and the horizon's end), so that one key serves both.
         let mut instants: Vec<i64> = s
             .facts
             .iter()
             .filter_map(|(_, f)| if let Fact::Instant(t) = f { Some(*t) } else { None })
             .collect();
         instants.push(as_of);
+        instants.extend(later);
         instants.sort_unstable();
         instants.dedup();
         let rank = |t: i64| instants.binary_search(&t).unwrap_or(0) as i64;
-        let mut key = Vec::with_capacity(160);
+        let mut key = Vec::with_capacity(96);
         key.extend_from_slice(s.kind.as_bytes());
         for (n, f) in &s.facts {
-            key.push(0);
-            key.extend_from_slice(n.as_bytes());
+            // A fact's name by its place in the list of names (one byte), not its text.
+            push_fact_name(&mut key, n);
             match f {
-                Fact::Bool(b) => key.extend_from_slice(&[1, u8::from(*b)]),
+                Fact::Bool(b) => key.push(u8::from(*b)),
                 Fact::Text(t) => {
-                    key.push(2);
                     key.extend_from_slice(t.as_bytes());
+                    key.push(0xff);
                 }
-                Fact::Instant(t) => {
-                    key.push(3);
-                    key.extend_from_slice(&rank(*t).to_le_bytes());
-                }
+                Fact::Instant(t) => key.extend_from_slice(&(rank(*t) as u16).to_le_bytes()),
             }
         }
-        key.extend_from_slice(&rank(as_of).to_le_bytes());
+        key.extend_from_slice(&(rank(as_of) as u16).to_le_bytes());
+        key.extend_from_slice(&later.map_or(u16::MAX, |t| rank(t) as u16).to_le_bytes());
         if let Some(hit) = self.cache.get(&key) {
-            return Ok(hit.clone());
+            return Ok(Arc::clone(hit));
         }
         let canonical: Vec<(&str, Fact)> = s
             .facts
@@ -223,9 +279,11 @@ impl DeadlineJudge {
                 )
             })
             .collect();
-        let broken = self.decide(s.kind, &canonical, rank(as_of))?;
-        self.cache.insert(key, broken.clone());
-        Ok(broken)
+        let now = self.decide(s.kind, &canonical, rank(as_of))?;
+        let soon = later.map(|t| self.decide(s.kind, &canonical, rank(t))).transpose()?.unwrap_or_default();
+        let verdicts = Arc::new((now, soon));
+        self.cache.insert(key, Arc::clone(&verdicts));
+        Ok(verdicts)
     }
 
     fn decide(&self, kind: &str, facts: &[(&str, Fact)], as_of: i64) -> Result<Vec<String>> {
@@ -292,10 +350,33 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
         (query::sql::REQUEST_DEADLINE_FACTS, Kind::Request),
         (query::sql::BREACH_DEADLINE_FACTS, Kind::Breach),
     ];
-    for (sql, kind) in sources {
-        let mut stream = ctx.sql(sql).await?.execute_stream().await?;
-        while let Some(batch) = futures::StreamExt::next(&mut stream).await {
-            let batch = batch?;
+    // The facts queries run ahead on the runtime while this thread judges the batch before:
+    // at most two batches wait between them.
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(Kind, RecordBatch)>>(2);
+    let producer = tokio::spawn(async move {
+        for (sql, kind) in sources {
+            let stream = match ctx.sql(sql).await {
+                Ok(df) => df.execute_stream().await,
+                Err(e) => Err(e),
+            };
+            let mut stream = match stream {
+                Ok(s) => s,
+                Err(e) => {
+                    let _ = tx.send(Err(e.into())).await;
+                    return;
+                }
+            };
+            while let Some(batch) = futures::StreamExt::next(&mut stream).await {
+                let failed = batch.is_err();
+                if tx.send(batch.map(|b| (kind, b)).map_err(Error::from)).await.is_err() || failed {
+                    return;
+                }
+            }
+        }
+    });
+    {
+        while let Some(next) = rx.recv().await {
+            let (kind, batch) = next?;
             let chunk = batch.num_rows().div_ceil(threads).max(1);
             let results: Vec<Result<(u64, Vec<Finding>)>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = judges
@@ -321,6 +402,7 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
             }
         }
     }
+    producer.await.map_err(|e| Error::Usage(format!("the facts queries failed: {e}")))?;
     out.evaluations = judges.iter().map(|j| j.cache.len() as u64).sum();
     out.findings
         .sort_by(|a, b| (&a.rule, &a.subject_id, &a.status).cmp(&(&b.rule, &b.subject_id, &b.status)));
@@ -346,9 +428,9 @@ fn judge_rows(
             continue;
         };
         n += 1;
-        let now = judge.broken(&s, options.as_of)?;
-        let soon = if options.horizon > 0 { judge.broken(&s, later)? } else { Vec::new() };
-        for id in &now {
+        let verdicts = judge.broken(&s, options.as_of, (options.horizon > 0).then_some(later))?;
+        let (now, soon) = (&verdicts.0, &verdicts.1);
+        for id in now.iter() {
             findings.push(finding(judge.policies(), &s, id, None)?);
         }
         for id in soon.iter().filter(|id| !now.contains(id)) {
@@ -497,7 +579,7 @@ impl Facts {
             }
         }
         Ok(Facts {
-            eu: calendars.get("EU"),
+            eu: calendars.get("EU").into_owned(),
             calendars,
             commission: (commission, Some("EU".to_owned())),
             defaults: options.defaults,

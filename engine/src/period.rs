@@ -187,7 +187,7 @@ mod tests {
     }
 
     fn cal(code: &str) -> Calendar {
-        Calendars::shipped().get(code)
+        Calendars::shipped().get(code).into_owned()
     }
 
     fn weekends_only(code: &str) -> Calendar {
