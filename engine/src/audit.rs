@@ -122,7 +122,7 @@ pub async fn audit_by(
 /// Verdicts of the scenes seen so far, keyed by the row encoding of their fact columns.
 #[derive(Default)]
 struct SceneCache {
-    index: HashMap<Box<[u8]>, u32, xxhash_rust::xxh3::Xxh3Builder>,
+    index: HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>,
     /// Verdicts by the canonical form of a scene (see [`canonical`]).
     canonical: HashMap<String, u32>,
     verdicts: Vec<Verdict>,

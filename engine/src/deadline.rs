@@ -86,15 +86,15 @@ enum Fact {
 
 /// A subject with its facts, in the shape of the `Deadline` schema.
 #[derive(Debug, Clone)]
-struct Subject {
+struct Subject<'a> {
     kind: &'static str,
-    id: String,
+    id: &'a str,
     /// Who must act, by the policies' `@actor`.
-    actors: Actors,
+    actors: Actors<'a>,
     facts: Vec<(&'static str, Fact)>,
 }
 
-impl Subject {
+impl Subject<'_> {
     fn instant(&self, name: &str) -> Option<i64> {
         self.facts.iter().find_map(|(n, f)| match f {
             Fact::Instant(t) if *n == name => Some(*t),
@@ -104,19 +104,19 @@ impl Subject {
 }
 
 /// An actor: its authority and member state.
-type Actor = (Option<String>, Option<String>);
+type Actor<'a> = (Option<&'a str>, Option<&'a str>);
 
 /// Who must act for a subject, by the `@actor` of the rule.
 #[derive(Debug, Clone, Default)]
-struct Actors {
-    commission: Actor,
-    requesting: Actor,
-    responding: Actor,
-    controller: Actor,
+struct Actors<'a> {
+    commission: Actor<'a>,
+    requesting: Actor<'a>,
+    responding: Actor<'a>,
+    controller: Actor<'a>,
 }
 
-impl Actors {
-    fn get(&self, name: &str) -> Option<&Actor> {
+impl<'a> Actors<'a> {
+    fn get(&self, name: &str) -> Option<&Actor<'a>> {
         match name {
             "commission" => Some(&self.commission),
             "requesting" => Some(&self.requesting),
@@ -190,7 +190,7 @@ pub struct DeadlineJudge {
     authorizer: Authorizer,
     principal: EntityUid,
     action: EntityUid,
-    cache: HashMap<Vec<u8>, Verdicts, xxhash_rust::xxh3::Xxh3Builder>,
+    cache: HashMap<Vec<u8>, Verdicts, foldhash::fast::RandomState>,
     /// Ask Cedar about every subject with its real instants (the differential twin).
     naive: bool,
     /// Ends of periods this judge's thread computed before.
@@ -463,12 +463,13 @@ fn finding(policies: &Policies, s: &Subject, id: &str, status: Option<&str>) -> 
         (Some(_), _) => "overdue".into(),
     });
     let (authority_id, member_state) =
-        rule.actor.as_deref().and_then(|a| s.actors.get(a)).cloned().unwrap_or((None, None));
+        rule.actor.as_deref().and_then(|a| s.actors.get(a)).copied().unwrap_or((None, None));
+    let (authority_id, member_state) = (authority_id.map(str::to_owned), member_state.map(str::to_owned));
     Ok(Finding {
         rule: rule.rule.clone(),
         status,
         subject_kind: s.kind.to_lowercase(),
-        subject_id: s.id.clone(),
+        subject_id: s.id.to_owned(),
         due_at: due.map(finding::format_micros),
         legal_ref: rule.article.clone(),
         severity: rule.severity.clone(),
@@ -476,7 +477,7 @@ fn finding(policies: &Policies, s: &Subject, id: &str, status: Option<&str>) -> 
         member_state,
         event_id: None,
         user_id: None,
-        case_id: (s.kind == "Case").then(|| s.id.clone()),
+        case_id: (s.kind == "Case").then(|| s.id.to_owned()),
         ts: None,
         policies: Some(vec![id.to_owned()]),
         default_period: rule.default.clone(),
@@ -486,7 +487,7 @@ fn finding(policies: &Policies, s: &Subject, id: &str, status: Option<&str>) -> 
 /// A batch's columns by name, looked up once per batch rather than once per cell.
 struct Columns<'a> {
     b: &'a RecordBatch,
-    index: HashMap<&'a str, usize, xxhash_rust::xxh3::Xxh3Builder>,
+    index: HashMap<&'a str, usize, foldhash::fast::RandomState>,
 }
 
 impl<'a> Columns<'a> {
@@ -506,10 +507,10 @@ struct Row<'a> {
     as_of: i64,
 }
 
-impl Row<'_> {
-    fn text(&self, n: &str) -> Option<String> {
+impl<'a> Row<'a> {
+    fn text(&self, n: &str) -> Option<&'a str> {
         let a = self.c.get(n)?.as_string::<i32>();
-        (!a.is_null(self.r)).then(|| a.value(self.r).to_owned())
+        (!a.is_null(self.r)).then(|| a.value(self.r))
     }
     fn is(&self, n: &str, value: &str) -> bool {
         self.c.get(n).is_some_and(|c| {
@@ -571,10 +572,10 @@ impl Facts {
             for r in 0..b.num_rows() {
                 let row = Row { c: &columns, r, as_of: options.as_of };
                 if let Some(state) = row.text("member_state") {
-                    calendars.ensure(&state);
+                    calendars.ensure(state);
                 }
-                if row.text("kind").as_deref() == Some("commission") {
-                    commission = commission.or(row.text("authority_id"));
+                if row.text("kind") == Some("commission") {
+                    commission = commission.or(row.text("authority_id").map(str::to_owned));
                 }
             }
         }
@@ -587,13 +588,18 @@ impl Facts {
         })
     }
 
+    /// The Commission as an actor.
+    fn commission(&self) -> Actor<'_> {
+        (self.commission.0.as_deref(), self.commission.1.as_deref())
+    }
+
     fn end(memo: &mut period::Memo, t: i64, len: Length, cal: &crate::calendar::Calendar) -> i64 {
         micros(memo.end(utc(t), len, cal))
     }
 
     /// The subject of a row of the facts query for `kind`, or `None` when it did not exist
     /// yet at the check's instant (or, for a user, was never deactivated by then).
-    fn subject(&self, kind: Kind, row: &Row<'_>, memo: &mut period::Memo) -> Option<Subject> {
+    fn subject<'a>(&'a self, kind: Kind, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
         match kind {
             Kind::Case => self.case(row, memo),
             Kind::User => self.user(row, memo),
@@ -602,7 +608,7 @@ impl Facts {
         }
     }
 
-    fn case(&self, row: &Row<'_>, memo: &mut period::Memo) -> Option<Subject> {
+    fn case<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
         let (id, created) = (row.text("case_id")?, row.raw("created_at")?);
         if created > self.as_of {
             return None;
@@ -612,8 +618,8 @@ impl Facts {
                 as u32;
         let requester_state = row.text("requester_state");
         let responder_state = row.text("responder_state");
-        let requester_cal = self.calendars.get(requester_state.as_deref().unwrap_or("EU"));
-        let responder_cal = self.calendars.get(responder_state.as_deref().unwrap_or("EU"));
+        let requester_cal = self.calendars.get(requester_state.unwrap_or("EU"));
+        let responder_cal = self.calendars.get(responder_state.unwrap_or("EU"));
         let mut facts = vec![
             ("personal_data", Fact::Bool(row.flag("personal_data"))),
             ("repository", Fact::Bool(row.present("repository_basis"))),
@@ -670,7 +676,7 @@ impl Facts {
             }
         }
         let actors = Actors {
-            commission: self.commission.clone(),
+            commission: self.commission(),
             requesting: (row.text("requesting_authority"), requester_state),
             responding: (row.text("responder"), responder_state),
             ..Actors::default()
@@ -678,7 +684,7 @@ impl Facts {
         Some(Subject { kind: "Case", id, actors, facts })
     }
 
-    fn user(&self, row: &Row<'_>, memo: &mut period::Memo) -> Option<Subject> {
+    fn user<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
         let id = row.text("user_id")?;
         if row.raw("registered_at").is_some_and(|t| t > self.as_of) {
             return None;
@@ -694,24 +700,24 @@ impl Facts {
         if let Some(t) = row.seen("deleted_at") {
             facts.push(("deleted", Fact::Instant(t)));
         }
-        let actors = Actors { commission: self.commission.clone(), ..Actors::default() };
+        let actors = Actors { commission: self.commission(), ..Actors::default() };
         Some(Subject { kind: "User", id, actors, facts })
     }
 
-    fn request(&self, row: &Row<'_>, memo: &mut period::Memo) -> Option<Subject> {
+    fn request<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
         let (id, received) = (row.text("request_id")?, row.raw("received_at")?);
         if received > self.as_of {
             return None;
         }
         let state = row.text("controller_state");
-        let cal = self.calendars.get(state.as_deref().unwrap_or("EU"));
+        let cal = self.calendars.get(state.unwrap_or("EU"));
         let responded = row.seen("responded_at");
         // The outcome is known once the response is.
         let outcome = responded.and(row.text("outcome"));
-        let refused = matches!(outcome.as_deref(), Some("refused" | "no_action"));
+        let refused = matches!(outcome, Some("refused" | "no_action"));
         let mut facts = vec![
-            ("regime", Fact::Text(row.text("regime").unwrap_or_default())),
-            ("right", Fact::Text(row.text("right").unwrap_or_default())),
+            ("regime", Fact::Text(row.text("regime").unwrap_or_default().to_owned())),
+            ("right", Fact::Text(row.text("right").unwrap_or_default().to_owned())),
             ("refused", Fact::Bool(refused)),
             ("remedy_info_given", Fact::Bool(row.flag("remedy_info_given"))),
             ("month_due", Fact::Instant(Facts::end(memo, received, Length::Months(1), &cal))),
@@ -735,16 +741,16 @@ impl Facts {
         Some(Subject { kind: "Request", id, actors, facts })
     }
 
-    fn breach(&self, row: &Row<'_>, memo: &mut period::Memo) -> Option<Subject> {
+    fn breach<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
         let (id, aware) = (row.text("breach_id")?, row.raw("aware_at")?);
         if aware > self.as_of {
             return None;
         }
         let state = row.text("controller_state");
-        let cal = self.calendars.get(state.as_deref().unwrap_or("EU"));
+        let cal = self.calendars.get(state.unwrap_or("EU"));
         let present = |c: &str| row.present(c);
         let mut facts = vec![
-            ("risk", Fact::Text(row.text("risk").unwrap_or_default())),
+            ("risk", Fact::Text(row.text("risk").unwrap_or_default().to_owned())),
             ("exempt", Fact::Bool(row.present("subject_exemption"))),
             ("has_delay_reasons", Fact::Bool(present("delay_reasons"))),
             ("has_nature", Fact::Bool(present("nature"))),

@@ -59,7 +59,7 @@ impl std::fmt::Display for Length {
 /// quarter hours): millions of subjects cost thousands of computations.
 #[derive(Debug, Default)]
 pub struct Memo {
-    ends: std::collections::HashMap<(u64, i64, Length), DateTime<Utc>, xxhash_rust::xxh3::Xxh3Builder>,
+    ends: std::collections::HashMap<(u64, i64, Length), DateTime<Utc>, foldhash::fast::RandomState>,
 }
 
 impl Memo {

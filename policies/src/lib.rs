@@ -140,6 +140,8 @@ pub struct Policies {
     schema: Schema,
     set: PolicySet,
     rules: Vec<Rule>,
+    /// Each rule's place in `rules`, by ID: findings look their rule up by ID millions of times.
+    by_id: std::collections::HashMap<String, usize>,
     hash: String,
 }
 
@@ -220,7 +222,8 @@ impl Policies {
         if !problems.is_empty() {
             return Err(Error::Invalid(problems.join("; ")));
         }
-        Ok(Policies { schema, set, rules, hash: hex::encode(hasher.finalize()) })
+        let by_id = rules.iter().enumerate().map(|(i, r)| (r.id.clone(), i)).collect();
+        Ok(Policies { schema, set, rules, by_id, hash: hex::encode(hasher.finalize()) })
     }
 
     /// The schema.
@@ -240,7 +243,7 @@ impl Policies {
 
     /// The rule with this ID.
     pub fn rule(&self, id: &str) -> Option<&Rule> {
-        self.rules.iter().find(|r| r.id == id)
+        self.by_id.get(id).map(|i| &self.rules[*i])
     }
 
     /// SHA-256 of the schema and every policy file (name and text): the identity of the
