@@ -189,7 +189,8 @@ pub fn compare(events: u64, reps: usize, adhoc_reps: usize) -> Comparison {
     Comparison { runs, duckdb_peak_mib: duck["_peak_mib"].as_f64().unwrap_or(0.0) }
 }
 
-fn absolute(paths: Vec<std::path::PathBuf>) -> Vec<String> {
+/// Paths as absolute strings, for a peer running in another directory.
+pub fn absolute(paths: Vec<std::path::PathBuf>) -> Vec<String> {
     paths.iter().map(|p| std::path::absolute(p).unwrap().to_string_lossy().into_owned()).collect()
 }
 

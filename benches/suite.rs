@@ -116,21 +116,23 @@ fn seconds(v: &Value) -> Vec<f64> {
     v["seconds"].as_array().unwrap().iter().map(|s| s.as_f64().unwrap()).collect()
 }
 
-/// The first instant after the first `n` granted events (or `None`: all of them).
-fn cutoff(store: &Store, n: u64) -> Option<i64> {
+/// For each `n` of `counts`, the first instant after the first `n` granted events (or
+/// `None`: all of them), from one session and one pass over the access log.
+fn cutoffs<const N: usize>(store: &Store, counts: [u64; N]) -> [Option<i64>; N] {
     use arrow::array::AsArray;
     use arrow::datatypes::TimestampMicrosecondType;
     let rt = tokio::runtime::Runtime::new().unwrap();
+    let largest = counts.iter().copied().max().unwrap_or(0);
     let batches = rt.block_on(async {
         let ctx = custos_engine::query::session(store).await.unwrap();
-        let sql = format!(
-            "SELECT ts FROM access_log WHERE outcome = 'granted' ORDER BY ts LIMIT 1 OFFSET {}",
-            n.saturating_sub(1)
-        );
+        let sql = format!("SELECT ts FROM access_log WHERE outcome = 'granted' ORDER BY ts LIMIT {largest}");
         ctx.sql(&sql).await.unwrap().collect().await.unwrap()
     });
-    let b = batches.iter().find(|b| b.num_rows() > 0)?;
-    Some(b.column(0).as_primitive::<TimestampMicrosecondType>().value(0) + 1)
+    let first: Vec<i64> = batches
+        .iter()
+        .flat_map(|b| b.column(0).as_primitive::<TimestampMicrosecondType>().values().iter().copied())
+        .collect();
+    counts.map(|n| first.get((n as usize).checked_sub(1)?).map(|t| t + 1))
 }
 
 /// The SHA-256 of the sorted lines `event_id<TAB>rule<LF>`: findings compared across engines.
@@ -145,8 +147,7 @@ fn need_to_know(events: u64, python: &str) -> Vec<Line> {
     let store_dir = store(events);
     let store = Store::open(&store_dir).unwrap();
     let (naive_n, cedarpy_n) = if smoke() { (5_000, 2_000) } else { (300_000, 30_000) };
-    let naive_to = cutoff(&store, naive_n);
-    let py_to = cutoff(&store, cedarpy_n);
+    let [naive_to, py_to] = cutoffs(&store, [naive_n, cedarpy_n]);
     let arg = |t: Option<i64>| t.map_or("all".to_owned(), |t| t.to_string());
 
     eprintln!("need-to-know: Custos audit …");
@@ -226,14 +227,7 @@ fn cedarpy_spec(store: &Store, to: Option<i64>) -> Value {
     let tables: serde_json::Map<String, Value> =
         ["authorities", "users", "cases", "case_participants", "access_log"]
             .iter()
-            .map(|t| {
-                let files: Vec<String> = store
-                    .paths(t)
-                    .iter()
-                    .map(|p| std::path::absolute(p).unwrap().to_string_lossy().into_owned())
-                    .collect();
-                ((*t).to_owned(), json!(files))
-            })
+            .map(|t| ((*t).to_owned(), json!(analytics::absolute(store.paths(t)))))
             .collect();
     let d = custos_engine::query::effective_domains(store).unwrap();
     let codes = d.column_by_name("domain").unwrap().as_string::<i32>();
