@@ -5,16 +5,18 @@
 -- Inputs:  cases, domains, authorities, case_participants.
 -- Outputs: one row per case: the columns of `cases`, then domain_retention_months,
 --          special_categories_basis, requester_state, responder, responder_state.
+-- Plan:    cases meet their participants and requesting authority by number (`case_key`,
+--          `requesting_key`), not by text.
 -- Note:    where a case names several responding authorities, the first by identifier is
 --          taken as the one that must answer.
 WITH responder AS (
-  SELECT case_id, MIN(authority_id) AS authority_id
+  SELECT case_key, MIN(authority_id) AS authority_id
   FROM case_participants
   WHERE role = 'responding'
-  GROUP BY case_id
+  GROUP BY case_key
 )
 SELECT
-  c.*,
+  c.* EXCLUDE (case_key, requesting_key),
   d.retention_months AS domain_retention_months,
   d.special_categories_basis,
   ra.member_state AS requester_state,
@@ -22,6 +24,6 @@ SELECT
   pa.member_state AS responder_state
 FROM cases c
 LEFT JOIN domains d ON d.domain = c.domain
-LEFT JOIN authorities ra ON ra.authority_id = c.requesting_authority
-LEFT JOIN responder r ON r.case_id = c.case_id
+LEFT JOIN authorities ra ON ra.authority_key = c.requesting_key
+LEFT JOIN responder r ON r.case_key = c.case_key
 LEFT JOIN authorities pa ON pa.authority_id = r.authority_id

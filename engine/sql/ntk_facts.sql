@@ -7,11 +7,13 @@
 --          authority's kind and member state; the case's domain, personal data, blocked and
 --          deleted state at ts and consent; the domain's Commission role and third
 --          countries; whether the user's authority took part in the case at ts).
--- Plan:    every join names the small table first (participation, authorities, cases with
---          their domain, users), so that it is the side DataFusion builds in memory and the
---          events stream past it. Each join copies the columns gathered so far, so the joins
---          that add lists (the domain's third countries, the user's domains) come last, and
---          domains are joined to cases before the events meet either.
+-- Plan:    every join names the small table first (participation, cases with their domain,
+--          users with their authority), so that it is the side DataFusion builds in memory and
+--          the events stream past it; joins compare the numbers import gives every case, user
+--          and authority (`case_key`, ...), not their text. Each join copies the columns
+--          gathered so far, so the joins that add lists (the domain's third countries, the
+--          user's domains) come last, and domains are joined to cases and authorities to users
+--          before the events meet them. An event's authority is its user's (import checks it).
 -- Note:    an authority may take part in a case more than once (several roles, or leaving and
 --          rejoining), in periods that may overlap. Its periods are gathered into one list per
 --          case and authority (`participation`), so that the join meets at most one row per
@@ -19,15 +21,15 @@
 --          them (joined at or before it, not yet left).
 WITH participation AS (
   SELECT
-    case_id,
-    authority_id,
+    case_key,
+    authority_key,
     array_agg(named_struct('joined', joined_at, 'left', left_at)) AS periods
   FROM case_participants
-  GROUP BY case_id, authority_id
+  GROUP BY case_key, authority_key
 ),
 case_facts AS (
   SELECT
-    c.case_id,
+    c.case_key,
     c.domain AS case_domain,
     c.personal_data,
     c.blocked_at,
@@ -38,6 +40,17 @@ case_facts AS (
   FROM domains d
   RIGHT JOIN cases c ON d.domain = c.domain
 ),
+user_facts AS (
+  SELECT
+    u.user_key,
+    u.registered_at,
+    u.deactivated_at,
+    u.domains,
+    a.kind,
+    a.member_state
+  FROM authorities a
+  JOIN users u ON a.authority_key = u.authority_key
+),
 granted AS (
   SELECT
     event_id,
@@ -45,6 +58,9 @@ granted AS (
     user_id,
     authority_id,
     case_id,
+    user_key,
+    authority_key,
+    case_key,
     action,
     purpose,
     legal_ground IS NOT NULL AS legal_ground
@@ -57,13 +73,8 @@ with_participation AS (
   SELECT e.*, in_any_period(e.ts, p.periods) AS participating
   FROM participation p
   RIGHT JOIN granted e
-    ON p.case_id = e.case_id
-    AND p.authority_id = e.authority_id
-),
-event AS (
-  SELECT e.*, a.kind AS authority_kind, a.member_state
-  FROM authorities a
-  JOIN with_participation e ON a.authority_id = e.authority_id
+    ON p.case_key = e.case_key
+    AND p.authority_key = e.authority_key
 ),
 with_case AS (
   SELECT
@@ -76,7 +87,7 @@ with_case AS (
     c.commission_participates,
     c.third_countries
   FROM case_facts c
-  RIGHT JOIN event e ON c.case_id = e.case_id
+  RIGHT JOIN with_participation e ON c.case_key = e.case_key
 )
 SELECT
   e.event_id,
@@ -89,8 +100,8 @@ SELECT
   e.legal_ground,
   u.registered_at <= e.ts AND (u.deactivated_at IS NULL OR e.ts < u.deactivated_at) AS user_active,
   u.domains AS user_domains,
-  e.authority_kind,
-  e.member_state,
+  u.kind AS authority_kind,
+  u.member_state,
   e.case_domain,
   e.personal_data,
   e.blocked,
@@ -99,5 +110,5 @@ SELECT
   e.commission_participates,
   e.third_countries,
   e.participating
-FROM users u
-JOIN with_case e ON u.user_id = e.user_id
+FROM user_facts u
+JOIN with_case e ON u.user_key = e.user_key

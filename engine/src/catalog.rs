@@ -108,6 +108,41 @@ pub enum Partition {
     Month(&'static str),
 }
 
+/// The entities whose text identifiers Custos numbers at import (see [`Surrogate`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Entity {
+    /// `authorities.authority_id`
+    Authority,
+    /// `users.user_id`
+    User,
+    /// `cases.case_id`
+    Case,
+}
+
+/// A column Custos adds to a table at import: a whole number standing for an identifier.
+///
+/// Every authority, user and case is numbered once, in the order it first came into the
+/// store (`authority_key`, `user_key`, `case_key`), and every reference to one is stored
+/// beside its text with the referenced row's number. Joins then compare integers, not text:
+/// the audit joins hundreds of millions of events to their users and cases this way. The
+/// numbers mean nothing outside one store, and no one imports them.
+#[derive(Debug, Clone, Copy)]
+pub struct Surrogate {
+    /// The column's name.
+    pub name: &'static str,
+    /// The text column it stands for.
+    pub of: &'static str,
+    /// The entity numbered.
+    pub entity: Entity,
+}
+
+/// The Arrow type of a [`Surrogate`] column.
+pub const SURROGATE_TYPE: DataType = DataType::Int32;
+
+const fn number(name: &'static str, of: &'static str, entity: Entity) -> Surrogate {
+    Surrogate { name, of, entity }
+}
+
 /// A table of the data model.
 #[derive(Debug)]
 pub struct Table {
@@ -120,13 +155,26 @@ pub struct Table {
     pub key: &'static [&'static str],
     /// The storage layout.
     pub partition: Partition,
+    /// The numbers Custos adds to each row at import, after the columns (see [`Surrogate`]).
+    pub surrogates: &'static [Surrogate],
     schema: LazyLock<SchemaRef>,
+    stored: LazyLock<SchemaRef>,
 }
 
 impl Table {
-    /// The Arrow schema the store keeps this table in.
+    /// The Arrow schema of the table's columns, as imported.
     pub fn schema(&self) -> SchemaRef {
         Arc::clone(&self.schema)
+    }
+
+    /// The Arrow schema the store keeps this table in: its columns, then its surrogates.
+    pub fn stored_schema(&self) -> SchemaRef {
+        Arc::clone(&self.stored)
+    }
+
+    /// The surrogate that numbers this table's own rows (`case_key` of `cases`), if any.
+    pub fn own_surrogate(&self) -> Option<&Surrogate> {
+        self.surrogates.iter().find(|s| self.key == [s.of])
     }
 
     /// The column called `name`.
@@ -146,21 +194,26 @@ impl Table {
 }
 
 macro_rules! table {
-    ($name:literal, key $key:expr, $partition:expr, [$($c:expr),* $(,)?]) => {{
+    ($name:literal, key $key:expr, $partition:expr, [$($c:expr),* $(,)?]) => {
+        table!($name, key $key, $partition, [$($c),*], numbered [])
+    };
+    ($name:literal, key $key:expr, $partition:expr, [$($c:expr),* $(,)?], numbered [$($s:expr),* $(,)?]) => {{
         const COLUMNS: &[Column] = &[$($c),*];
+        const SURROGATES: &[Surrogate] = &[$($s),*];
+        // Every column is nullable in storage: the importer enforces `nullable`.
+        fn fields() -> Vec<Field> {
+            COLUMNS.iter().map(|c| Field::new(c.name, c.kind.data_type(), true)).collect()
+        }
         Table {
             name: $name,
             columns: COLUMNS,
             key: $key,
             partition: $partition,
-            schema: LazyLock::new(|| {
-                Arc::new(Schema::new(
-                    COLUMNS
-                        .iter()
-                        // Every column is nullable in storage: the importer enforces `nullable`.
-                        .map(|c| Field::new(c.name, c.kind.data_type(), true))
-                        .collect::<Vec<_>>(),
-                ))
+            surrogates: SURROGATES,
+            schema: LazyLock::new(|| Arc::new(Schema::new(fields()))),
+            stored: LazyLock::new(|| {
+                let numbers = SURROGATES.iter().map(|s| Field::new(s.name, SURROGATE_TYPE, true));
+                Arc::new(Schema::new(fields().into_iter().chain(numbers).collect::<Vec<_>>()))
             }),
         }
     }};
@@ -245,7 +298,8 @@ pub static AUTHORITIES: Table = table!(
         one_of("kind", AUTHORITY_KINDS),
         col("name", Kind::Text),
         col("domains", Kind::TextList),
-    ]
+    ],
+    numbered[number("authority_key", "authority_id", Entity::Authority)]
 );
 
 /// `users`: IMI users, by pseudonym.
@@ -261,7 +315,8 @@ pub static USERS: Table = table!(
         opt("deactivated_at", Kind::Timestamp),
         opt("blocked_at", Kind::Timestamp),
         opt("deleted_at", Kind::Timestamp),
-    ]
+    ],
+    numbered [number("user_key", "user_id", Entity::User), number("authority_key", "authority_id", Entity::Authority)]
 );
 
 /// `cases`: administrative cooperation procedures.
@@ -292,7 +347,8 @@ pub static CASES: Table = table!(
         col("subject_consent", Kind::Bool),
         opt_one_of("rating_timeliness", RATINGS),
         opt_one_of("rating_effort", RATINGS),
-    ]
+    ],
+    numbered [number("case_key", "case_id", Entity::Case), number("requesting_key", "requesting_authority", Entity::Authority)]
 );
 
 /// `case_participants`: who takes part in a case, from when.
@@ -306,7 +362,8 @@ pub static CASE_PARTICIPANTS: Table = table!(
         one_of("role", PARTICIPANT_ROLES),
         col("joined_at", Kind::Timestamp),
         opt("left_at", Kind::Timestamp),
-    ]
+    ],
+    numbered [number("case_key", "case_id", Entity::Case), number("authority_key", "authority_id", Entity::Authority)]
 );
 
 /// `access_log`: every operation of a user on IMI data (IMI Art. 17(3)).
@@ -324,7 +381,8 @@ pub static ACCESS_LOG: Table = table!(
         one_of("purpose", PURPOSES),
         opt("legal_ground", Kind::Text),
         one_of("outcome", &["granted", "refused"]),
-    ]
+    ],
+    numbered [number("user_key", "user_id", Entity::User), number("authority_key", "authority_id", Entity::Authority), number("case_key", "case_id", Entity::Case)]
 );
 
 /// `dsr_requests`: data-subject requests.

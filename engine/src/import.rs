@@ -131,7 +131,7 @@ pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Repor
     let mut refs = References::new();
     for table in [&catalog::DOMAINS, &catalog::AUTHORITIES, &catalog::USERS, &catalog::CASES] {
         for batch in txn.store().read(table.name)? {
-            refs.absorb(table, &batch);
+            refs.absorb(table, &batch)?;
         }
     }
     let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
@@ -144,8 +144,14 @@ pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Repor
         i += group.len();
         let digester = Digester::new(table)?;
         let mut keys = KeyIndex::new(table)?;
+        // The table's own numbers (see `catalog::Surrogate`) count on from the stored rows'.
+        let mut next = 0;
         for batch in txn.store().read(table.name)? {
             keys.add_stored(&batch, &digester)?;
+            if let Some(own) = table.own_surrogate().and_then(|s| batch.column_by_name(s.name)) {
+                let max = arrow::compute::max(own.as_primitive::<arrow::datatypes::Int32Type>());
+                next = next.max(max.map_or(0, |m| m + 1));
+            }
         }
         // Room for every new key at once (about 60 bytes a row of text), not doubling as they come.
         let bytes: u64 =
@@ -161,7 +167,8 @@ pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Repor
             let prepare = |chunk: Chunk| -> Result<(Chunk, Digests)> {
                 validate::check(&input.name, table, &chunk, &refs)?;
                 let digests = digester.digests(&chunk.batch)?;
-                Ok((chunk, digests))
+                let batch = refs.with_references(table, chunk.batch)?;
+                Ok((Chunk { batch, origins: chunk.origins }, digests))
             };
             reader::read(&input.path, &input.name, table, input.format, &prepare, &mut |(
                 chunk,
@@ -170,6 +177,7 @@ pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Repor
                 count.read += chunk.batch.num_rows() as u64;
                 let fresh = keys.admit(&input.name, n as u32, &names, &chunk, &digests)?;
                 if fresh.num_rows() > 0 {
+                    let fresh = validate::number_rows(table, &fresh, &mut next)?;
                     count.added += fresh.num_rows() as u64;
                     if References::needs(table) {
                         fresh_batches.push(fresh.clone());
@@ -180,7 +188,7 @@ pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Repor
             })?;
         }
         for batch in &fresh_batches {
-            refs.absorb(table, batch);
+            refs.absorb(table, batch)?;
         }
         sink.close(&mut txn)?;
     }
@@ -254,7 +262,7 @@ impl TableSink {
                 props = props.set_column_dictionary_enabled(c.name.into(), false);
             }
             let props = props.build();
-            let writer = ArrowWriter::try_new(file, self.table.schema(), Some(props))?;
+            let writer = ArrowWriter::try_new(file, self.table.stored_schema(), Some(props))?;
             self.writers.insert(partition.clone(), (path, 0, writer));
         }
         if let Some((_, rows, writer)) = self.writers.get_mut(&partition) {

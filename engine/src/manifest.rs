@@ -55,6 +55,21 @@ pub struct EntryBody {
     pub sources: Vec<String>,
     /// The files it added.
     pub files: Vec<FileRecord>,
+    /// How the files are laid out: [`LAYOUT`] for files written now. Layout 1 (the field
+    /// absent) had no surrogate columns (see [`crate::catalog::Surrogate`]).
+    #[serde(default = "layout_one", skip_serializing_if = "is_layout_one")]
+    pub layout: u32,
+}
+
+/// The layout of the files this version of Custos writes: 2, with surrogate columns.
+pub const LAYOUT: u32 = 2;
+
+fn layout_one() -> u32 {
+    1
+}
+
+fn is_layout_one(n: &u32) -> bool {
+    *n == 1
 }
 
 impl EntryBody {
@@ -176,6 +191,7 @@ mod tests {
             kind: "import".into(),
             sources: vec!["cases.csv".into()],
             files: vec![],
+            layout: LAYOUT,
         }
     }
 

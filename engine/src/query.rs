@@ -137,8 +137,8 @@ async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionConte
         let schema = match table.partition {
             // The access log is the one table that streams past the others through joins:
             // its text as views, which a join copies as 16 bytes rather than the whole string.
-            catalog::Partition::Month(_) => views(&table.schema()),
-            catalog::Partition::None => table.schema(),
+            catalog::Partition::Month(_) => views(&table.stored_schema()),
+            catalog::Partition::None => table.stored_schema(),
         };
         register(&ctx, store, table.name, schema)?;
     }

@@ -57,6 +57,19 @@ impl Store {
         if let Some(p) = problems.first() {
             return Err(Error::Store { path: root, message: format!("{p}; run `custos verify`") });
         }
+        let numbered =
+            |f: &FileRecord| crate::catalog::table(&f.table).is_some_and(|t| !t.surrogates.is_empty());
+        if let Some(old) =
+            entries.iter().find(|e| e.body.layout < manifest::LAYOUT && e.body.files.iter().any(numbered))
+        {
+            return Err(Error::Store {
+                path: root,
+                message: format!(
+                    "commit {} was written by an earlier Custos, without the surrogate key columns this one joins on: import the source files again into a new store",
+                    old.body.seq
+                ),
+            });
+        }
         Ok(Store { root, entries })
     }
 
@@ -403,6 +416,7 @@ impl Transaction {
             kind: self.kind.clone(),
             sources,
             files: self.staged.clone(),
+            layout: manifest::LAYOUT,
         };
         let entry = Entry::seal(body);
         for dir in self.staged.iter().filter_map(|s| Path::new(&s.path).parent().map(Path::to_path_buf)) {

@@ -47,6 +47,67 @@ fn json_lines_and_parquet_import_like_csv() {
 }
 
 #[test]
+fn every_case_user_and_authority_is_numbered_once_and_references_carry_the_number() {
+    let (tmp, store) = base_store();
+    // A second import: a new case, its participants, and events on it and on an old case.
+    let dir = tmp.path().join("more");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("cases.csv"),
+        "case_id,domain,procedure,requesting_authority,created_at,sent_at,accepted_at,answered_at,due_at,closed_at,last_activity_at,inactivity_justified,personal_data,special_categories,retention_months,repository_basis,blocked_at,deleted_at,early_deletion_requested_at,subject_consent,rating_timeliness,rating_effort\n\
+         N1,services,request,A-FR-1,2024-04-01T09:00:00Z,,,,,,2024-04-01T09:00:00Z,false,true,false,,,,,,false,,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("case_participants.csv"),
+        "case_id,authority_id,role,joined_at,left_at\nN1,A-FR-1,requesting,2024-04-01T09:00:00Z,\nN1,A-DE-1,responding,2024-04-01T09:00:00Z,\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("access_log.csv"),
+        "event_id,ts,user_id,authority_id,case_id,action,purpose,legal_ground,outcome\n\
+         N-E1,2024-04-01T10:00:00Z,U2,A-FR-1,N1,view,administrative_cooperation,,granted\n\
+         N-E2,2024-04-01T11:00:00Z,U1,A-DE-1,C1,view,administrative_cooperation,,granted\n\
+         N-E3,2024-04-01T12:00:00Z,U1,A-DE-1,,login,administrative_cooperation,,granted\n",
+    )
+    .unwrap();
+    let out = run(&["import", "--store", store.to_str().unwrap(), dir.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let s = store.to_str().unwrap();
+    let count = |sql: &str| -> String {
+        let out = run(&["query", "--store", s, "--format", "csv", sql]);
+        assert!(out.status.success(), "{sql}: {}", stderr(&out));
+        stdout(&out).lines().nth(1).unwrap_or_default().to_owned()
+    };
+    // Numbers are distinct, and the second import counted on from the first.
+    for (table, key) in [("cases", "case_key"), ("users", "user_key"), ("authorities", "authority_key")] {
+        let sql = format!(
+            "SELECT count(*) = count(DISTINCT {key}) AND min({key}) = 0 AND max({key}) = count(*) - 1 FROM {table}"
+        );
+        assert_eq!(count(&sql), "true", "{table}");
+    }
+    assert_eq!(
+        count("SELECT case_key FROM cases WHERE case_id = 'N1'"),
+        count("SELECT count(*) - 1 FROM cases")
+    );
+    // Every reference carries the number of the row it names, and only a missing one is null.
+    let mismatches = [
+        "SELECT count(*) FROM access_log e LEFT JOIN users u ON u.user_id = e.user_id WHERE e.user_key IS DISTINCT FROM u.user_key",
+        "SELECT count(*) FROM access_log e LEFT JOIN authorities a ON a.authority_id = e.authority_id WHERE e.authority_key IS DISTINCT FROM a.authority_key",
+        "SELECT count(*) FROM access_log e LEFT JOIN cases c ON c.case_id = e.case_id WHERE e.case_key IS DISTINCT FROM c.case_key",
+        "SELECT count(*) FROM case_participants p LEFT JOIN cases c ON c.case_id = p.case_id WHERE p.case_key IS DISTINCT FROM c.case_key",
+        "SELECT count(*) FROM case_participants p LEFT JOIN authorities a ON a.authority_id = p.authority_id WHERE p.authority_key IS DISTINCT FROM a.authority_key",
+        "SELECT count(*) FROM cases c LEFT JOIN authorities a ON a.authority_id = c.requesting_authority WHERE c.requesting_key IS DISTINCT FROM a.authority_key",
+        "SELECT count(*) FROM users u LEFT JOIN authorities a ON a.authority_id = u.authority_id WHERE u.authority_key IS DISTINCT FROM a.authority_key",
+    ];
+    for sql in mismatches {
+        assert_eq!(count(sql), "0", "{sql}");
+    }
+    assert_eq!(count("SELECT count(*) FROM access_log WHERE case_key IS NULL AND event_id = 'N-E3'"), "1");
+    assert_eq!(count("SELECT count(*) FROM access_log WHERE event_id LIKE 'N-E%'"), "3");
+}
+
+#[test]
 fn a_killed_import_leaves_the_store_without_it_or_with_all_of_it() {
     let tmp = tempfile::tempdir().unwrap();
     let export = tmp.path().join("export");

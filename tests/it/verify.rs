@@ -90,3 +90,32 @@ fn verify_of_a_directory_that_is_no_store_is_a_clear_error() {
     assert_eq!(out.status.code(), Some(1));
     assert!(crate::stderr(&out).contains("not a Custos store"), "{}", crate::stderr(&out));
 }
+
+#[test]
+fn a_store_written_before_surrogate_keys_is_refused_with_what_to_do() {
+    use custos_engine::manifest::{Entry, parse};
+    let (_tmp, store) = base_store();
+    // The same store as an earlier Custos wrote it: entries without the `layout` field.
+    let path = store.join("manifest.jsonl");
+    let (entries, problems) = parse(&std::fs::read(&path).unwrap());
+    assert!(problems.is_empty());
+    let mut text = String::new();
+    let mut prev = custos_engine::manifest::GENESIS.to_owned();
+    for e in entries {
+        let mut body = e.body;
+        body.layout = 1;
+        body.prev = prev;
+        let sealed = Entry::seal(body);
+        prev = sealed.hash.clone();
+        text.push_str(&sealed.to_line());
+    }
+    assert!(!text.contains("layout"));
+    std::fs::write(&path, text).unwrap();
+    let out = run(&["audit", "--store", store.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", crate::stderr(&out));
+    let err = crate::stderr(&out);
+    assert!(
+        err.contains("written by an earlier Custos") && err.contains("import the source files again"),
+        "{err}"
+    );
+}

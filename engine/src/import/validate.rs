@@ -4,26 +4,28 @@
 
 use std::collections::{HashMap, HashSet};
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use arrow::array::{Array, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::filter_record_batch;
-use arrow::datatypes::Int64Type;
+use arrow::datatypes::{Field, Int32Type, Int64Type, Schema};
 use arrow::row::{RowConverter, SortField};
 use xxhash_rust::xxh3::{Xxh3Builder, xxh3_128};
 
 use super::reader::Chunk;
 use crate::annex;
-use crate::catalog::{self, Domain, Kind, Table};
+use crate::catalog::{self, Domain, Entity, Kind, Table};
 use crate::error::{InputError, Result};
 
-/// What references can point to: the rows of the store plus those accepted so far.
+/// What references can point to: the rows of the store plus those accepted so far, each
+/// authority, user and case with its number (see [`catalog::Surrogate`]).
 #[derive(Debug, Default)]
 pub struct References {
     domains: HashSet<String, Xxh3Builder>,
-    authorities: HashSet<String, Xxh3Builder>,
-    /// User to the authority they work for.
-    users: HashMap<String, String, Xxh3Builder>,
-    cases: HashSet<String, Xxh3Builder>,
+    authorities: HashMap<String, i32, Xxh3Builder>,
+    /// User to the authority they work for, and the user's number.
+    users: HashMap<String, (String, i32), Xxh3Builder>,
+    cases: HashMap<String, i32, Xxh3Builder>,
 }
 
 impl References {
@@ -39,26 +41,104 @@ impl References {
         matches!(table.name, "domains" | "authorities" | "users" | "cases")
     }
 
-    /// Adds the keys of accepted rows of `table`.
-    pub fn absorb(&mut self, table: &Table, batch: &RecordBatch) {
+    /// Adds the keys of stored rows of `table` (with their surrogate columns).
+    pub fn absorb(&mut self, table: &Table, batch: &RecordBatch) -> Result<()> {
         let text = |name: &str| batch.column(table.index(name).unwrap_or(0)).as_string::<i32>().clone();
+        let number = |name: &str| -> Result<arrow::array::Int32Array> {
+            batch.column_by_name(name).map(|c| c.as_primitive::<Int32Type>().clone()).ok_or_else(|| {
+                InputError::file(table.name, format!("stored rows have no `{name}` column")).into()
+            })
+        };
         match table.name {
             "domains" => self.domains.extend(text("domain").iter().flatten().map(str::to_owned)),
             "authorities" => {
-                self.authorities.extend(text("authority_id").iter().flatten().map(str::to_owned))
-            }
-            "users" => {
-                let (u, a) = (text("user_id"), text("authority_id"));
-                for (u, a) in u.iter().zip(a.iter()) {
-                    if let (Some(u), Some(a)) = (u, a) {
-                        self.users.insert(u.to_owned(), a.to_owned());
+                let (a, k) = (text("authority_id"), number("authority_key")?);
+                for (a, k) in a.iter().zip(k.iter()) {
+                    if let (Some(a), Some(k)) = (a, k) {
+                        self.authorities.insert(a.to_owned(), k);
                     }
                 }
             }
-            "cases" => self.cases.extend(text("case_id").iter().flatten().map(str::to_owned)),
+            "users" => {
+                let (u, a, k) = (text("user_id"), text("authority_id"), number("user_key")?);
+                for ((u, a), k) in u.iter().zip(a.iter()).zip(k.iter()) {
+                    if let (Some(u), Some(a), Some(k)) = (u, a, k) {
+                        self.users.insert(u.to_owned(), (a.to_owned(), k));
+                    }
+                }
+            }
+            "cases" => {
+                let (c, k) = (text("case_id"), number("case_key")?);
+                for (c, k) in c.iter().zip(k.iter()) {
+                    if let (Some(c), Some(k)) = (c, k) {
+                        self.cases.insert(c.to_owned(), k);
+                    }
+                }
+            }
             _ => {}
         }
+        Ok(())
     }
+
+    /// The number of the `entity` called `id`, if it is known.
+    fn number(&self, entity: Entity, id: &str) -> Option<i32> {
+        match entity {
+            Entity::Authority => self.authorities.get(id).copied(),
+            Entity::User => self.users.get(id).map(|(_, k)| *k),
+            Entity::Case => self.cases.get(id).copied(),
+        }
+    }
+
+    /// `batch` (checked rows of `table`) with the surrogate columns of its references appended:
+    /// the number of each row's authority, user or case. A table's own number is not among
+    /// them (see [`number_rows`]).
+    pub fn with_references(&self, table: &'static Table, batch: RecordBatch) -> Result<RecordBatch> {
+        let own = table.own_surrogate().map(|s| s.name);
+        let references: Vec<_> = table.surrogates.iter().filter(|s| Some(s.name) != own).collect();
+        if references.is_empty() {
+            return Ok(batch);
+        }
+        let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
+        let mut columns = batch.columns().to_vec();
+        for s in references {
+            let ids = batch.column(table.index(s.of).unwrap_or(0)).as_string::<i32>();
+            let mut numbers = arrow::array::Int32Builder::with_capacity(ids.len());
+            for id in ids.iter() {
+                match id {
+                    None => numbers.append_null(),
+                    // INVARIANT: `check` found every reference among the known rows.
+                    Some(id) => numbers.append_option(self.number(s.entity, id)),
+                }
+            }
+            fields.push(Arc::new(Field::new(s.name, catalog::SURROGATE_TYPE, true)));
+            columns.push(Arc::new(numbers.finish()));
+        }
+        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    }
+}
+
+/// Rows of `table` with their references numbered (see [`References::with_references`]) as
+/// the store keeps them: the table's own number given to each row, counting on from `next`.
+pub fn number_rows(table: &'static Table, batch: &RecordBatch, next: &mut i32) -> Result<RecordBatch> {
+    let schema = table.stored_schema();
+    let own = table.own_surrogate().map(|s| s.name);
+    let rows = batch.num_rows() as i32;
+    let columns = schema
+        .fields()
+        .iter()
+        .map(|f| {
+            if Some(f.name().as_str()) == own {
+                let numbers: arrow::array::Int32Array = (*next..*next + rows).collect();
+                Ok(Arc::new(numbers) as arrow::array::ArrayRef)
+            } else {
+                batch.column_by_name(f.name()).cloned().ok_or_else(|| {
+                    InputError::file(table.name, format!("no column `{}` to store", f.name())).into()
+                })
+            }
+        })
+        .collect::<Result<Vec<_>>>()?;
+    *next += rows;
+    Ok(RecordBatch::try_new(schema, columns)?)
 }
 
 /// A hasher for keys that are already uniformly distributed hashes.
@@ -111,7 +191,8 @@ impl Digester {
     pub fn digests(&self, batch: &RecordBatch) -> Result<Digests> {
         let keys: Vec<_> = self.table.key_indices().into_iter().map(|i| batch.column(i).clone()).collect();
         let keys = self.key_rows.convert_columns(&keys)?;
-        let rows = self.all_rows.convert_columns(batch.columns())?;
+        // The table's own columns only: stored rows carry surrogate columns after them.
+        let rows = self.all_rows.convert_columns(&batch.columns()[..self.table.columns.len()])?;
         Ok(Digests {
             keys: keys.iter().map(|r| xxh3_128(r.as_ref())).collect(),
             contents: rows.iter().map(|r| xxhash_rust::xxh3::xxh3_64(r.as_ref())).collect(),
@@ -316,8 +397,8 @@ fn check_references(file: &str, table: &'static Table, chunk: &Chunk, refs: &Ref
         Ok(())
     };
     let domain = |v: &str| refs.domains.contains(v);
-    let authority = |v: &str| refs.authorities.contains(v);
-    let case = |v: &str| refs.cases.contains(v);
+    let authority = |v: &str| refs.authorities.contains_key(v);
+    let case = |v: &str| refs.cases.contains_key(v);
     match table.name {
         "authorities" => {
             all_exist("domains", &domain, "domain")?;
@@ -367,7 +448,9 @@ fn check_references(file: &str, table: &'static Table, chunk: &Chunk, refs: &Ref
             let (users, authorities) = (text("user_id"), text("authority_id"));
             for row in 0..batch.num_rows() {
                 let (u, a) = (users.value(row), authorities.value(row));
-                let Some(own) = refs.users.get(u) else { return Err(dangling(row, "user_id", u, "user")) };
+                let Some((own, _)) = refs.users.get(u) else {
+                    return Err(dangling(row, "user_id", u, "user"));
+                };
                 if own != a {
                     return Err(InputError::at(
                         file,
