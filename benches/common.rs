@@ -62,6 +62,11 @@ pub fn store(events: u64) -> PathBuf {
 /// A store holding [`export_at`] (imported once, then reused).
 pub fn store_at(events: u64, scale: f64) -> PathBuf {
     let dir = data_dir().join(format!("store-{events}-{scale}"));
+    // A store an earlier Custos wrote (in another layout) is imported again.
+    if dir.join("manifest.jsonl").exists() && custos_engine::store::Store::open(&dir).is_err() {
+        eprintln!("{} was written by an earlier Custos: importing again", dir.display());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
     if !dir.join("manifest.jsonl").exists() {
         let export = export_at(events, scale);
         eprintln!("importing into {} …", dir.display());

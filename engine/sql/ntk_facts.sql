@@ -3,16 +3,17 @@
 -- Inputs:  access_log, users, authorities, cases, domains, case_participants;
 --          $1 and $2, the half-open window [from, to) of event times.
 -- Outputs: one row per granted event in the window: the event's identifiers, then the facts
---          the Cedar entities are built from (user active at ts; the user's domains; the
---          authority's kind and member state; the case's domain, personal data, blocked and
---          deleted state at ts and consent; the domain's Commission role and third
---          countries; whether the user's authority took part in the case at ts).
+--          the Cedar entities are built from (user active at ts; the user's number, by which
+--          the audit finds the user's domains; the authority's kind and member state; the
+--          case's domain, by which the audit finds its third countries, personal data,
+--          blocked and deleted state at ts and consent; the domain's Commission role; whether
+--          the user's authority took part in the case at ts).
 -- Plan:    every join names the small table first (participation, cases with their domain,
 --          users with their authority), so that it is the side DataFusion builds in memory and
 --          the events stream past it; joins compare the numbers import gives every case, user
 --          and authority (`case_key`, ...), not their text. Each join copies the columns
---          gathered so far, so the joins that add lists (the domain's third countries, the
---          user's domains) come last, and domains are joined to cases and authorities to users
+--          gathered so far, so no list-valued column is carried (the static lists are read
+--          once by the audit), and domains are joined to cases and authorities to users
 --          before the events meet them. An event's authority is its user's (import checks it).
 -- Note:    an authority may take part in a case more than once (several roles, or leaving and
 --          rejoining), in periods that may overlap. Its periods are gathered into one list per
@@ -35,8 +36,7 @@ case_facts AS (
     c.blocked_at,
     c.deleted_at,
     c.subject_consent,
-    d.commission_participates,
-    d.third_countries
+    d.commission_participates
   FROM domains d
   RIGHT JOIN cases c ON d.domain = c.domain
 ),
@@ -45,7 +45,6 @@ user_facts AS (
     u.user_key,
     u.registered_at,
     u.deactivated_at,
-    u.domains,
     a.kind,
     a.member_state
   FROM authorities a
@@ -84,8 +83,7 @@ with_case AS (
     c.blocked_at IS NOT NULL AND c.blocked_at <= e.ts AS blocked,
     c.deleted_at IS NOT NULL AND c.deleted_at <= e.ts AS deleted,
     c.subject_consent,
-    c.commission_participates,
-    c.third_countries
+    c.commission_participates
   FROM case_facts c
   RIGHT JOIN with_participation e ON c.case_key = e.case_key
 )
@@ -99,7 +97,7 @@ SELECT
   e.purpose,
   e.legal_ground,
   u.registered_at <= e.ts AND (u.deactivated_at IS NULL OR e.ts < u.deactivated_at) AS user_active,
-  u.domains AS user_domains,
+  e.user_key,
   u.kind AS authority_kind,
   u.member_state,
   e.case_domain,
@@ -108,7 +106,6 @@ SELECT
   e.deleted,
   e.subject_consent,
   e.commission_participates,
-  e.third_countries,
   e.participating
 FROM user_facts u
 JOIN with_case e ON u.user_key = e.user_key

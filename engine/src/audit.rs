@@ -4,23 +4,32 @@
 //! store ──► ntk_facts.sql (DataFusion: the event joined with its user, authority, case,
 //!            │               domain and participation as they stood at the event's instant)
 //!            ▼
-//!        per batch: the fact columns, row-encoded ──► distinct scenes ──► Cedar, once each
-//!            │                                                   │
-//!            ▼                                                   ▼
-//!        every event's verdict, looked up by its scene's encoding ──► findings
+//!        per batch: the fact columns, interned ──► distinct scenes ──► Cedar, once each
+//!            │                                             │
+//!            ▼                                             ▼
+//!        every event's verdict, looked up by its scene's number ──► findings
 //! ```
 //!
 //! Cedar sees a scene with stand-in identifiers (`actor`, `case`) and the facts of the
 //! event; the policies read no identifiers, so the verdict of a scene is the verdict of every
 //! event with the same facts. Real events number in the hundreds of millions; distinct scenes
 //! in the thousands.
+//!
+//! The list-valued facts are static attributes: a user's domains and a domain's third
+//! countries. The facts query carries the user's number and the case's domain instead of the
+//! lists (copying a list per event costs more than all the joins), and the audit reads the
+//! lists once, through DataFusion, into [`Lists`]; a scene's interning uses the number of the
+//! user's set of domains.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, AsArray, BooleanArray, ListArray, RecordBatch, StringArray, StringViewArray};
-use arrow::datatypes::{DataType, TimestampMicrosecondType};
-use arrow::row::{RowConverter, SortField};
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, ListArray, RecordBatch, StringArray, StringViewArray, UInt32Array,
+};
+use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimestampMicrosecondType};
+use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
+use datafusion::physical_plan::aggregates::order::GroupOrdering;
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
@@ -31,13 +40,14 @@ use crate::finding::{self, Finding};
 use crate::query;
 use crate::store::Store;
 
-/// The fact columns of `ntk_facts.sql` that make up a scene (identifiers excluded).
-const SCENE_COLUMNS: [&str; 15] = [
+/// The fact columns of `ntk_facts.sql` that make up a scene (identifiers excluded), with the
+/// number of the user's set of domains (see [`Lists`]). The domain's third countries follow
+/// from `case_domain`.
+const SCENE_COLUMNS: [&str; 13] = [
     "action",
     "purpose",
     "legal_ground",
     "user_active",
-    "user_domains",
     "authority_kind",
     "member_state",
     "case_domain",
@@ -46,9 +56,67 @@ const SCENE_COLUMNS: [&str; 15] = [
     "deleted",
     "subject_consent",
     "commission_participates",
-    "third_countries",
     "participating",
 ];
+
+/// The list-valued facts, read once per audit: each user's domains (as the number of a set
+/// of domains, by `user_key`) and each domain's third countries.
+#[derive(Debug, Default)]
+pub struct Lists {
+    /// The set of domains of each user, by `user_key`.
+    user_set: Vec<u32>,
+    /// The distinct sets of domains, each as imported (in order).
+    sets: Vec<Vec<String>>,
+    /// Each domain's third countries.
+    countries: HashMap<String, Vec<String>>,
+}
+
+impl Lists {
+    /// Reads the lists through `ctx`'s `users` and `domains` tables.
+    pub async fn load(ctx: &SessionContext) -> Result<Lists> {
+        let mut lists = Lists::default();
+        let mut numbers: HashMap<Vec<String>, u32> = HashMap::new();
+        for b in ctx.sql("SELECT user_key, domains FROM users").await?.collect().await? {
+            let (keys, domains) = (b.column(0).as_primitive::<Int32Type>(), b.column(1).as_list::<i32>());
+            for row in 0..b.num_rows() {
+                let set = items(domains, row);
+                let next = numbers.len() as u32;
+                let n = *numbers.entry(set.clone()).or_insert_with(|| {
+                    lists.sets.push(set);
+                    next
+                });
+                let key = usize::try_from(keys.value(row)).unwrap_or(0);
+                if lists.user_set.len() <= key {
+                    lists.user_set.resize(key + 1, u32::MAX);
+                }
+                lists.user_set[key] = n;
+            }
+        }
+        for b in ctx.sql("SELECT domain, third_countries FROM domains").await?.collect().await? {
+            let (domain, countries) = (b.column(0).as_string::<i32>(), b.column(1).as_list::<i32>());
+            for row in 0..b.num_rows() {
+                lists.countries.insert(domain.value(row).to_owned(), items(countries, row));
+            }
+        }
+        Ok(lists)
+    }
+
+    /// The number of each row's user's set of domains.
+    fn user_sets(&self, user_keys: &dyn Array) -> Result<UInt32Array> {
+        let keys = user_keys
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| Error::Usage("the facts query's `user_key` is not a 32-bit number".into()))?;
+        Ok(keys.unary(|k| self.user_set.get(k as usize).copied().unwrap_or(u32::MAX)))
+    }
+
+    fn user_domains(&self, set: u32) -> Vec<String> {
+        self.sets.get(set as usize).cloned().unwrap_or_default()
+    }
+
+    fn third_countries(&self, domain: &str) -> Vec<String> {
+        self.countries.get(domain).cloned().unwrap_or_default()
+    }
+}
 
 /// What an audit found.
 #[derive(Debug, Clone, Default)]
@@ -99,6 +167,7 @@ pub async fn audit_by(
     mut decide: impl FnMut(&Scene<'_>) -> Result<Verdict>,
 ) -> Result<Audit> {
     let ctx = query::session_with(store, query::planned_config()).await?;
+    let lists = Lists::load(&ctx).await?;
     let df = facts(&ctx, window).await?;
     let plan = df.create_physical_plan().await?;
     tracing::debug!(
@@ -111,22 +180,26 @@ pub async fn audit_by(
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         out.events += batch.num_rows() as u64;
-        judge_batch(judge, &mut decide, &mut scenes, &batch, &mut out.findings)?;
+        judge_batch(judge, &lists, &mut decide, &mut scenes, &batch, &mut out.findings)?;
     }
     out.scenes = scenes.verdicts.len() as u64;
-    // INVARIANT: findings come out in one order whatever the plan's parallelism.
-    out.findings.sort();
+    // INVARIANT: findings come out in one order whatever the plan's parallelism (in place: no
+    // two findings are equal, so an unstable sort gives the one order).
+    out.findings.sort_unstable();
     Ok(out)
 }
 
-/// Verdicts of the scenes seen so far, keyed by the row encoding of their fact columns.
+/// Verdicts of the scenes seen so far. DataFusion's own grouping (the vectorised interning
+/// of its hash aggregation) numbers each distinct row of scene columns; `of_group` maps that
+/// number to a verdict (`u32::MAX` until the group's first row is judged).
 #[derive(Default)]
 struct SceneCache {
-    index: HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>,
+    groups: Option<Box<dyn GroupValues>>,
+    /// The verdict of each group, by group number.
+    of_group: Vec<u32>,
     /// Verdicts by the canonical form of a scene (see [`canonical`]).
     canonical: HashMap<String, u32>,
     verdicts: Vec<Verdict>,
-    converter: Option<RowConverter>,
 }
 
 /// The columns of a facts batch, by name.
@@ -151,9 +224,6 @@ impl<'a> Columns<'a> {
     }
     fn flag(&self, name: &str) -> Result<&'a BooleanArray> {
         Ok(self.get(name)?.as_boolean())
-    }
-    fn list(&self, name: &str) -> Result<&'a ListArray> {
-        Ok(self.get(name)?.as_list::<i32>())
     }
 }
 
@@ -218,7 +288,7 @@ struct CaseFacts {
     participating: bool,
 }
 
-fn row_facts(c: &Columns<'_>, row: usize) -> Result<RowFacts> {
+fn row_facts(c: &Columns<'_>, lists: &Lists, user_set: u32, row: usize) -> Result<RowFacts> {
     let case = match opt(c.text("case_domain")?, row) {
         None => None,
         Some(domain) => Some(CaseFacts {
@@ -228,7 +298,7 @@ fn row_facts(c: &Columns<'_>, row: usize) -> Result<RowFacts> {
             deleted: yes(c.flag("deleted")?, row),
             subject_consent: yes(c.flag("subject_consent")?, row),
             commission_participates: yes(c.flag("commission_participates")?, row),
-            third_countries: items(c.list("third_countries")?, row),
+            third_countries: lists.third_countries(domain),
             participating: yes(c.flag("participating")?, row),
         }),
     };
@@ -237,7 +307,7 @@ fn row_facts(c: &Columns<'_>, row: usize) -> Result<RowFacts> {
         purpose: c.text("purpose")?.value(row).to_owned(),
         legal_ground: yes(c.flag("legal_ground")?, row),
         user_active: yes(c.flag("user_active")?, row),
-        user_domains: items(c.list("user_domains")?, row),
+        user_domains: lists.user_domains(user_set),
         authority_kind: c.text("authority_kind")?.value(row).to_owned(),
         member_state: c.text("member_state")?.value(row).to_owned(),
         case,
@@ -335,13 +405,14 @@ fn scene(f: &RowFacts) -> Scene<'_> {
 
 fn judge_batch(
     judge: &Judge,
+    lists: &Lists,
     decide: &mut impl FnMut(&Scene<'_>) -> Result<Verdict>,
     cache: &mut SceneCache,
     batch: &RecordBatch,
     out: &mut Vec<Finding>,
 ) -> Result<()> {
     let c = Columns { batch };
-    let columns: Vec<_> = SCENE_COLUMNS
+    let mut columns: Vec<ArrayRef> = SCENE_COLUMNS
         .iter()
         .map(|n| {
             batch
@@ -350,34 +421,42 @@ fn judge_batch(
                 .ok_or_else(|| Error::Usage(format!("the facts query has no column `{n}`")))
         })
         .collect::<Result<_>>()?;
-    if cache.converter.is_none() {
-        let fields = columns.iter().map(|a| SortField::new(a.data_type().clone())).collect();
-        cache.converter = Some(RowConverter::new(fields)?);
+    let user_sets = lists.user_sets(c.get("user_key")?)?;
+    columns.push(Arc::new(user_sets.clone()));
+    if cache.groups.is_none() {
+        let fields: Vec<Field> = SCENE_COLUMNS
+            .iter()
+            .chain(["user_domain_set"].iter())
+            .zip(&columns)
+            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
+            .collect();
+        cache.groups = Some(new_group_values(Arc::new(Schema::new(fields)), &GroupOrdering::None)?);
     }
-    let Some(converter) = cache.converter.as_ref() else { return Ok(()) };
-    let rows = converter.convert_columns(&columns)?;
+    let Some(groups) = cache.groups.as_mut() else { return Ok(()) };
+    let mut ids = Vec::with_capacity(batch.num_rows());
+    groups.intern(&columns, &mut ids)?;
     let mut violations = Vec::new();
-    for (i, row) in rows.iter().enumerate() {
-        let key = row.as_ref();
-        let v = match cache.index.get(key) {
-            Some(v) => *v,
-            None => {
-                let facts = row_facts(&c, i)?;
-                let form = canonical(&facts);
-                let v = match cache.canonical.get(&form) {
-                    Some(v) => *v,
-                    None => {
-                        let verdict = decide(&scene(&facts))?;
-                        let v = cache.verdicts.len() as u32;
-                        cache.verdicts.push(verdict);
-                        cache.canonical.insert(form, v);
-                        v
-                    }
-                };
-                cache.index.insert(key.into(), v);
-                v
-            }
-        };
+    for (i, &g) in ids.iter().enumerate() {
+        // New groups take the next numbers, though not always in the order of their rows.
+        if g >= cache.of_group.len() {
+            cache.of_group.resize(g + 1, u32::MAX);
+        }
+        if cache.of_group[g] == u32::MAX {
+            let facts = row_facts(&c, lists, user_sets.value(i), i)?;
+            let form = canonical(&facts);
+            let v = match cache.canonical.get(&form) {
+                Some(v) => *v,
+                None => {
+                    let verdict = decide(&scene(&facts))?;
+                    let v = cache.verdicts.len() as u32;
+                    cache.verdicts.push(verdict);
+                    cache.canonical.insert(form, v);
+                    v
+                }
+            };
+            cache.of_group[g] = v;
+        }
+        let v = cache.of_group[g];
         if cache.verdicts[v as usize].is_violation() {
             violations.push((i, v));
         }
@@ -506,6 +585,7 @@ pub struct Explanation {
 pub async fn explain(store: &Store, judge: &Judge, event_id: &str, at: Option<i64>) -> Result<Explanation> {
     use datafusion::prelude::{col, lit};
     let ctx = query::session(store).await?;
+    let lists = Lists::load(&ctx).await?;
     let window = Window { from: at, to: at.map(|t| t + 1) };
     let df = facts(&ctx, window).await?.filter(col("event_id").eq(lit(event_id)))?;
     let batches = df.collect().await?;
@@ -513,7 +593,8 @@ pub async fn explain(store: &Store, judge: &Judge, event_id: &str, at: Option<i6
         return Err(Error::Usage(format!("no granted event has the id `{event_id}`")));
     };
     let c = Columns { batch };
-    let facts = row_facts(&c, 0)?;
+    let user_set = lists.user_sets(c.get("user_key")?)?.value(0);
+    let facts = row_facts(&c, &lists, user_set, 0)?;
     let mut s = scene(&facts);
     let (user, authority) = (c.text("user_id")?.value(0), c.text("authority_id")?.value(0));
     s.user = user;
@@ -530,10 +611,17 @@ pub async fn explain(store: &Store, judge: &Judge, event_id: &str, at: Option<i6
     w.write(batch)?;
     w.finish()?;
     let rows: serde_json::Value = serde_json::from_slice(&w.into_inner())?;
+    let mut facts_json = rows.get(0).cloned().unwrap_or_default();
+    if let Some(o) = facts_json.as_object_mut() {
+        // The list-valued facts, which the query leaves to `Lists`.
+        o.insert("user_domains".into(), facts.user_domains.clone().into());
+        let countries = facts.case.as_ref().map(|c| c.third_countries.clone()).unwrap_or_default();
+        o.insert("third_countries".into(), countries.into());
+    }
     let mut entity_json = Vec::new();
     entities.write_to_json(&mut entity_json).map_err(|e| Error::Usage(e.to_string()))?;
     Ok(Explanation {
-        facts: rows.get(0).cloned().unwrap_or_default(),
+        facts: facts_json,
         request: request.to_string(),
         entities: serde_json::from_slice(&entity_json)?,
         verdict,

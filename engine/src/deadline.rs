@@ -404,8 +404,16 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
     }
     producer.await.map_err(|e| Error::Usage(format!("the facts queries failed: {e}")))?;
     out.evaluations = judges.iter().map(|j| j.cache.len() as u64).sum();
-    out.findings
-        .sort_by(|a, b| (&a.rule, &a.subject_id, &a.status).cmp(&(&b.rule, &b.subject_id, &b.status)));
+    // In place: a stable sort would allocate a buffer of half the findings. No two findings
+    // share a rule, subject and status, so the order is the same.
+    out.findings.sort_unstable_by(|a, b| {
+        (&a.rule, &a.subject_kind, &a.subject_id, &a.status).cmp(&(
+            &b.rule,
+            &b.subject_kind,
+            &b.subject_id,
+            &b.status,
+        ))
+    });
     Ok(out)
 }
 

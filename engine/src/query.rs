@@ -111,7 +111,13 @@ pub fn environment() -> Result<Vec<(String, String)>> {
 /// run (the small table built in memory, the events streamed past it): the optimiser keeps it.
 pub fn planned_config() -> SessionConfig {
     let mut config = config();
-    config.options_mut().optimizer.join_reordering = false;
+    let optimizer = &mut config.options_mut().optimizer;
+    optimizer.join_reordering = false;
+    // Every join builds its small side once, shared by all threads, however many rows it has
+    // (a few million cases at most): the events then stream through the joins without being
+    // repartitioned by key, which would copy every column of every event once per join.
+    optimizer.hash_join_single_partition_threshold = usize::MAX;
+    optimizer.hash_join_single_partition_threshold_rows = usize::MAX;
     config
 }
 
