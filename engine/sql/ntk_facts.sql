@@ -15,23 +15,26 @@
 --          gathered so far, so no list-valued column is carried (the static lists are read
 --          once by the audit), and domains are joined to cases and authorities to users
 --          before the events meet them. An event's authority is its user's (import checks it).
+--          Text from the small tables is cast to string views, which a join copies as 16
+--          bytes rather than the whole string.
 -- Note:    an authority may take part in a case more than once (several roles, or leaving and
 --          rejoining), in periods that may overlap. Its periods are gathered into one list per
 --          case and authority (`participation`), so that the join meets at most one row per
 --          event, and `in_any_period(ts, periods)` tells whether the event falls in one of
---          them (joined at or before it, not yet left).
+--          them (joined at or before it, not yet left). The list is packed into bytes
+--          (`packed_periods`), which the join copies as one 16-byte view.
 WITH participation AS (
   SELECT
     case_key,
     authority_key,
-    array_agg(named_struct('joined', joined_at, 'left', left_at)) AS periods
+    packed_periods(array_agg(named_struct('joined', joined_at, 'left', left_at))) AS periods
   FROM case_participants
   GROUP BY case_key, authority_key
 ),
 case_facts AS (
   SELECT
     c.case_key,
-    c.domain AS case_domain,
+    arrow_cast(c.domain, 'Utf8View') AS case_domain,
     c.personal_data,
     c.blocked_at,
     c.deleted_at,
@@ -45,8 +48,8 @@ user_facts AS (
     u.user_key,
     u.registered_at,
     u.deactivated_at,
-    a.kind,
-    a.member_state
+    arrow_cast(a.kind, 'Utf8View') AS kind,
+    arrow_cast(a.member_state, 'Utf8View') AS member_state
   FROM authorities a
   JOIN users u ON a.authority_key = u.authority_key
 ),
