@@ -167,8 +167,7 @@ pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Repor
             let prepare = |chunk: Chunk| -> Result<(Chunk, Digests)> {
                 validate::check(&input.name, table, &chunk, &refs)?;
                 let digests = digester.digests(&chunk.batch)?;
-                let batch = refs.with_references(table, chunk.batch)?;
-                Ok((Chunk { batch, origins: chunk.origins }, digests))
+                Ok((refs.with_references(&input.name, table, chunk)?, digests))
             };
             reader::read(&input.path, &input.name, table, input.format, &prepare, &mut |(
                 chunk,

@@ -23,8 +23,8 @@ use crate::error::{InputError, Result};
 pub struct References {
     domains: HashSet<String, Xxh3Builder>,
     authorities: HashMap<String, i32, Xxh3Builder>,
-    /// User to the authority they work for, and the user's number.
-    users: HashMap<String, (String, i32), Xxh3Builder>,
+    /// User to the authority they work for, the user's number and the authority's.
+    users: HashMap<String, (String, i32, i32), Xxh3Builder>,
     cases: HashMap<String, i32, Xxh3Builder>,
 }
 
@@ -60,10 +60,11 @@ impl References {
                 }
             }
             "users" => {
-                let (u, a, k) = (text("user_id"), text("authority_id"), number("user_key")?);
-                for ((u, a), k) in u.iter().zip(a.iter()).zip(k.iter()) {
-                    if let (Some(u), Some(a), Some(k)) = (u, a, k) {
-                        self.users.insert(u.to_owned(), (a.to_owned(), k));
+                let (u, a) = (text("user_id"), text("authority_id"));
+                let (k, ak) = (number("user_key")?, number("authority_key")?);
+                for (((u, a), k), ak) in u.iter().zip(a.iter()).zip(k.iter()).zip(ak.iter()) {
+                    if let (Some(u), Some(a), Some(k), Some(ak)) = (u, a, k, ak) {
+                        self.users.insert(u.to_owned(), (a.to_owned(), k, ak));
                     }
                 }
             }
@@ -84,36 +85,93 @@ impl References {
     fn number(&self, entity: Entity, id: &str) -> Option<i32> {
         match entity {
             Entity::Authority => self.authorities.get(id).copied(),
-            Entity::User => self.users.get(id).map(|(_, k)| *k),
+            Entity::User => self.users.get(id).map(|(_, k, _)| *k),
             Entity::Case => self.cases.get(id).copied(),
         }
     }
 
-    /// `batch` (checked rows of `table`) with the surrogate columns of its references appended:
-    /// the number of each row's authority, user or case. A table's own number is not among
-    /// them (see [`number_rows`]).
-    pub fn with_references(&self, table: &'static Table, batch: RecordBatch) -> Result<RecordBatch> {
+    /// The rows of `chunk` (of `file`, checked by [`check`]) with the surrogate columns of
+    /// their references appended: the number of each row's authority, user or case. Finding
+    /// the number is finding the row referred to: a reference to no known row is an error
+    /// naming the file, the row and the column. A table's own number is not among them (see
+    /// [`number_rows`]).
+    pub fn with_references(&self, file: &str, table: &'static Table, chunk: Chunk) -> Result<Chunk> {
         let own = table.own_surrogate().map(|s| s.name);
         let references: Vec<_> = table.surrogates.iter().filter(|s| Some(s.name) != own).collect();
         if references.is_empty() {
-            return Ok(batch);
+            return Ok(chunk);
+        }
+        let batch = &chunk.batch;
+        let text = |name: &str| batch.column(table.index(name).unwrap_or(0)).as_string::<i32>();
+        let dangling = |row: usize, column: &str, value: &str, entity: Entity| -> crate::Error {
+            let what = match entity {
+                Entity::Authority => "authority",
+                Entity::User => "user",
+                Entity::Case => "case",
+            };
+            InputError::at(
+                file,
+                chunk.origins.at(row),
+                format!("no {what} has this id: expected the id of an imported {what}"),
+            )
+            .column(column)
+            .value(value)
+            .into()
+        };
+        let mut numbers: HashMap<&str, arrow::array::Int32Builder> = HashMap::new();
+        if table.name == "access_log" {
+            // The user's own authority, which the event must name, and both their numbers.
+            let (users, authorities) = (text("user_id"), text("authority_id"));
+            let mut user = arrow::array::Int32Builder::with_capacity(batch.num_rows());
+            let mut authority = arrow::array::Int32Builder::with_capacity(batch.num_rows());
+            for row in 0..batch.num_rows() {
+                let (u, a) = (users.value(row), authorities.value(row));
+                let Some((own, k, ak)) = self.users.get(u) else {
+                    return Err(dangling(row, "user_id", u, Entity::User));
+                };
+                if own != a {
+                    return Err(InputError::at(
+                        file,
+                        chunk.origins.at(row),
+                        format!("user `{u}` works for authority `{own}`: expected the user's own authority"),
+                    )
+                    .column("authority_id")
+                    .value(a)
+                    .into());
+                }
+                user.append_value(*k);
+                authority.append_value(*ak);
+            }
+            numbers.insert("user_key", user);
+            numbers.insert("authority_key", authority);
+        }
+        for s in &references {
+            if numbers.contains_key(s.name) {
+                continue;
+            }
+            let ids = text(s.of);
+            let mut column = arrow::array::Int32Builder::with_capacity(ids.len());
+            for (row, id) in ids.iter().enumerate() {
+                match id {
+                    None => column.append_null(),
+                    Some(id) => match self.number(s.entity, id) {
+                        Some(n) => column.append_value(n),
+                        None => return Err(dangling(row, s.of, id, s.entity)),
+                    },
+                }
+            }
+            numbers.insert(s.name, column);
         }
         let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
         let mut columns = batch.columns().to_vec();
         for s in references {
-            let ids = batch.column(table.index(s.of).unwrap_or(0)).as_string::<i32>();
-            let mut numbers = arrow::array::Int32Builder::with_capacity(ids.len());
-            for id in ids.iter() {
-                match id {
-                    None => numbers.append_null(),
-                    // INVARIANT: `check` found every reference among the known rows.
-                    Some(id) => numbers.append_option(self.number(s.entity, id)),
-                }
+            if let Some(mut n) = numbers.remove(s.name) {
+                fields.push(Arc::new(Field::new(s.name, catalog::SURROGATE_TYPE, true)));
+                columns.push(Arc::new(n.finish()));
             }
-            fields.push(Arc::new(Field::new(s.name, catalog::SURROGATE_TYPE, true)));
-            columns.push(Arc::new(numbers.finish()));
         }
-        Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        Ok(Chunk { batch, origins: chunk.origins })
     }
 }
 
@@ -431,38 +489,10 @@ fn check_references(file: &str, table: &'static Table, chunk: &Chunk, refs: &Ref
                 }
             }
         }
-        "users" => {
-            must_exist("authority_id", &authority, "authority")?;
-            all_exist("domains", &domain, "domain")?;
-        }
-        "cases" => {
-            must_exist("domain", &domain, "domain")?;
-            must_exist("requesting_authority", &authority, "authority")?;
-        }
-        "case_participants" => {
-            must_exist("case_id", &case, "case")?;
-            must_exist("authority_id", &authority, "authority")?;
-        }
-        "access_log" => {
-            must_exist("case_id", &case, "case")?;
-            let (users, authorities) = (text("user_id"), text("authority_id"));
-            for row in 0..batch.num_rows() {
-                let (u, a) = (users.value(row), authorities.value(row));
-                let Some((own, _)) = refs.users.get(u) else {
-                    return Err(dangling(row, "user_id", u, "user"));
-                };
-                if own != a {
-                    return Err(InputError::at(
-                        file,
-                        chunk.origins.at(row),
-                        format!("user `{u}` works for authority `{own}`: expected the user's own authority"),
-                    )
-                    .column("authority_id")
-                    .value(a)
-                    .into());
-                }
-            }
-        }
+        // References that have a number (`catalog::Surrogate`) are found, or found missing,
+        // as they are numbered: `References::with_references`.
+        "users" => all_exist("domains", &domain, "domain")?,
+        "cases" => must_exist("domain", &domain, "domain")?,
         "dsr_requests" => {
             must_exist("controller_id", &authority, "authority")?;
             must_exist("case_id", &case, "case")?;
