@@ -19,7 +19,7 @@
 //! countries. The facts query carries the user's number and the case's domain instead of the
 //! lists (copying a list per event costs more than all the joins), and the audit reads the
 //! lists once, through DataFusion, into [`Lists`]; a scene's interning uses the number of the
-//! user's set of domains.
+//! user's profile (domains, authority kind and member state) in place of those three.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,16 +40,14 @@ use crate::finding::{self, Finding};
 use crate::query;
 use crate::store::Store;
 
-/// The fact columns of `ntk_facts.sql` that make up a scene (identifiers excluded), with the
-/// number of the user's set of domains (see [`Lists`]). The domain's third countries follow
-/// from `case_domain`.
-const SCENE_COLUMNS: [&str; 13] = [
+/// The fact columns of `ntk_facts.sql` that tell scenes apart (identifiers excluded), with
+/// the number of the user's profile (see [`Lists`]), which stands for the user's domains and
+/// authority's kind and member state. The domain's third countries follow from `case_domain`.
+const SCENE_COLUMNS: [&str; 11] = [
     "action",
     "purpose",
     "legal_ground",
     "user_active",
-    "authority_kind",
-    "member_state",
     "case_domain",
     "personal_data",
     "blocked",
@@ -59,14 +57,15 @@ const SCENE_COLUMNS: [&str; 13] = [
     "participating",
 ];
 
-/// The list-valued facts, read once per audit: each user's domains (as the number of a set
-/// of domains, by `user_key`) and each domain's third countries.
+/// The list-valued facts, read once per audit: each user's domains and each domain's third
+/// countries. Users are numbered by profile: the same domains, authority kind and member
+/// state, the same profile.
 #[derive(Debug, Default)]
 pub struct Lists {
-    /// The set of domains of each user, by `user_key`.
-    user_set: Vec<u32>,
-    /// The distinct sets of domains, each as imported (in order).
-    sets: Vec<Vec<String>>,
+    /// The profile of each user, by `user_key`.
+    user_profile: Vec<u32>,
+    /// The domains of each profile, as imported (in order).
+    profile_domains: Vec<Vec<String>>,
     /// Each domain's third countries.
     countries: HashMap<String, Vec<String>>,
 }
@@ -75,21 +74,26 @@ impl Lists {
     /// Reads the lists through `ctx`'s `users` and `domains` tables.
     pub async fn load(ctx: &SessionContext) -> Result<Lists> {
         let mut lists = Lists::default();
-        let mut numbers: HashMap<Vec<String>, u32> = HashMap::new();
-        for b in ctx.sql("SELECT user_key, domains FROM users").await?.collect().await? {
+        let mut numbers: HashMap<(Vec<String>, String, String), u32> = HashMap::new();
+        // The user's authority as the facts query joins it.
+        let sql = "SELECT u.user_key, u.domains, a.kind, a.member_state \
+                   FROM authorities a JOIN users u ON a.authority_key = u.authority_key";
+        for b in ctx.sql(sql).await?.collect().await? {
             let (keys, domains) = (b.column(0).as_primitive::<Int32Type>(), b.column(1).as_list::<i32>());
+            let (kind, state) = (b.column(2).as_string::<i32>(), b.column(3).as_string::<i32>());
             for row in 0..b.num_rows() {
                 let set = items(domains, row);
+                let profile = (set.clone(), kind.value(row).to_owned(), state.value(row).to_owned());
                 let next = numbers.len() as u32;
-                let n = *numbers.entry(set.clone()).or_insert_with(|| {
-                    lists.sets.push(set);
+                let n = *numbers.entry(profile).or_insert_with(|| {
+                    lists.profile_domains.push(set);
                     next
                 });
                 let key = usize::try_from(keys.value(row)).unwrap_or(0);
-                if lists.user_set.len() <= key {
-                    lists.user_set.resize(key + 1, u32::MAX);
+                if lists.user_profile.len() <= key {
+                    lists.user_profile.resize(key + 1, u32::MAX);
                 }
-                lists.user_set[key] = n;
+                lists.user_profile[key] = n;
             }
         }
         for b in ctx.sql("SELECT domain, third_countries FROM domains").await?.collect().await? {
@@ -101,16 +105,16 @@ impl Lists {
         Ok(lists)
     }
 
-    /// The number of each row's user's set of domains.
-    fn user_sets(&self, user_keys: &dyn Array) -> Result<UInt32Array> {
+    /// The profile of each row's user.
+    fn profiles(&self, user_keys: &dyn Array) -> Result<UInt32Array> {
         let keys = user_keys
             .as_primitive_opt::<Int32Type>()
             .ok_or_else(|| Error::Usage("the facts query's `user_key` is not a 32-bit number".into()))?;
-        Ok(keys.unary(|k| self.user_set.get(k as usize).copied().unwrap_or(u32::MAX)))
+        Ok(keys.unary(|k| self.user_profile.get(k as usize).copied().unwrap_or(u32::MAX)))
     }
 
     fn user_domains(&self, set: u32) -> Vec<String> {
-        self.sets.get(set as usize).cloned().unwrap_or_default()
+        self.profile_domains.get(set as usize).cloned().unwrap_or_default()
     }
 
     fn third_countries(&self, domain: &str) -> Vec<String> {
@@ -288,7 +292,7 @@ struct CaseFacts {
     participating: bool,
 }
 
-fn row_facts(c: &Columns<'_>, lists: &Lists, user_set: u32, row: usize) -> Result<RowFacts> {
+fn row_facts(c: &Columns<'_>, lists: &Lists, user_profile: u32, row: usize) -> Result<RowFacts> {
     let case = match opt(c.text("case_domain")?, row) {
         None => None,
         Some(domain) => Some(CaseFacts {
@@ -307,7 +311,7 @@ fn row_facts(c: &Columns<'_>, lists: &Lists, user_set: u32, row: usize) -> Resul
         purpose: c.text("purpose")?.value(row).to_owned(),
         legal_ground: yes(c.flag("legal_ground")?, row),
         user_active: yes(c.flag("user_active")?, row),
-        user_domains: lists.user_domains(user_set),
+        user_domains: lists.user_domains(user_profile),
         authority_kind: c.text("authority_kind")?.value(row).to_owned(),
         member_state: c.text("member_state")?.value(row).to_owned(),
         case,
@@ -421,12 +425,12 @@ fn judge_batch(
                 .ok_or_else(|| Error::Usage(format!("the facts query has no column `{n}`")))
         })
         .collect::<Result<_>>()?;
-    let user_sets = lists.user_sets(c.get("user_key")?)?;
-    columns.push(Arc::new(user_sets.clone()));
+    let profiles = lists.profiles(c.get("user_key")?)?;
+    columns.push(Arc::new(profiles.clone()));
     if cache.groups.is_none() {
         let fields: Vec<Field> = SCENE_COLUMNS
             .iter()
-            .chain(["user_domain_set"].iter())
+            .chain(["user_profile"].iter())
             .zip(&columns)
             .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
             .collect();
@@ -442,7 +446,7 @@ fn judge_batch(
             cache.of_group.resize(g + 1, u32::MAX);
         }
         if cache.of_group[g] == u32::MAX {
-            let facts = row_facts(&c, lists, user_sets.value(i), i)?;
+            let facts = row_facts(&c, lists, profiles.value(i), i)?;
             let form = canonical(&facts);
             let v = match cache.canonical.get(&form) {
                 Some(v) => *v,
@@ -593,8 +597,8 @@ pub async fn explain(store: &Store, judge: &Judge, event_id: &str, at: Option<i6
         return Err(Error::Usage(format!("no granted event has the id `{event_id}`")));
     };
     let c = Columns { batch };
-    let user_set = lists.user_sets(c.get("user_key")?)?.value(0);
-    let facts = row_facts(&c, &lists, user_set, 0)?;
+    let user_profile = lists.profiles(c.get("user_key")?)?.value(0);
+    let facts = row_facts(&c, &lists, user_profile, 0)?;
     let mut s = scene(&facts);
     let (user, authority) = (c.text("user_id")?.value(0), c.text("authority_id")?.value(0));
     s.user = user;
