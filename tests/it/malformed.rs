@@ -211,6 +211,36 @@ fn corpus() -> Vec<Case> {
             expect: &["case_participants.csv:2: column `case_id`: value `C404`: no case has this id"],
         },
         Case {
+            name: "event by a user that does not exist",
+            files: vec![(
+                "access_log.csv",
+                text(
+                    "event_id,ts,user_id,authority_id,case_id,action,purpose,legal_ground,outcome\nE90,2024-05-01T09:00:00Z,U404,A-DE-1,C1,view,administrative_cooperation,,granted\n",
+                ),
+            )],
+            expect: &["access_log.csv:2: column `user_id`: value `U404`: no user has this id"],
+        },
+        Case {
+            name: "event on a case that does not exist",
+            files: vec![(
+                "access_log.csv",
+                text(
+                    "event_id,ts,user_id,authority_id,case_id,action,purpose,legal_ground,outcome\nE90,2024-05-01T09:00:00Z,U1,A-DE-1,C1,view,administrative_cooperation,,granted\nE91,2024-05-01T09:00:00Z,U1,A-DE-1,C404,view,administrative_cooperation,,granted\n",
+                ),
+            )],
+            expect: &["access_log.csv:3: column `case_id`: value `C404`: no case has this id"],
+        },
+        Case {
+            name: "case requested by an authority that does not exist",
+            files: vec![(
+                "cases.csv",
+                text(
+                    "case_id,domain,procedure,requesting_authority,created_at,sent_at,accepted_at,answered_at,due_at,closed_at,last_activity_at,inactivity_justified,personal_data,special_categories,retention_months,repository_basis,blocked_at,deleted_at,early_deletion_requested_at,subject_consent,rating_timeliness,rating_effort\nN9,services,request,A-XX-9,2024-04-01T09:00:00Z,,,,,,2024-04-01T09:00:00Z,false,true,false,,,,,,false,,\n",
+                ),
+            )],
+            expect: &["cases.csv:2: column `requesting_authority`: value `A-XX-9`: no authority has this id"],
+        },
+        Case {
             name: "breach naming a case that does not exist",
             files: vec![(
                 "breaches.csv",
