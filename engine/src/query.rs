@@ -256,23 +256,11 @@ impl datafusion::logical_expr::ScalarUDFImpl for InAnyPeriod {
                 .collect();
             return Ok(datafusion::logical_expr::ColumnarValue::Array(Arc::new(out)));
         }
-        let (Some(ts), Some(periods)) =
-            (arrays[0].as_primitive_opt::<TimestampMicrosecondType>(), arrays[1].as_list_opt::<i32>())
+        let (Some(ts), Some((periods, joined, left))) =
+            (arrays[0].as_primitive_opt::<TimestampMicrosecondType>(), periods_of(&arrays[1]))
         else {
             return Err(DataFusionError::Plan(
-                "in_any_period(ts, periods) takes a timestamp and a list of {joined, left} instants".into(),
-            ));
-        };
-        let values = periods.values().as_struct_opt().filter(|v| v.num_columns() == 2);
-        let instants = values.and_then(|v| {
-            Some((
-                v.column(0).as_primitive_opt::<TimestampMicrosecondType>()?,
-                v.column(1).as_primitive_opt::<TimestampMicrosecondType>()?,
-            ))
-        });
-        let Some((joined, left)) = instants else {
-            return Err(DataFusionError::Plan(
-                "in_any_period: each period is {joined, left} as timestamps".into(),
+                "in_any_period(ts, periods) takes a timestamp and a list of {joined, left} timestamps".into(),
             ));
         };
         let offsets = periods.value_offsets();
@@ -290,6 +278,25 @@ impl datafusion::logical_expr::ScalarUDFImpl for InAnyPeriod {
             .collect();
         Ok(datafusion::logical_expr::ColumnarValue::Array(Arc::new(out)))
     }
+}
+
+/// A list of `{joined, left}` timestamps: the list, and the `joined` and `left` of its items.
+fn periods_of(
+    array: &arrow::array::ArrayRef,
+) -> Option<(
+    &arrow::array::ListArray,
+    &arrow::array::TimestampMicrosecondArray,
+    &arrow::array::TimestampMicrosecondArray,
+)> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::TimestampMicrosecondType;
+    let periods = array.as_list_opt::<i32>()?;
+    let values = periods.values().as_struct_opt().filter(|v| v.num_columns() == 2)?;
+    Some((
+        periods,
+        values.column(0).as_primitive_opt::<TimestampMicrosecondType>()?,
+        values.column(1).as_primitive_opt::<TimestampMicrosecondType>()?,
+    ))
 }
 
 /// The periods packed by `packed_periods`: `(joined, left)`, `left` `i64::MAX` when open.
@@ -334,19 +341,10 @@ impl datafusion::logical_expr::ScalarUDFImpl for PackedPeriods {
         &self,
         args: datafusion::logical_expr::ScalarFunctionArgs,
     ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
-        use arrow::array::{Array, AsArray, BinaryViewBuilder};
-        use arrow::datatypes::TimestampMicrosecondType;
+        use arrow::array::{Array, BinaryViewBuilder};
         use datafusion::error::DataFusionError;
         let arrays = datafusion::logical_expr::ColumnarValue::values_to_arrays(&args.args)?;
-        let periods = arrays[0].as_list_opt::<i32>();
-        let values = periods.and_then(|p| p.values().as_struct_opt()).filter(|v| v.num_columns() == 2);
-        let instants = values.and_then(|v| {
-            Some((
-                v.column(0).as_primitive_opt::<TimestampMicrosecondType>()?,
-                v.column(1).as_primitive_opt::<TimestampMicrosecondType>()?,
-            ))
-        });
-        let (Some(periods), Some((joined, left))) = (periods, instants) else {
+        let Some((periods, joined, left)) = periods_of(&arrays[0]) else {
             return Err(DataFusionError::Plan(
                 "packed_periods(periods) takes a list of {joined, left} timestamps".into(),
             ));

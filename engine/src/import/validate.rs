@@ -103,20 +103,13 @@ impl References {
         }
         let batch = &chunk.batch;
         let text = |name: &str| batch.column(table.index(name).unwrap_or(0)).as_string::<i32>();
-        let dangling = |row: usize, column: &str, value: &str, entity: Entity| -> crate::Error {
+        let dangling = |row: usize, column: &str, value: &str, entity: Entity| {
             let what = match entity {
                 Entity::Authority => "authority",
                 Entity::User => "user",
                 Entity::Case => "case",
             };
-            InputError::at(
-                file,
-                chunk.origins.at(row),
-                format!("no {what} has this id: expected the id of an imported {what}"),
-            )
-            .column(column)
-            .value(value)
-            .into()
+            dangling(file, &chunk, row, column, value, what)
         };
         let mut numbers: HashMap<&str, arrow::array::Int32Builder> = HashMap::new();
         if table.name == "access_log" {
@@ -421,20 +414,24 @@ fn allowed(domain: Domain, v: &str) -> Option<String> {
     }
 }
 
+/// The error of a reference (`value` in `column` of `row`) to no known `what`.
+fn dangling(file: &str, chunk: &Chunk, row: usize, column: &str, value: &str, what: &str) -> crate::Error {
+    InputError::at(
+        file,
+        chunk.origins.at(row),
+        format!("no {what} has this id: expected the id of an imported {what}"),
+    )
+    .column(column)
+    .value(value)
+    .into()
+}
+
 fn check_references(file: &str, table: &'static Table, chunk: &Chunk, refs: &References) -> Result<()> {
     let batch = &chunk.batch;
     let text = |name: &str| batch.column(table.index(name).unwrap_or(0)).as_string::<i32>();
     let list = |name: &str| batch.column(table.index(name).unwrap_or(0)).as_list::<i32>();
-    let dangling = |row: usize, column: &str, value: &str, what: &str| -> crate::Error {
-        InputError::at(
-            file,
-            chunk.origins.at(row),
-            format!("no {what} has this id: expected the id of an imported {what}"),
-        )
-        .column(column)
-        .value(value)
-        .into()
-    };
+    let dangling =
+        |row: usize, column: &str, value: &str, what: &str| dangling(file, chunk, row, column, value, what);
     let must_exist = |column: &str, set: &dyn Fn(&str) -> bool, what: &str| -> Result<()> {
         for (row, v) in text(column).iter().enumerate() {
             if let Some(v) = v.filter(|v| !set(v)) {
