@@ -63,7 +63,7 @@ pub fn store(events: u64) -> PathBuf {
 pub fn store_at(events: u64, scale: f64) -> PathBuf {
     let dir = data_dir().join(format!("store-{events}-{scale}"));
     // A store an earlier Custos wrote (in another layout) is imported again.
-    if dir.join("manifest.jsonl").exists() && custos_engine::store::Store::open(&dir).is_err() {
+    if dir.join("manifest.jsonl").exists() && custos_engine::store::Store::is_outdated(&dir).unwrap_or(true) {
         eprintln!("{} was written by an earlier Custos: importing again", dir.display());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -730,6 +730,13 @@ fn print_import(report: &import::Report, started: Instant) {
 fn demo(dir: &Path, addr: std::net::SocketAddr, no_serve: bool) -> anyhow::Result<()> {
     let export = dir.join("export");
     let store = dir.join("store");
+    // The demo's own store, written by an earlier Custos without the numbers this one joins
+    // on, is made again, and its logins with it (the accounts live in the store).
+    if store.join("manifest.jsonl").exists() && Store::is_outdated(&store)? {
+        progress("the demo store was written by an earlier Custos: making it again …");
+        std::fs::remove_dir_all(&store).with_context(|| format!("removing {}", store.display()))?;
+        let _ = std::fs::remove_file(dir.join("logins.txt"));
+    }
     if !store.join("manifest.jsonl").exists() {
         let started = Instant::now();
         progress(&format!("generating a sample IMI export in {} …", export.display()));

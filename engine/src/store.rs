@@ -27,6 +27,13 @@ use crate::error::{Error, Result};
 use crate::manifest::{self, ChainProblem, Entry, EntryBody, FileRecord, GENESIS};
 
 const MANIFEST: &str = "manifest.jsonl";
+
+/// The first entry that added files of a numbered table (`catalog::Surrogate`) in a layout
+/// before [`manifest::LAYOUT`], without the numbers.
+fn outdated(entries: &[Entry]) -> Option<&Entry> {
+    let numbered = |f: &FileRecord| crate::catalog::table(&f.table).is_some_and(|t| !t.surrogates.is_empty());
+    entries.iter().find(|e| e.body.layout < manifest::LAYOUT && e.body.files.iter().any(numbered))
+}
 const DATA: &str = "data";
 const PENDING: &str = "pending";
 const LOCK: &str = ".lock";
@@ -57,11 +64,7 @@ impl Store {
         if let Some(p) = problems.first() {
             return Err(Error::Store { path: root, message: format!("{p}; run `custos verify`") });
         }
-        let numbered =
-            |f: &FileRecord| crate::catalog::table(&f.table).is_some_and(|t| !t.surrogates.is_empty());
-        if let Some(old) =
-            entries.iter().find(|e| e.body.layout < manifest::LAYOUT && e.body.files.iter().any(numbered))
-        {
+        if let Some(old) = outdated(&entries) {
             return Err(Error::Store {
                 path: root,
                 message: format!(
@@ -71,6 +74,14 @@ impl Store {
             });
         }
         Ok(Store { root, entries })
+    }
+
+    /// Whether the store at `root` holds files of an earlier layout (see [`manifest::LAYOUT`]),
+    /// which [`open`](Store::open) refuses.
+    pub fn is_outdated(root: impl AsRef<Path>) -> Result<bool> {
+        let manifest = root.as_ref().join(MANIFEST);
+        let text = fs::read(&manifest).map_err(Error::io(&manifest))?;
+        Ok(outdated(&manifest::parse(&text).0).is_some())
     }
 
     /// Opens the store at `root`, creating an empty one if the directory has none.

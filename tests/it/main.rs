@@ -64,6 +64,27 @@ pub fn generated(scale: &str, events: &str, seed: &str) -> (tempfile::TempDir, P
     (tmp, export, store)
 }
 
+/// Rewrites the manifest of `store` as a Custos before surrogate keys wrote it: entries
+/// without `layout`, chained and sealed as they were.
+pub fn as_written_before_surrogates(store: &Path) {
+    use custos_engine::manifest::{Entry, GENESIS, parse};
+    let path = store.join("manifest.jsonl");
+    let (entries, problems) = parse(&std::fs::read(&path).expect("manifest"));
+    assert!(problems.is_empty());
+    let mut text = String::new();
+    let mut prev = GENESIS.to_owned();
+    for e in entries {
+        let mut body = e.body;
+        body.layout = 1;
+        body.prev = prev;
+        let sealed = Entry::seal(body);
+        prev = sealed.hash.clone();
+        text.push_str(&sealed.to_line());
+    }
+    assert!(!text.contains("layout"));
+    std::fs::write(&path, text).expect("manifest written");
+}
+
 /// Every file under `dir` with its bytes: two snapshots are equal exactly when nothing changed.
 pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();

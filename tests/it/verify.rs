@@ -93,24 +93,8 @@ fn verify_of_a_directory_that_is_no_store_is_a_clear_error() {
 
 #[test]
 fn a_store_written_before_surrogate_keys_is_refused_with_what_to_do() {
-    use custos_engine::manifest::{Entry, parse};
     let (_tmp, store) = base_store();
-    // The same store as an earlier Custos wrote it: entries without the `layout` field.
-    let path = store.join("manifest.jsonl");
-    let (entries, problems) = parse(&std::fs::read(&path).unwrap());
-    assert!(problems.is_empty());
-    let mut text = String::new();
-    let mut prev = custos_engine::manifest::GENESIS.to_owned();
-    for e in entries {
-        let mut body = e.body;
-        body.layout = 1;
-        body.prev = prev;
-        let sealed = Entry::seal(body);
-        prev = sealed.hash.clone();
-        text.push_str(&sealed.to_line());
-    }
-    assert!(!text.contains("layout"));
-    std::fs::write(&path, text).unwrap();
+    crate::as_written_before_surrogates(&store);
     let out = run(&["audit", "--store", store.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1), "{}", crate::stderr(&out));
     let err = crate::stderr(&out);
@@ -118,4 +102,26 @@ fn a_store_written_before_surrogate_keys_is_refused_with_what_to_do() {
         err.contains("written by an earlier Custos") && err.contains("import the source files again"),
         "{err}"
     );
+}
+
+#[test]
+fn the_demo_makes_its_store_again_when_an_earlier_custos_wrote_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("demo");
+    let demo = || run(&["demo", "--dir", dir.to_str().unwrap(), "--no-serve"]);
+    let out = demo();
+    assert!(out.status.success(), "{}", crate::stderr(&out));
+    crate::as_written_before_surrogates(&dir.join("store"));
+    let out = demo();
+    assert!(out.status.success(), "{}", crate::stderr(&out));
+    // Made again: the store opens, and the logins printed are the new store's accounts.
+    let out = run(&["audit", "--store", dir.join("store").to_str().unwrap()]);
+    assert!(out.status.success(), "{}", crate::stderr(&out));
+    let logins = std::fs::read_to_string(dir.join("logins.txt")).unwrap();
+    let accounts = custos_dashboard::account::Accounts::load(&dir.join("store")).unwrap();
+    assert_eq!(logins.lines().count(), 5, "{logins}");
+    for line in logins.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        assert!(accounts.verify(f[0], f[3]).is_some(), "{} cannot log in to the new store", f[0]);
+    }
 }
