@@ -119,6 +119,17 @@ pub enum Entity {
     Case,
 }
 
+impl Entity {
+    /// The entity as a noun in messages (`authority`).
+    pub fn noun(self) -> &'static str {
+        match self {
+            Entity::Authority => "authority",
+            Entity::User => "user",
+            Entity::Case => "case",
+        }
+    }
+}
+
 /// A column Custos adds to a table at import: a whole number standing for an identifier.
 ///
 /// Every authority, user and case is numbered once, in the order it first came into the

@@ -104,16 +104,11 @@ impl References {
         let batch = &chunk.batch;
         let text = |name: &str| batch.column(table.index(name).unwrap_or(0)).as_string::<i32>();
         let dangling = |row: usize, column: &str, value: &str, entity: Entity| {
-            let what = match entity {
-                Entity::Authority => "authority",
-                Entity::User => "user",
-                Entity::Case => "case",
-            };
-            dangling(file, &chunk, row, column, value, what)
+            dangling(file, &chunk, row, column, value, entity.noun())
         };
-        let mut numbers: HashMap<&str, arrow::array::Int32Builder> = HashMap::new();
+        // An event names its user and the user's own authority: both numbers come from the user.
+        let mut from_user: Option<(arrow::array::Int32Array, arrow::array::Int32Array)> = None;
         if table.name == "access_log" {
-            // The user's own authority, which the event must name, and both their numbers.
             let (users, authorities) = (text("user_id"), text("authority_id"));
             let mut user = arrow::array::Int32Builder::with_capacity(batch.num_rows());
             let mut authority = arrow::array::Int32Builder::with_capacity(batch.num_rows());
@@ -135,33 +130,31 @@ impl References {
                 user.append_value(*k);
                 authority.append_value(*ak);
             }
-            numbers.insert("user_key", user);
-            numbers.insert("authority_key", authority);
-        }
-        for s in &references {
-            if numbers.contains_key(s.name) {
-                continue;
-            }
-            let ids = text(s.of);
-            let mut column = arrow::array::Int32Builder::with_capacity(ids.len());
-            for (row, id) in ids.iter().enumerate() {
-                match id {
-                    None => column.append_null(),
-                    Some(id) => match self.number(s.entity, id) {
-                        Some(n) => column.append_value(n),
-                        None => return Err(dangling(row, s.of, id, s.entity)),
-                    },
-                }
-            }
-            numbers.insert(s.name, column);
+            from_user = Some((user.finish(), authority.finish()));
         }
         let mut fields: Vec<_> = batch.schema().fields().iter().cloned().collect();
         let mut columns = batch.columns().to_vec();
         for s in references {
-            if let Some(mut n) = numbers.remove(s.name) {
-                fields.push(Arc::new(Field::new(s.name, catalog::SURROGATE_TYPE, true)));
-                columns.push(Arc::new(n.finish()));
-            }
+            let numbers = match (&from_user, s.entity) {
+                (Some((user, _)), Entity::User) => user.clone(),
+                (Some((_, authority)), Entity::Authority) => authority.clone(),
+                _ => {
+                    let ids = text(s.of);
+                    let mut numbers = arrow::array::Int32Builder::with_capacity(ids.len());
+                    for (row, id) in ids.iter().enumerate() {
+                        match id {
+                            None => numbers.append_null(),
+                            Some(id) => match self.number(s.entity, id) {
+                                Some(n) => numbers.append_value(n),
+                                None => return Err(dangling(row, s.of, id, s.entity)),
+                            },
+                        }
+                    }
+                    numbers.finish()
+                }
+            };
+            fields.push(Arc::new(Field::new(s.name, catalog::SURROGATE_TYPE, true)));
+            columns.push(Arc::new(numbers));
         }
         let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
         Ok(Chunk { batch, origins: chunk.origins })
