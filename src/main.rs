@@ -508,17 +508,26 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let mut out = std::io::BufWriter::new(std::io::stdout().lock());
             match format {
                 CheckFormat::Json => {
-                    let doc = serde_json::json!({
-                        "as_of": as_of,
-                        "horizon_hours": horizon / 3_600_000_000,
-                        "defaults": {
+                    // Written as it is made: the findings are not first built as one JSON value.
+                    #[derive(serde::Serialize)]
+                    struct Doc<'a> {
+                        as_of: &'a str,
+                        horizon_hours: i64,
+                        defaults: serde_json::Value,
+                        policy_hash: &'a str,
+                        findings: &'a deadline::Findings,
+                    }
+                    let doc = Doc {
+                        as_of: &as_of,
+                        horizon_hours: horizon / 3_600_000_000,
+                        defaults: serde_json::json!({
                             "RET-USER-BLOCK": format!("{} (Custos default; the law sets no period)", defaults.user_block),
                             "BRE-DPO": format!("{} (Custos default; the law sets no period)", defaults.dpo),
                             "BRE-SUBJECTS": format!("{} (Custos default for \"without undue delay\")", defaults.subjects),
-                        },
-                        "policy_hash": policies.hash(),
-                        "findings": check.findings,
-                    });
+                        }),
+                        policy_hash: policies.hash(),
+                        findings: &check.findings,
+                    };
                     serde_json::to_writer_pretty(&mut out, &doc)?;
                     writeln!(out)?;
                 }
@@ -663,7 +672,16 @@ fn write_check_summary(
     as_of: &str,
     defaults: &custos_engine::deadline::Defaults,
 ) -> anyhow::Result<()> {
-    let cells = tally(&check.findings, |f| (f.rule.as_str(), f.status.as_str()));
+    // Per rule and status: the count, the policy, the first three subjects.
+    let mut cells: std::collections::BTreeMap<(&str, &str), (usize, &custos_policies::Rule, Vec<&str>)> =
+        std::collections::BTreeMap::new();
+    for f in check.findings.iter() {
+        let cell = cells.entry((f.policy.rule.as_str(), f.status)).or_insert((0, f.policy, Vec::new()));
+        cell.0 += 1;
+        if cell.2.len() < 3 {
+            cell.2.push(f.subject_id);
+        }
+    }
     writeln!(
         out,
         "Deadline check as of {as_of}: {} subjects, {} findings.",
@@ -681,7 +699,7 @@ fn write_check_summary(
         "rule", "status", "severity", "count", "article"
     )?;
     for ((rule, status), (n, first, examples)) in &cells {
-        let (article, severity) = (&first.legal_ref, &first.severity);
+        let (article, severity) = (&first.article, &first.severity);
         writeln!(out, "{rule:<18} {status:<9} {severity:<9} {n:>8}  {article:<34} {}", examples.join(", "))?;
     }
     if cells.is_empty() {

@@ -32,10 +32,14 @@ use custos_policies::Policies;
 use crate::calendar::Calendars;
 use crate::catalog;
 use crate::error::{Error, Result};
-use crate::finding::{self, Finding};
 use crate::period::{self, Length};
 use crate::query;
 use crate::store::Store;
+
+mod cases;
+mod found;
+
+pub use found::{FindingRef, Findings, Status};
 
 /// Periods the law leaves open, which Custos fills with configurable defaults.
 #[derive(Debug, Clone, Copy)]
@@ -66,10 +70,10 @@ pub struct Options {
 }
 
 /// What a check found.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Check {
-    /// Findings, ordered by rule, then subject.
-    pub findings: Vec<Finding>,
+    /// Findings, ordered by rule, subject kind, subject and status.
+    pub findings: Findings,
     /// Subjects checked.
     pub subjects: u64,
     /// Distinct subjects sent to Cedar (after the order-preserving canonical form).
@@ -127,31 +131,37 @@ impl<'a> Actors<'a> {
     }
 }
 
-/// The rules a subject breaks now, and by the end of the horizon.
-type Verdicts = Arc<(Vec<String>, Vec<String>)>;
+/// The policies a subject breaks now, and by the end of the horizon, by their place in
+/// [`Policies::rules`].
+type Verdicts = Arc<(Vec<usize>, Vec<usize>)>;
 
-/// Every fact name the subjects use, so that a cache key names a fact in one byte.
-const FACT_NAMES: [&str; 37] = [
+/// Every fact name the subjects use, in order, so that a cache key names a fact in one byte.
+const FACT_NAMES: [&str; 44] = [
     "answer_due",
     "answered",
     "block_done",
     "block_due",
     "blocked",
     "closed",
+    "completed",
     "correct_due",
     "delete_due",
     "deleted",
     "dpo_due",
+    "dpo_informed",
     "early_deletion_requested",
     "exempt",
+    "extension_notified",
     "has_approx_records",
     "has_approx_subjects",
     "has_consequences",
     "has_delay_reasons",
     "has_measures",
     "has_nature",
+    "inactive_due",
     "inactivity_justified",
     "month_due",
+    "notified",
     "notify_due",
     "open",
     "personal_data",
@@ -167,16 +177,18 @@ const FACT_NAMES: [&str; 37] = [
     "special_categories_basis",
     "subject_consent",
     "subjects_due",
+    "subjects_notified",
     "three_month_due",
     "three_years",
+    "working_days_due",
 ];
 
 /// Appends a fact's name to a cache key: one byte, its place in [`FACT_NAMES`], or for a name
 /// not listed a marker and the name itself (keys stay apart either way).
 fn push_fact_name(key: &mut Vec<u8>, name: &str) {
-    match FACT_NAMES.iter().position(|n| *n == name) {
-        Some(i) => key.push(i as u8),
-        None => {
+    match FACT_NAMES.binary_search(&name) {
+        Ok(i) => key.push(i as u8),
+        Err(_) => {
             key.push(0xfe);
             key.extend_from_slice(name.as_bytes());
             key.push(0xff);
@@ -195,6 +207,12 @@ pub struct DeadlineJudge {
     naive: bool,
     /// Ends of periods this judge's thread computed before.
     memo: period::Memo,
+    /// The findings of the batch being judged.
+    found: Findings,
+    /// A subject's instants, in order (kept for the next subject).
+    instants: Vec<i64>,
+    /// A subject's cache key (kept for the next subject).
+    key: Vec<u8>,
 }
 
 fn uid(t: &str, id: &str) -> Result<EntityUid> {
@@ -205,13 +223,16 @@ impl DeadlineJudge {
     /// A judge applying `policies` (the deadline rules).
     pub fn new(policies: Arc<Policies>) -> Result<DeadlineJudge> {
         Ok(DeadlineJudge {
-            policies,
             authorizer: Authorizer::new(),
             principal: uid("Deadline::Supervisor", "custos")?,
             action: uid("Deadline::Action", "check")?,
             cache: HashMap::default(),
             naive: false,
             memo: period::Memo::default(),
+            found: Findings::new(Arc::clone(&policies)),
+            policies,
+            instants: Vec::new(),
+            key: Vec::new(),
         })
     }
 
@@ -226,7 +247,7 @@ impl DeadlineJudge {
         &self.policies
     }
 
-    /// The policy IDs a subject breaks as of `as_of`, and as of `later` when asked (the
+    /// The policies a subject breaks as of `as_of`, and as of `later` when asked (the
     /// horizon of `due_soon`), each sorted.
     fn broken(&mut self, s: &Subject, as_of: i64, later: Option<i64>) -> Result<Verdicts> {
         if self.naive {
@@ -237,17 +258,17 @@ impl DeadlineJudge {
         }
         // The canonical form: every instant replaced by its rank among the subject's instants
         // and the check's instants (now, and the horizon's end), so that one key serves both.
-        let mut instants: Vec<i64> = s
-            .facts
-            .iter()
-            .filter_map(|(_, f)| if let Fact::Instant(t) = f { Some(*t) } else { None })
-            .collect();
+        let (mut instants, mut key) = (std::mem::take(&mut self.instants), std::mem::take(&mut self.key));
+        instants.clear();
+        key.clear();
+        instants.extend(
+            s.facts.iter().filter_map(|(_, f)| if let Fact::Instant(t) = f { Some(*t) } else { None }),
+        );
         instants.push(as_of);
         instants.extend(later);
         instants.sort_unstable();
         instants.dedup();
         let rank = |t: i64| instants.binary_search(&t).unwrap_or(0) as i64;
-        let mut key = Vec::with_capacity(96);
         key.extend_from_slice(s.kind.as_bytes());
         for (n, f) in &s.facts {
             // A fact's name by its place in the list of names (one byte), not its text.
@@ -263,9 +284,25 @@ impl DeadlineJudge {
         }
         key.extend_from_slice(&(rank(as_of) as u16).to_le_bytes());
         key.extend_from_slice(&later.map_or(u16::MAX, |t| rank(t) as u16).to_le_bytes());
-        if let Some(hit) = self.cache.get(&key) {
-            return Ok(Arc::clone(hit));
-        }
+        let hit = self.cache.get(key.as_slice()).cloned();
+        let verdicts = match hit {
+            Some(hit) => hit,
+            None => self.decide_canonical(s, &key, &rank, as_of, later)?,
+        };
+        // The buffers serve the next subject.
+        (self.instants, self.key) = (instants, key);
+        Ok(verdicts)
+    }
+
+    /// Asks Cedar about a subject in its canonical form and remembers the answer under `key`.
+    fn decide_canonical(
+        &mut self,
+        s: &Subject,
+        key: &[u8],
+        rank: &dyn Fn(i64) -> i64,
+        as_of: i64,
+        later: Option<i64>,
+    ) -> Result<Verdicts> {
         let canonical: Vec<(&str, Fact)> = s
             .facts
             .iter()
@@ -282,11 +319,11 @@ impl DeadlineJudge {
         let now = self.decide(s.kind, &canonical, rank(as_of))?;
         let soon = later.map(|t| self.decide(s.kind, &canonical, rank(t))).transpose()?.unwrap_or_default();
         let verdicts = Arc::new((now, soon));
-        self.cache.insert(key, Arc::clone(&verdicts));
+        self.cache.insert(key.to_vec(), Arc::clone(&verdicts));
         Ok(verdicts)
     }
 
-    fn decide(&self, kind: &str, facts: &[(&str, Fact)], as_of: i64) -> Result<Vec<String>> {
+    fn decide(&self, kind: &str, facts: &[(&str, Fact)], as_of: i64) -> Result<Vec<usize>> {
         let cedar = |e: String| Error::Usage(format!("building the Cedar request: {e}"));
         let attrs: HashMap<String, RestrictedExpression> = facts
             .iter()
@@ -314,7 +351,16 @@ impl DeadlineJudge {
         let request = Request::new(self.principal.clone(), self.action.clone(), resource, context, schema)
             .map_err(|e| cedar(e.to_string()))?;
         let response = self.authorizer.is_authorized(&request, self.policies.set(), &entities);
-        crate::decision::broken(&response)
+        let rules = self.policies.rules();
+        crate::decision::broken(&response)?
+            .iter()
+            .map(|id| {
+                rules
+                    .iter()
+                    .position(|r| r.id == *id)
+                    .ok_or_else(|| Error::Usage(format!("unknown policy `{id}`")))
+            })
+            .collect()
     }
 }
 
@@ -343,9 +389,13 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
     let mut judges = (0..threads).map(judge).collect::<Result<Vec<_>>>()?;
     let context = Facts::load(store, options)?;
     let ctx = query::session(store).await?;
-    let mut out = Check::default();
+    let mut out = Check { findings: Findings::new(Arc::clone(&policies)), subjects: 0, evaluations: 0 };
+    // The twin reads the cases' facts through the query's joins, the check by look-ups: the
+    // tests comparing the two compare these too.
+    let started = std::time::Instant::now();
+    let lookups = if naive { None } else { Some(cases::CaseLookups::load(store, &ctx).await?) };
     let sources: [(&str, Kind); 4] = [
-        (query::sql::CASE_DEADLINE_FACTS, Kind::Case),
+        (if naive { query::sql::CASE_DEADLINE_FACTS } else { cases::SQL }, Kind::Case),
         (query::sql::USER_DEADLINE_FACTS, Kind::User),
         (query::sql::REQUEST_DEADLINE_FACTS, Kind::Request),
         (query::sql::BREACH_DEADLINE_FACTS, Kind::Breach),
@@ -367,8 +417,14 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
                 }
             };
             while let Some(batch) = futures::StreamExt::next(&mut stream).await {
+                let batch = match (&lookups, kind) {
+                    (Some(lookups), Kind::Case) => {
+                        batch.map_err(Error::from).and_then(|b| lookups.extend(&b))
+                    }
+                    _ => batch.map_err(Error::from),
+                };
                 let failed = batch.is_err();
-                if tx.send(batch.map(|b| (kind, b)).map_err(Error::from)).await.is_err() || failed {
+                if tx.send(batch.map(|b| (kind, b))).await.is_err() || failed {
                     return;
                 }
             }
@@ -378,7 +434,7 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
         while let Some(next) = rx.recv().await {
             let (kind, batch) = next?;
             let chunk = batch.num_rows().div_ceil(threads).max(1);
-            let results: Vec<Result<(u64, Vec<Finding>)>> = std::thread::scope(|scope| {
+            let results: Vec<Result<u64>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = judges
                     .iter_mut()
                     .enumerate()
@@ -396,28 +452,24 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
                     .collect()
             });
             for r in results {
-                let (n, findings) = r?;
-                out.subjects += n;
-                out.findings.extend(findings);
+                out.subjects += r?;
+            }
+            // Each judge keeps its list's memory for the next batch.
+            for judge in &mut judges {
+                out.findings.append(&mut judge.found);
             }
         }
     }
     producer.await.map_err(|e| Error::Usage(format!("the facts queries failed: {e}")))?;
     out.evaluations = judges.iter().map(|j| j.cache.len() as u64).sum();
-    // In place: a stable sort would allocate a buffer of half the findings. No two findings
-    // share a rule, subject and status, so the order is the same.
-    out.findings.sort_unstable_by(|a, b| {
-        (&a.rule, &a.subject_kind, &a.subject_id, &a.status).cmp(&(
-            &b.rule,
-            &b.subject_kind,
-            &b.subject_id,
-            &b.status,
-        ))
-    });
+    let judged = started.elapsed();
+    out.findings.sort();
+    tracing::debug!(subjects = out.subjects, findings = out.findings.len(), ?judged, sorted = ?started.elapsed() - judged, "deadline check");
     Ok(out)
 }
 
-/// Judges rows `rows` of a facts batch; returns the subjects counted and their findings.
+/// Judges rows `rows` of a facts batch into the judge's findings; returns the subjects
+/// counted.
 fn judge_rows(
     judge: &mut DeadlineJudge,
     context: &Facts,
@@ -425,11 +477,13 @@ fn judge_rows(
     batch: &RecordBatch,
     rows: std::ops::Range<usize>,
     options: &Options,
-) -> Result<(u64, Vec<Finding>)> {
+) -> Result<u64> {
     let later = options.as_of.saturating_add(options.horizon);
-    let mut findings = Vec::new();
+    let mut found = std::mem::replace(&mut judge.found, Findings::new(Arc::clone(&judge.policies)));
     let mut n = 0;
     let columns = Columns::of(batch);
+    let policies = Arc::clone(&judge.policies);
+    let rules = policies.rules();
     for r in rows {
         let Some(s) = context.subject(kind, &Row { c: &columns, r, as_of: options.as_of }, &mut judge.memo)
         else {
@@ -438,58 +492,61 @@ fn judge_rows(
         n += 1;
         let verdicts = judge.broken(&s, options.as_of, (options.horizon > 0).then_some(later))?;
         let (now, soon) = (&verdicts.0, &verdicts.1);
-        for id in now.iter() {
-            findings.push(finding(judge.policies(), &s, id, None)?);
+        for &policy in now {
+            let rule = &rules[policy];
+            let status = match (&rule.due, &rule.done) {
+                (None, _) => Status::Unmet,
+                (Some(_), Some(done)) if s.instant(done).is_some() => Status::Late,
+                (Some(_), _) => Status::Overdue,
+            };
+            push(&mut found, rule, policy, status, kind, &s);
         }
-        for id in soon.iter().filter(|id| !now.contains(id)) {
-            let rule = judge.policies().rule(id);
+        for &policy in soon.iter().filter(|p| !now.contains(p)) {
+            let rule = &rules[policy];
             // Only an obligation not yet met can fall due.
-            if rule.is_some_and(|r| r.due.is_some() && r.done.as_ref().is_none_or(|d| s.instant(d).is_none()))
-            {
-                findings.push(finding(judge.policies(), &s, id, Some("due_soon"))?);
+            if rule.due.is_some() && rule.done.as_ref().is_none_or(|d| s.instant(d).is_none()) {
+                push(&mut found, rule, policy, Status::DueSoon, kind, &s);
             }
         }
     }
-    Ok((n, findings))
+    judge.found = found;
+    Ok(n)
 }
 
-/// The kinds of subject.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Case,
-    User,
-    Request,
-    Breach,
-}
-
-fn finding(policies: &Policies, s: &Subject, id: &str, status: Option<&str>) -> Result<Finding> {
-    let rule = policies.rule(id).ok_or_else(|| Error::Usage(format!("unknown policy `{id}`")))?;
+/// Adds the finding that `s` breaks policy number `policy`.
+fn push(
+    found: &mut Findings,
+    rule: &custos_policies::Rule,
+    policy: usize,
+    status: Status,
+    kind: Kind,
+    s: &Subject,
+) {
     let due = rule.due.as_deref().and_then(|d| s.instant(d));
-    let status = status.map(str::to_owned).unwrap_or_else(|| match (&rule.due, &rule.done) {
-        (None, _) => "unmet".into(),
-        (Some(_), Some(done)) if s.instant(done).is_some() => "late".into(),
-        (Some(_), _) => "overdue".into(),
-    });
-    let (authority_id, member_state) =
+    let (authority, member_state) =
         rule.actor.as_deref().and_then(|a| s.actors.get(a)).copied().unwrap_or((None, None));
-    let (authority_id, member_state) = (authority_id.map(str::to_owned), member_state.map(str::to_owned));
-    Ok(Finding {
-        rule: rule.rule.clone(),
-        status,
-        subject_kind: s.kind.to_lowercase(),
-        subject_id: s.id.to_owned(),
-        due_at: due.map(finding::format_micros),
-        legal_ref: rule.article.clone(),
-        severity: rule.severity.clone(),
-        authority_id,
-        member_state,
-        event_id: None,
-        user_id: None,
-        case_id: (s.kind == "Case").then(|| s.id.to_owned()),
-        ts: None,
-        policies: Some(vec![id.to_owned()]),
-        default_period: rule.default.clone(),
-    })
+    found.push(policy, status, kind, s.id, due, authority, member_state);
+}
+
+/// The kinds of subject, in the order of their names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+enum Kind {
+    Breach,
+    Case,
+    Request,
+    User,
+}
+
+impl Kind {
+    /// As findings name it.
+    fn name(self) -> &'static str {
+        match self {
+            Kind::Breach => "breach",
+            Kind::Case => "case",
+            Kind::Request => "request",
+            Kind::User => "user",
+        }
+    }
 }
 
 /// A batch's columns by name, looked up once per batch rather than once per cell.
@@ -628,14 +685,16 @@ impl Facts {
         let responder_state = row.text("responder_state");
         let requester_cal = self.calendars.get(requester_state.unwrap_or("EU"));
         let responder_cal = self.calendars.get(responder_state.unwrap_or("EU"));
-        let mut facts = vec![
+        // Room for every fact a case can have: one small allocation per subject.
+        let mut facts = Vec::with_capacity(18);
+        facts.extend([
             ("personal_data", Fact::Bool(row.flag("personal_data"))),
             ("repository", Fact::Bool(row.present("repository_basis"))),
             ("inactivity_justified", Fact::Bool(row.flag("inactivity_justified"))),
             ("special_categories", Fact::Bool(row.flag("special_categories"))),
             ("special_categories_basis", Fact::Bool(row.flag("special_categories_basis"))),
             ("subject_consent", Fact::Bool(row.flag("subject_consent"))),
-        ];
+        ]);
         let closed = row.seen("closed_at");
         facts.push(("open", Fact::Bool(closed.is_none())));
         let deleted = row.seen("deleted_at");
@@ -698,10 +757,12 @@ impl Facts {
             return None;
         }
         let d = row.seen("deactivated_at")?;
-        let mut facts = vec![
+        // Room for every fact a user can have: one small allocation per subject.
+        let mut facts = Vec::with_capacity(4);
+        facts.extend([
             ("block_due", Fact::Instant(Facts::end(memo, d, self.defaults.user_block, &self.eu))),
             ("delete_due", Fact::Instant(Facts::end(memo, d, Length::Years(3), &self.eu))),
-        ];
+        ]);
         if let Some(t) = row.seen("blocked_at") {
             facts.push(("blocked", Fact::Instant(t)));
         }
@@ -723,7 +784,9 @@ impl Facts {
         // The outcome is known once the response is.
         let outcome = responded.and(row.text("outcome"));
         let refused = matches!(outcome, Some("refused" | "no_action"));
-        let mut facts = vec![
+        // Room for every fact a request can have: one small allocation per subject.
+        let mut facts = Vec::with_capacity(11);
+        facts.extend([
             ("regime", Fact::Text(row.text("regime").unwrap_or_default().to_owned())),
             ("right", Fact::Text(row.text("right").unwrap_or_default().to_owned())),
             ("refused", Fact::Bool(refused)),
@@ -735,7 +798,7 @@ impl Facts {
                 "working_days_due",
                 Fact::Instant(Facts::end(memo, received, Length::WorkingDays(15), &self.eu)),
             ),
-        ];
+        ]);
         for (fact, column) in [("extension_notified", "extension_notified_at"), ("completed", "completed_at")]
         {
             if let Some(t) = row.seen(column) {
@@ -757,7 +820,9 @@ impl Facts {
         let state = row.text("controller_state");
         let cal = self.calendars.get(state.unwrap_or("EU"));
         let present = |c: &str| row.present(c);
-        let mut facts = vec![
+        // Room for every fact a breach can have: one small allocation per subject.
+        let mut facts = Vec::with_capacity(14);
+        facts.extend([
             ("risk", Fact::Text(row.text("risk").unwrap_or_default().to_owned())),
             ("exempt", Fact::Bool(row.present("subject_exemption"))),
             ("has_delay_reasons", Fact::Bool(present("delay_reasons"))),
@@ -769,7 +834,7 @@ impl Facts {
             ("notify_due", Fact::Instant(Facts::end(memo, aware, Length::Hours(72), &cal))),
             ("dpo_due", Fact::Instant(Facts::end(memo, aware, self.defaults.dpo, &cal))),
             ("subjects_due", Fact::Instant(Facts::end(memo, aware, self.defaults.subjects, &cal))),
-        ];
+        ]);
         for (fact, column) in [
             ("notified", "notified_at"),
             ("dpo_informed", "dpo_informed_at"),

@@ -6,12 +6,13 @@ use arrow::array::{
     Array, ArrayRef, AsArray, ListBuilder, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 
 /// One broken rule about one subject.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Finding {
     /// The rule ID (`NTK-DOMAIN`).
     pub rule: String,
@@ -82,11 +83,8 @@ fn micros(t: &Option<String>) -> Option<i64> {
 /// Formats UTC microseconds as RFC 3339, with fractions of a second only when there are some.
 pub fn format_micros(micros: i64) -> String {
     let t = chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default();
-    if micros % 1_000_000 == 0 {
-        t.format("%Y-%m-%dT%H:%M:%SZ").to_string()
-    } else {
-        t.format("%Y-%m-%dT%H:%M:%S%.6fZ").to_string()
-    }
+    let digits = if micros % 1_000_000 == 0 { SecondsFormat::Secs } else { SecondsFormat::Micros };
+    t.to_rfc3339_opts(digits, true)
 }
 
 /// Findings as a record batch of [`SCHEMA`], stamped with the policy hash and run time.
@@ -167,6 +165,21 @@ pub fn from_batch(batch: &RecordBatch) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_print_in_rfc_3339_with_microseconds_only_when_there_are_some() {
+        for (micros, text) in [
+            (0, "1970-01-01T00:00:00Z"),
+            (1_719_792_000_000_000, "2024-07-01T00:00:00Z"),
+            (1_719_792_000_000_001, "2024-07-01T00:00:00.000001Z"),
+            (1_709_251_199_500_000, "2024-02-29T23:59:59.500000Z"),
+            (-1, "1969-12-31T23:59:59.999999Z"),
+            (-1_000_000, "1969-12-31T23:59:59Z"),
+        ] {
+            assert_eq!(format_micros(micros), text);
+            assert_eq!(crate::import::parse_timestamp(text), Some(micros));
+        }
+    }
 
     #[test]
     fn findings_survive_arrow() {

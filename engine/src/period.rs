@@ -17,7 +17,7 @@
 //! Days end at midnight in the legal time of the actor who must act. The end of a period is
 //! an instant; an obligation met at any instant up to and including it is on time.
 
-use chrono::{DateTime, Days, Months, NaiveDate, TimeZone, Timelike, Utc};
+use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeZone, Timelike, Utc};
 
 use crate::calendar::Calendar;
 
@@ -54,13 +54,26 @@ impl std::fmt::Display for Length {
 
 /// Remembers the ends of periods computed before.
 ///
-/// Periods other than hours depend only on the local day of their start, which is the same
-/// for every instant of the same quarter-hour (every zone's offset is a whole number of
-/// quarter hours): millions of subjects cost thousands of computations.
+/// Periods other than hours depend only on the local day of their start: millions of
+/// subjects cost thousands of computations. The ends are kept per calendar and length in a
+/// table indexed by that day, so a look-up is a time-zone conversion and an index.
 #[derive(Debug, Default)]
 pub struct Memo {
-    ends: std::collections::HashMap<(u64, i64, Length), DateTime<Utc>, foldhash::fast::RandomState>,
+    tables: Vec<Table>,
 }
+
+/// The ends of periods of one length in one calendar, by the local day of their start.
+#[derive(Debug)]
+struct Table {
+    calendar: u64,
+    length: Length,
+    /// The day (from the Common Era) of `ends[0]`.
+    first: i32,
+    ends: Vec<Option<DateTime<Utc>>>,
+}
+
+/// The most days one table of [`Memo`] spans: a century.
+const MEMO_SPAN: i32 = 36_525;
 
 impl Memo {
     /// [`end`], remembered.
@@ -68,8 +81,30 @@ impl Memo {
         if matches!(length, Length::Hours(_)) {
             return end(start, length, calendar);
         }
-        let key = (calendar.id, start.timestamp().div_euclid(900), length);
-        *self.ends.entry(key).or_insert_with(|| end(start, length, calendar))
+        let n = local_day(start, calendar).num_days_from_ce();
+        let i =
+            self.tables.iter().position(|t| t.calendar == calendar.id && t.length == length).unwrap_or_else(
+                || {
+                    self.tables.push(Table { calendar: calendar.id, length, first: n, ends: Vec::new() });
+                    self.tables.len() - 1
+                },
+            );
+        let table = &mut self.tables[i];
+        let (low, high) = (n.min(table.first), n.max(table.first + table.ends.len() as i32));
+        if high - low > MEMO_SPAN {
+            // A day far from the others: not worth a table that long.
+            return compute(start, length, calendar);
+        }
+        if n < table.first {
+            let before = (table.first - n) as usize;
+            table.ends.splice(0..0, std::iter::repeat_n(None, before));
+            table.first = n;
+        }
+        let at = (n - table.first) as usize;
+        if table.ends.len() <= at {
+            table.ends.resize(at + 1, None);
+        }
+        *table.ends[at].get_or_insert_with(|| compute(start, length, calendar))
     }
 }
 
@@ -287,5 +322,41 @@ mod tests {
         assert!(t("2024-02-09T22:59:59Z") <= due);
         assert!(t("2024-02-09T23:00:00Z") <= due);
         assert!(t("2024-02-09T23:00:01Z") > due);
+    }
+
+    #[test]
+    fn remembered_ends_are_the_ends() {
+        // Every quarter hour around both daylight-saving changes of 2024 and a few months on,
+        // in zones ahead of UTC and on it, for every kind of length; then days out of order,
+        // one far in the past and one beyond the memo's span.
+        let (eu, pt) = (cal("EU"), cal("PT"));
+        let lengths = [
+            Length::Hours(72),
+            Length::Days(1),
+            Length::Days(30),
+            Length::Weeks(2),
+            Length::Months(1),
+            Length::Months(6),
+            Length::Years(3),
+            Length::WorkingDays(15),
+        ];
+        let mut memo = Memo::default();
+        let mut starts: Vec<DateTime<Utc>> = Vec::new();
+        for first in ["2024-03-30T12:00:00Z", "2024-10-26T12:00:00Z", "2024-12-23T12:00:00Z"] {
+            starts.extend((0..4 * 48).map(|q| t(first) + chrono::Duration::minutes(15 * q)));
+        }
+        starts.extend(["2019-02-28T23:30:00Z", "1970-01-01T00:00:00Z", "2024-02-29T23:59:59Z"].map(t));
+        starts.extend(["2180-01-01T00:00:00Z", "2024-03-31T00:59:59Z"].map(t));
+        for start in starts {
+            for length in lengths {
+                for calendar in [&eu, &pt] {
+                    assert_eq!(
+                        memo.end(start, length, calendar),
+                        end(start, length, calendar),
+                        "{start} {length}"
+                    );
+                }
+            }
+        }
     }
 }

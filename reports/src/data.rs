@@ -91,7 +91,7 @@ impl Data {
             horizon: 30 * 24 * 3_600_000_000,
             defaults: custos_engine::deadline::Defaults::default(),
         };
-        let deadlines = custos_engine::deadline::check(store, policies, &options).await?.findings;
+        let deadlines = custos_engine::deadline::check(store, policies, &options).await?.findings.to_vec();
 
         // Indicators of every year with requests; benchmarking of the latest.
         let years = rows_of(

@@ -44,6 +44,9 @@ fn each_deadline_rule_is_right_on_its_edges() {
         ("RET-EARLY-DELETE", "EARLY-NO-CONSENT", "unmet", "null"),
         // Agreed day 20 May, responder in Cyprus (UTC+3): the day ends at 21:00 UTC.
         ("RT-LATE", "CY-LATE", "late", "2025-05-20T21:00:00Z"),
+        // Two responders, in France and Cyprus: the first by identifier (A-CY-1, numbered
+        // after A-FR-1 at import) must answer, so the day ends in Cyprus, at 21:00 UTC.
+        ("RT-LATE", "TWO-RESPONDERS", "late", "2025-05-20T21:00:00Z"),
         // Deactivated Friday 10 January; one day ends on Saturday, so on Monday 13th.
         ("RET-USER-BLOCK", "U-LATE-BLOCK", "late", "2025-01-13T23:00:00Z"),
         // Received 15 January; the month ends Saturday 15 February, so Monday 17th; the
@@ -64,6 +67,9 @@ fn each_deadline_rule_is_right_on_its_edges() {
     assert_eq!(findings(&doc), expected);
     // Custos's own periods are labelled as such.
     assert!(doc["defaults"]["BRE-DPO"].as_str().unwrap().contains("Custos default"));
+    let two =
+        doc["findings"].as_array().unwrap().iter().find(|f| f["subject_id"] == "TWO-RESPONDERS").unwrap();
+    assert_eq!((&two["authority_id"], &two["member_state"]), (&"A-CY-1".into(), &"CY".into()));
     let user = doc["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "RET-USER-BLOCK").unwrap();
     assert!(user["default_period"].as_str().unwrap().contains("the law sets no period"), "{user}");
 }
