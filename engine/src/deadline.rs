@@ -95,15 +95,20 @@ struct Subject<'a> {
     id: &'a str,
     /// Who must act, by the policies' `@actor`.
     actors: Actors<'a>,
-    facts: Vec<(&'static str, Fact)>,
+    facts: Vec<(Name, Fact)>,
 }
 
 impl Subject<'_> {
-    fn instant(&self, name: &str) -> Option<i64> {
+    fn instant(&self, name: Name) -> Option<i64> {
         self.facts.iter().find_map(|(n, f)| match f {
             Fact::Instant(t) if *n == name => Some(*t),
             _ => None,
         })
+    }
+
+    /// The instant a policy's annotation names.
+    fn instant_named(&self, name: &str) -> Option<i64> {
+        Name::of(name).and_then(|n| self.instant(n))
     }
 }
 
@@ -135,7 +140,7 @@ impl<'a> Actors<'a> {
 /// [`Policies::rules`].
 type Verdicts = Arc<(Vec<usize>, Vec<usize>)>;
 
-/// Every fact name the subjects use, in order, so that a cache key names a fact in one byte.
+/// Every fact name the subjects use, in order: a subject names its facts by their place here.
 const FACT_NAMES: [&str; 44] = [
     "answer_due",
     "answered",
@@ -183,17 +188,118 @@ const FACT_NAMES: [&str; 44] = [
     "working_days_due",
 ];
 
-/// Appends a fact's name to a cache key: one byte, its place in [`FACT_NAMES`], or for a name
-/// not listed a marker and the name itself (keys stay apart either way).
-fn push_fact_name(key: &mut Vec<u8>, name: &str) {
-    match FACT_NAMES.binary_search(&name) {
-        Ok(i) => key.push(i as u8),
-        Err(_) => {
-            key.push(0xfe);
-            key.extend_from_slice(name.as_bytes());
-            key.push(0xff);
+/// Every column the subjects are read from: a row reads a column by its place here.
+const COLUMN_NAMES: [&str; 54] = [
+    "accepted_at",
+    "answered_at",
+    "approx_records",
+    "approx_subjects",
+    "authority_id",
+    "aware_at",
+    "blocked_at",
+    "breach_id",
+    "case_id",
+    "closed_at",
+    "completed_at",
+    "consequences",
+    "controller_id",
+    "controller_state",
+    "created_at",
+    "deactivated_at",
+    "delay_reasons",
+    "deleted_at",
+    "domain_retention_months",
+    "dpo_informed_at",
+    "due_at",
+    "early_deletion_requested_at",
+    "extension_notified_at",
+    "inactivity_justified",
+    "kind",
+    "last_activity_at",
+    "measures",
+    "member_state",
+    "nature",
+    "notified_at",
+    "outcome",
+    "personal_data",
+    "procedure",
+    "received_at",
+    "regime",
+    "registered_at",
+    "remedy_info_given",
+    "repository_basis",
+    "request_id",
+    "requester_state",
+    "requesting_authority",
+    "responded_at",
+    "responder",
+    "responder_state",
+    "retention_months",
+    "right",
+    "risk",
+    "sent_at",
+    "special_categories",
+    "special_categories_basis",
+    "subject_consent",
+    "subject_exemption",
+    "subjects_notified_at",
+    "user_id",
+];
+
+/// The place of `name` in `names`, at compile time (a name not listed does not compile).
+// Only `fact!` and `col!` call it, in constants: the panic is a compile error, never a panic.
+#[allow(clippy::panic)]
+const fn place(names: &[&str], name: &str) -> usize {
+    let mut i = 0;
+    while i < names.len() {
+        let (a, b) = (names[i].as_bytes(), name.as_bytes());
+        if a.len() == b.len() {
+            let mut j = 0;
+            while j < a.len() && a[j] == b[j] {
+                j += 1;
+            }
+            if j == a.len() {
+                return i;
+            }
         }
+        i += 1;
     }
+    panic!("a name that is not listed")
+}
+
+/// A fact's name, by its place in [`FACT_NAMES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Name(u8);
+
+impl Name {
+    fn as_str(self) -> &'static str {
+        FACT_NAMES[self.0 as usize]
+    }
+
+    /// The fact a policy's annotation (`@due`, `@done`) names, if a subject can have it.
+    fn of(name: &str) -> Option<Name> {
+        FACT_NAMES.binary_search(&name).ok().map(|i| Name(i as u8))
+    }
+}
+
+/// A column, by its place in [`COLUMN_NAMES`].
+#[derive(Debug, Clone, Copy)]
+struct Col(usize);
+
+/// The [`Name`] of a fact, checked at compile time.
+macro_rules! fact {
+    ($name:literal) => {{
+        const NAME: Name = Name(place(&FACT_NAMES, $name) as u8);
+        NAME
+    }};
+}
+
+/// The [`Col`] of a column, checked at compile time.
+macro_rules! col {
+    ($name:literal) => {{
+        const COL: Col = Col(place(&COLUMN_NAMES, $name));
+        COL
+    }};
 }
 
 /// Asks Cedar about subjects, once per canonical form.
@@ -272,7 +378,7 @@ impl DeadlineJudge {
         key.extend_from_slice(s.kind.as_bytes());
         for (n, f) in &s.facts {
             // A fact's name by its place in the list of names (one byte), not its text.
-            push_fact_name(&mut key, n);
+            key.push(n.0);
             match f {
                 Fact::Bool(b) => key.push(u8::from(*b)),
                 Fact::Text(t) => {
@@ -303,7 +409,7 @@ impl DeadlineJudge {
         as_of: i64,
         later: Option<i64>,
     ) -> Result<Verdicts> {
-        let canonical: Vec<(&str, Fact)> = s
+        let canonical: Vec<(Name, Fact)> = s
             .facts
             .iter()
             .map(|(n, f)| {
@@ -323,7 +429,7 @@ impl DeadlineJudge {
         Ok(verdicts)
     }
 
-    fn decide(&self, kind: &str, facts: &[(&str, Fact)], as_of: i64) -> Result<Vec<usize>> {
+    fn decide(&self, kind: &str, facts: &[(Name, Fact)], as_of: i64) -> Result<Vec<usize>> {
         let cedar = |e: String| Error::Usage(format!("building the Cedar request: {e}"));
         let attrs: HashMap<String, RestrictedExpression> = facts
             .iter()
@@ -333,7 +439,7 @@ impl DeadlineJudge {
                     Fact::Text(s) => RestrictedExpression::new_string(s.clone()),
                     Fact::Instant(t) => RestrictedExpression::new_long(*t),
                 };
-                ((*n).to_owned(), v)
+                (n.as_str().to_owned(), v)
             })
             .collect();
         let resource = uid(&format!("Deadline::{kind}"), "subject")?;
@@ -496,7 +602,7 @@ fn judge_rows(
             let rule = &rules[policy];
             let status = match (&rule.due, &rule.done) {
                 (None, _) => Status::Unmet,
-                (Some(_), Some(done)) if s.instant(done).is_some() => Status::Late,
+                (Some(_), Some(done)) if s.instant_named(done).is_some() => Status::Late,
                 (Some(_), _) => Status::Overdue,
             };
             push(&mut found, rule, policy, status, kind, &s);
@@ -504,7 +610,7 @@ fn judge_rows(
         for &policy in soon.iter().filter(|p| !now.contains(p)) {
             let rule = &rules[policy];
             // Only an obligation not yet met can fall due.
-            if rule.due.is_some() && rule.done.as_ref().is_none_or(|d| s.instant(d).is_none()) {
+            if rule.due.is_some() && rule.done.as_ref().is_none_or(|d| s.instant_named(d).is_none()) {
                 push(&mut found, rule, policy, Status::DueSoon, kind, &s);
             }
         }
@@ -522,7 +628,7 @@ fn push(
     kind: Kind,
     s: &Subject,
 ) {
-    let due = rule.due.as_deref().and_then(|d| s.instant(d));
+    let due = rule.due.as_deref().and_then(|d| s.instant_named(d));
     let (authority, member_state) =
         rule.actor.as_deref().and_then(|a| s.actors.get(a)).copied().unwrap_or((None, None));
     found.push(policy, status, kind, s.id, due, authority, member_state);
@@ -549,19 +655,20 @@ impl Kind {
     }
 }
 
-/// A batch's columns by name, looked up once per batch rather than once per cell.
+/// A batch's columns by their place in [`COLUMN_NAMES`], looked up once per batch rather
+/// than once per cell.
 struct Columns<'a> {
     b: &'a RecordBatch,
-    index: HashMap<&'a str, usize, foldhash::fast::RandomState>,
+    index: [Option<usize>; COLUMN_NAMES.len()],
 }
 
 impl<'a> Columns<'a> {
     fn of(b: &'a RecordBatch) -> Self {
-        let index = b.schema_ref().fields().iter().enumerate().map(|(i, f)| (f.name().as_str(), i)).collect();
-        Columns { b, index }
+        let schema = b.schema_ref();
+        Columns { b, index: COLUMN_NAMES.map(|n| schema.index_of(n).ok()) }
     }
-    fn get(&self, n: &str) -> Option<&'a arrow::array::ArrayRef> {
-        self.index.get(n).map(|i| self.b.column(*i))
+    fn get(&self, c: Col) -> Option<&'a arrow::array::ArrayRef> {
+        self.index[c.0].map(|i| self.b.column(i))
     }
 }
 
@@ -573,39 +680,39 @@ struct Row<'a> {
 }
 
 impl<'a> Row<'a> {
-    fn text(&self, n: &str) -> Option<&'a str> {
+    fn text(&self, n: Col) -> Option<&'a str> {
         let a = self.c.get(n)?.as_string::<i32>();
         (!a.is_null(self.r)).then(|| a.value(self.r))
     }
-    fn is(&self, n: &str, value: &str) -> bool {
+    fn is(&self, n: Col, value: &str) -> bool {
         self.c.get(n).is_some_and(|c| {
             let a = c.as_string::<i32>();
             !a.is_null(self.r) && a.value(self.r) == value
         })
     }
-    fn present(&self, n: &str) -> bool {
+    fn present(&self, n: Col) -> bool {
         self.c.get(n).is_some_and(|c| {
             let a = c.as_string::<i32>();
             !a.is_null(self.r) && !a.value(self.r).trim().is_empty()
         })
     }
-    fn flag(&self, n: &str) -> bool {
+    fn flag(&self, n: Col) -> bool {
         self.c.get(n).is_some_and(|c| {
             let a = c.as_boolean();
             !a.is_null(self.r) && a.value(self.r)
         })
     }
-    fn int(&self, n: &str) -> Option<i64> {
+    fn int(&self, n: Col) -> Option<i64> {
         let a = self.c.get(n)?.as_primitive::<Int64Type>();
         (!a.is_null(self.r)).then(|| a.value(self.r))
     }
     /// An instant as recorded, whatever its date.
-    fn raw(&self, n: &str) -> Option<i64> {
+    fn raw(&self, n: Col) -> Option<i64> {
         let a = self.c.get(n)?.as_primitive::<TimestampMicrosecondType>();
         (!a.is_null(self.r)).then(|| a.value(self.r))
     }
     /// An instant known at the check's instant: left out when dated after it.
-    fn seen(&self, n: &str) -> Option<i64> {
+    fn seen(&self, n: Col) -> Option<i64> {
         self.raw(n).filter(|t| *t <= self.as_of)
     }
 }
@@ -636,11 +743,11 @@ impl Facts {
             let columns = Columns::of(&b);
             for r in 0..b.num_rows() {
                 let row = Row { c: &columns, r, as_of: options.as_of };
-                if let Some(state) = row.text("member_state") {
+                if let Some(state) = row.text(col!("member_state")) {
                     calendars.ensure(state);
                 }
-                if row.text("kind") == Some("commission") {
-                    commission = commission.or(row.text("authority_id").map(str::to_owned));
+                if row.text(col!("kind")) == Some("commission") {
+                    commission = commission.or(row.text(col!("authority_id")).map(str::to_owned));
                 }
             }
         }
@@ -674,177 +781,187 @@ impl Facts {
     }
 
     fn case<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
-        let (id, created) = (row.text("case_id")?, row.raw("created_at")?);
+        let (id, created) = (row.text(col!("case_id"))?, row.raw(col!("created_at"))?);
         if created > self.as_of {
             return None;
         }
-        let months =
-            row.int("retention_months").or(row.int("domain_retention_months")).unwrap_or(6).clamp(1, 18)
-                as u32;
-        let requester_state = row.text("requester_state");
-        let responder_state = row.text("responder_state");
+        let months = row
+            .int(col!("retention_months"))
+            .or(row.int(col!("domain_retention_months")))
+            .unwrap_or(6)
+            .clamp(1, 18) as u32;
+        let requester_state = row.text(col!("requester_state"));
+        let responder_state = row.text(col!("responder_state"));
         let requester_cal = self.calendars.get(requester_state.unwrap_or("EU"));
         let responder_cal = self.calendars.get(responder_state.unwrap_or("EU"));
         // Room for every fact a case can have: one small allocation per subject.
         let mut facts = Vec::with_capacity(18);
         facts.extend([
-            ("personal_data", Fact::Bool(row.flag("personal_data"))),
-            ("repository", Fact::Bool(row.present("repository_basis"))),
-            ("inactivity_justified", Fact::Bool(row.flag("inactivity_justified"))),
-            ("special_categories", Fact::Bool(row.flag("special_categories"))),
-            ("special_categories_basis", Fact::Bool(row.flag("special_categories_basis"))),
-            ("subject_consent", Fact::Bool(row.flag("subject_consent"))),
+            (fact!("personal_data"), Fact::Bool(row.flag(col!("personal_data")))),
+            (fact!("repository"), Fact::Bool(row.present(col!("repository_basis")))),
+            (fact!("inactivity_justified"), Fact::Bool(row.flag(col!("inactivity_justified")))),
+            (fact!("special_categories"), Fact::Bool(row.flag(col!("special_categories")))),
+            (fact!("special_categories_basis"), Fact::Bool(row.flag(col!("special_categories_basis")))),
+            (fact!("subject_consent"), Fact::Bool(row.flag(col!("subject_consent")))),
         ]);
-        let closed = row.seen("closed_at");
-        facts.push(("open", Fact::Bool(closed.is_none())));
-        let deleted = row.seen("deleted_at");
+        let closed = row.seen(col!("closed_at"));
+        facts.push((fact!("open"), Fact::Bool(closed.is_none())));
+        let deleted = row.seen(col!("deleted_at"));
         if let Some(c) = closed {
-            facts.push(("closed", Fact::Instant(c)));
-            facts.push(("block_due", Fact::Instant(Facts::end(memo, c, Length::Months(months), &self.eu))));
-            facts.push(("delete_due", Fact::Instant(Facts::end(memo, c, Length::Years(3), &self.eu))));
+            facts.push((fact!("closed"), Fact::Instant(c)));
+            facts.push((
+                fact!("block_due"),
+                Fact::Instant(Facts::end(memo, c, Length::Months(months), &self.eu)),
+            ));
+            facts.push((fact!("delete_due"), Fact::Instant(Facts::end(memo, c, Length::Years(3), &self.eu))));
             let three = utc(c).checked_add_months(Months::new(36)).map_or(c, micros);
-            facts.push(("three_years", Fact::Instant(three)));
+            facts.push((fact!("three_years"), Fact::Instant(three)));
         }
-        let block_done = match (row.seen("blocked_at"), deleted) {
+        let block_done = match (row.seen(col!("blocked_at")), deleted) {
             (Some(b), Some(d)) => Some(b.min(d)),
             (b, d) => b.or(d),
         };
         if let Some(t) = block_done {
-            facts.push(("block_done", Fact::Instant(t)));
+            facts.push((fact!("block_done"), Fact::Instant(t)));
         }
         if let Some(t) = deleted {
-            facts.push(("deleted", Fact::Instant(t)));
+            facts.push((fact!("deleted"), Fact::Instant(t)));
         }
-        if let Some(t) = row.seen("early_deletion_requested_at") {
-            facts.push(("early_deletion_requested", Fact::Instant(t)));
+        if let Some(t) = row.seen(col!("early_deletion_requested_at")) {
+            facts.push((fact!("early_deletion_requested"), Fact::Instant(t)));
         }
         if closed.is_none() {
             // The last activity known at the check's instant.
-            let last = row.seen("last_activity_at").or_else(|| {
-                ["created_at", "sent_at", "accepted_at", "answered_at"]
-                    .iter()
+            let last = row.seen(col!("last_activity_at")).or_else(|| {
+                [col!("created_at"), col!("sent_at"), col!("accepted_at"), col!("answered_at")]
+                    .into_iter()
                     .filter_map(|c| row.seen(c))
                     .max()
             });
             if let Some(l) = last {
                 facts.push((
-                    "inactive_due",
+                    fact!("inactive_due"),
                     Fact::Instant(Facts::end(memo, l, Length::Months(2), &requester_cal)),
                 ));
             }
         }
-        let agreed = row.raw("due_at");
-        let is_request = row.is("procedure", "request") && agreed.is_some();
-        facts.push(("request", Fact::Bool(is_request)));
+        let agreed = row.raw(col!("due_at"));
+        let is_request = row.is(col!("procedure"), "request") && agreed.is_some();
+        facts.push((fact!("request"), Fact::Bool(is_request)));
         if let (true, Some(d)) = (is_request, agreed) {
-            facts.push(("answer_due", Fact::Instant(micros(period::end_of_day(utc(d), &responder_cal)))));
-            if let Some(a) = row.seen("answered_at") {
-                facts.push(("answered", Fact::Instant(a)));
+            facts.push((
+                fact!("answer_due"),
+                Fact::Instant(micros(period::end_of_day(utc(d), &responder_cal))),
+            ));
+            if let Some(a) = row.seen(col!("answered_at")) {
+                facts.push((fact!("answered"), Fact::Instant(a)));
             }
         }
         let actors = Actors {
             commission: self.commission(),
-            requesting: (row.text("requesting_authority"), requester_state),
-            responding: (row.text("responder"), responder_state),
+            requesting: (row.text(col!("requesting_authority")), requester_state),
+            responding: (row.text(col!("responder")), responder_state),
             ..Actors::default()
         };
         Some(Subject { kind: "Case", id, actors, facts })
     }
 
     fn user<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
-        let id = row.text("user_id")?;
-        if row.raw("registered_at").is_some_and(|t| t > self.as_of) {
+        let id = row.text(col!("user_id"))?;
+        if row.raw(col!("registered_at")).is_some_and(|t| t > self.as_of) {
             return None;
         }
-        let d = row.seen("deactivated_at")?;
+        let d = row.seen(col!("deactivated_at"))?;
         // Room for every fact a user can have: one small allocation per subject.
         let mut facts = Vec::with_capacity(4);
         facts.extend([
-            ("block_due", Fact::Instant(Facts::end(memo, d, self.defaults.user_block, &self.eu))),
-            ("delete_due", Fact::Instant(Facts::end(memo, d, Length::Years(3), &self.eu))),
+            (fact!("block_due"), Fact::Instant(Facts::end(memo, d, self.defaults.user_block, &self.eu))),
+            (fact!("delete_due"), Fact::Instant(Facts::end(memo, d, Length::Years(3), &self.eu))),
         ]);
-        if let Some(t) = row.seen("blocked_at") {
-            facts.push(("blocked", Fact::Instant(t)));
+        if let Some(t) = row.seen(col!("blocked_at")) {
+            facts.push((fact!("blocked"), Fact::Instant(t)));
         }
-        if let Some(t) = row.seen("deleted_at") {
-            facts.push(("deleted", Fact::Instant(t)));
+        if let Some(t) = row.seen(col!("deleted_at")) {
+            facts.push((fact!("deleted"), Fact::Instant(t)));
         }
         let actors = Actors { commission: self.commission(), ..Actors::default() };
         Some(Subject { kind: "User", id, actors, facts })
     }
 
     fn request<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
-        let (id, received) = (row.text("request_id")?, row.raw("received_at")?);
+        let (id, received) = (row.text(col!("request_id"))?, row.raw(col!("received_at"))?);
         if received > self.as_of {
             return None;
         }
-        let state = row.text("controller_state");
+        let state = row.text(col!("controller_state"));
         let cal = self.calendars.get(state.unwrap_or("EU"));
-        let responded = row.seen("responded_at");
+        let responded = row.seen(col!("responded_at"));
         // The outcome is known once the response is.
-        let outcome = responded.and(row.text("outcome"));
+        let outcome = responded.and(row.text(col!("outcome")));
         let refused = matches!(outcome, Some("refused" | "no_action"));
         // Room for every fact a request can have: one small allocation per subject.
         let mut facts = Vec::with_capacity(11);
         facts.extend([
-            ("regime", Fact::Text(row.text("regime").unwrap_or_default().to_owned())),
-            ("right", Fact::Text(row.text("right").unwrap_or_default().to_owned())),
-            ("refused", Fact::Bool(refused)),
-            ("remedy_info_given", Fact::Bool(row.flag("remedy_info_given"))),
-            ("month_due", Fact::Instant(Facts::end(memo, received, Length::Months(1), &cal))),
-            ("three_month_due", Fact::Instant(Facts::end(memo, received, Length::Months(3), &cal))),
-            ("correct_due", Fact::Instant(Facts::end(memo, received, Length::Days(30), &cal))),
+            (fact!("regime"), Fact::Text(row.text(col!("regime")).unwrap_or_default().to_owned())),
+            (fact!("right"), Fact::Text(row.text(col!("right")).unwrap_or_default().to_owned())),
+            (fact!("refused"), Fact::Bool(refused)),
+            (fact!("remedy_info_given"), Fact::Bool(row.flag(col!("remedy_info_given")))),
+            (fact!("month_due"), Fact::Instant(Facts::end(memo, received, Length::Months(1), &cal))),
+            (fact!("three_month_due"), Fact::Instant(Facts::end(memo, received, Length::Months(3), &cal))),
+            (fact!("correct_due"), Fact::Instant(Facts::end(memo, received, Length::Days(30), &cal))),
             (
-                "working_days_due",
+                fact!("working_days_due"),
                 Fact::Instant(Facts::end(memo, received, Length::WorkingDays(15), &self.eu)),
             ),
         ]);
-        for (fact, column) in [("extension_notified", "extension_notified_at"), ("completed", "completed_at")]
-        {
-            if let Some(t) = row.seen(column) {
-                facts.push((fact, Fact::Instant(t)));
-            }
-        }
-        if let Some(t) = responded {
-            facts.push(("responded", Fact::Instant(t)));
-        }
-        let actors = Actors { controller: (row.text("controller_id"), state), ..Actors::default() };
-        Some(Subject { kind: "Request", id, actors, facts })
-    }
-
-    fn breach<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
-        let (id, aware) = (row.text("breach_id")?, row.raw("aware_at")?);
-        if aware > self.as_of {
-            return None;
-        }
-        let state = row.text("controller_state");
-        let cal = self.calendars.get(state.unwrap_or("EU"));
-        let present = |c: &str| row.present(c);
-        // Room for every fact a breach can have: one small allocation per subject.
-        let mut facts = Vec::with_capacity(14);
-        facts.extend([
-            ("risk", Fact::Text(row.text("risk").unwrap_or_default().to_owned())),
-            ("exempt", Fact::Bool(row.present("subject_exemption"))),
-            ("has_delay_reasons", Fact::Bool(present("delay_reasons"))),
-            ("has_nature", Fact::Bool(present("nature"))),
-            ("has_consequences", Fact::Bool(present("consequences"))),
-            ("has_measures", Fact::Bool(present("measures"))),
-            ("has_approx_subjects", Fact::Bool(row.int("approx_subjects").is_some())),
-            ("has_approx_records", Fact::Bool(row.int("approx_records").is_some())),
-            ("notify_due", Fact::Instant(Facts::end(memo, aware, Length::Hours(72), &cal))),
-            ("dpo_due", Fact::Instant(Facts::end(memo, aware, self.defaults.dpo, &cal))),
-            ("subjects_due", Fact::Instant(Facts::end(memo, aware, self.defaults.subjects, &cal))),
-        ]);
         for (fact, column) in [
-            ("notified", "notified_at"),
-            ("dpo_informed", "dpo_informed_at"),
-            ("subjects_notified", "subjects_notified_at"),
+            (fact!("extension_notified"), col!("extension_notified_at")),
+            (fact!("completed"), col!("completed_at")),
         ] {
             if let Some(t) = row.seen(column) {
                 facts.push((fact, Fact::Instant(t)));
             }
         }
-        let actors = Actors { controller: (row.text("controller_id"), state), ..Actors::default() };
+        if let Some(t) = responded {
+            facts.push((fact!("responded"), Fact::Instant(t)));
+        }
+        let actors = Actors { controller: (row.text(col!("controller_id")), state), ..Actors::default() };
+        Some(Subject { kind: "Request", id, actors, facts })
+    }
+
+    fn breach<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
+        let (id, aware) = (row.text(col!("breach_id"))?, row.raw(col!("aware_at"))?);
+        if aware > self.as_of {
+            return None;
+        }
+        let state = row.text(col!("controller_state"));
+        let cal = self.calendars.get(state.unwrap_or("EU"));
+        let present = |c: Col| row.present(c);
+        // Room for every fact a breach can have: one small allocation per subject.
+        let mut facts = Vec::with_capacity(14);
+        facts.extend([
+            (fact!("risk"), Fact::Text(row.text(col!("risk")).unwrap_or_default().to_owned())),
+            (fact!("exempt"), Fact::Bool(row.present(col!("subject_exemption")))),
+            (fact!("has_delay_reasons"), Fact::Bool(present(col!("delay_reasons")))),
+            (fact!("has_nature"), Fact::Bool(present(col!("nature")))),
+            (fact!("has_consequences"), Fact::Bool(present(col!("consequences")))),
+            (fact!("has_measures"), Fact::Bool(present(col!("measures")))),
+            (fact!("has_approx_subjects"), Fact::Bool(row.int(col!("approx_subjects")).is_some())),
+            (fact!("has_approx_records"), Fact::Bool(row.int(col!("approx_records")).is_some())),
+            (fact!("notify_due"), Fact::Instant(Facts::end(memo, aware, Length::Hours(72), &cal))),
+            (fact!("dpo_due"), Fact::Instant(Facts::end(memo, aware, self.defaults.dpo, &cal))),
+            (fact!("subjects_due"), Fact::Instant(Facts::end(memo, aware, self.defaults.subjects, &cal))),
+        ]);
+        for (fact, column) in [
+            (fact!("notified"), col!("notified_at")),
+            (fact!("dpo_informed"), col!("dpo_informed_at")),
+            (fact!("subjects_notified"), col!("subjects_notified_at")),
+        ] {
+            if let Some(t) = row.seen(column) {
+                facts.push((fact, Fact::Instant(t)));
+            }
+        }
+        let actors = Actors { controller: (row.text(col!("controller_id")), state), ..Actors::default() };
         Some(Subject { kind: "Breach", id, actors, facts })
     }
 }
