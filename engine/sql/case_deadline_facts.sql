@@ -3,6 +3,8 @@
 --          basis for special categories, and the member states of the requesting and the
 --          responding authority (whose calendars and time zones count).
 -- Inputs:  cases, domains, authorities, case_participants.
+-- Params:  $1 the check's instant: a responding participant who joined after it is not yet
+--          known then, so it cannot be the one that must answer.
 -- Outputs: one row per case: the columns of `cases`, then domain_retention_months,
 --          special_categories_basis, requester_state, responder, responder_state.
 -- Plan:    cases meet their participants and requesting authority by number (`case_key`,
@@ -12,7 +14,7 @@
 WITH responder AS (
   SELECT case_key, MIN(authority_id) AS authority_id
   FROM case_participants
-  WHERE role = 'responding'
+  WHERE role = 'responding' AND joined_at <= $1
   GROUP BY case_key
 )
 SELECT

@@ -142,7 +142,7 @@ pub struct Window {
     pub to: Option<i64>,
 }
 
-fn ts_param(v: i64) -> ScalarValue {
+pub(crate) fn ts_param(v: i64) -> ScalarValue {
     ScalarValue::TimestampMicrosecond(Some(v), Some("UTC".into()))
 }
 

@@ -499,7 +499,8 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
     // The twin reads the cases' facts through the query's joins, the check by look-ups: the
     // tests comparing the two compare these too.
     let started = std::time::Instant::now();
-    let lookups = if naive { None } else { Some(cases::CaseLookups::load(store, &ctx).await?) };
+    let lookups =
+        if naive { None } else { Some(cases::CaseLookups::load(store, &ctx, options.as_of).await?) };
     let sources: [(&str, Kind); 4] = [
         (if naive { query::sql::CASE_DEADLINE_FACTS } else { cases::SQL }, Kind::Case),
         (query::sql::USER_DEADLINE_FACTS, Kind::User),
@@ -509,9 +510,15 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
     // The facts queries run ahead on the runtime while this thread judges the batch before:
     // at most two batches wait between them.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(Kind, RecordBatch)>>(2);
+    let as_of = options.as_of;
     let producer = tokio::spawn(async move {
         for (sql, kind) in sources {
-            let stream = match ctx.sql(sql).await {
+            // The cases' query (the twin's) knows only the participants who joined by then.
+            let bound = |df: datafusion::dataframe::DataFrame| match sql == query::sql::CASE_DEADLINE_FACTS {
+                true => df.with_param_values(vec![crate::audit::ts_param(as_of)]),
+                false => Ok(df),
+            };
+            let stream = match ctx.sql(sql).await.and_then(bound) {
                 Ok(df) => df.execute_stream().await,
                 Err(e) => Err(e),
             };

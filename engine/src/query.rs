@@ -53,7 +53,7 @@ pub mod sql {
     /// parameters `$1`, `$2`, … (for `PREPARE`, as the sqllogictests run them).
     pub const ALL: [(&str, &str, &[&str]); 10] = [
         ("ntk_facts", NTK_FACTS, &[TIMESTAMP, TIMESTAMP]),
-        ("case_deadline_facts", CASE_DEADLINE_FACTS, &[]),
+        ("case_deadline_facts", CASE_DEADLINE_FACTS, &[TIMESTAMP]),
         ("user_deadline_facts", USER_DEADLINE_FACTS, &[]),
         ("request_deadline_facts", REQUEST_DEADLINE_FACTS, &[]),
         ("breach_deadline_facts", BREACH_DEADLINE_FACTS, &[]),

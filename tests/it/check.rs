@@ -45,7 +45,8 @@ fn each_deadline_rule_is_right_on_its_edges() {
         // Agreed day 20 May, responder in Cyprus (UTC+3): the day ends at 21:00 UTC.
         ("RT-LATE", "CY-LATE", "late", "2025-05-20T21:00:00Z"),
         // Two responders, in France and Cyprus: the first by identifier (A-CY-1, numbered
-        // after A-FR-1 at import) must answer, so the day ends in Cyprus, at 21:00 UTC.
+        // after A-FR-1 at import) must answer, so the day ends in Cyprus, at 21:00 UTC. A third,
+        // A-AT-1, joins on 1 July 2025, after the check's instant: not yet known.
         ("RT-LATE", "TWO-RESPONDERS", "late", "2025-05-20T21:00:00Z"),
         // Deactivated Friday 10 January; one day ends on Saturday, so on Monday 13th.
         ("RET-USER-BLOCK", "U-LATE-BLOCK", "late", "2025-01-13T23:00:00Z"),

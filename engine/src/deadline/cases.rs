@@ -46,7 +46,8 @@ pub(super) const SQL: &str = "SELECT * FROM cases";
 
 impl CaseLookups {
     /// Reads the small tables and finds every case's responding participant.
-    pub(super) async fn load(store: &Store, ctx: &SessionContext) -> Result<CaseLookups> {
+    /// A responding participant who joined after `as_of` is not yet known then.
+    pub(super) async fn load(store: &Store, ctx: &SessionContext, as_of: i64) -> Result<CaseLookups> {
         let authorities = one_batch(store, catalog::AUTHORITIES.name)?;
         // Imported domains and the shipped default of every other, as the query sees them.
         let domains = crate::query::effective_domains(store)?;
@@ -75,8 +76,9 @@ impl CaseLookups {
 
         let mut responder: Vec<u32> = Vec::new();
         let mut stream = ctx
-            .sql("SELECT case_key, authority_key FROM case_participants WHERE role = 'responding'")
+            .sql("SELECT case_key, authority_key FROM case_participants WHERE role = 'responding' AND joined_at <= $1")
             .await?
+            .with_param_values(vec![crate::audit::ts_param(as_of)])?
             .execute_stream()
             .await?;
         while let Some(batch) = stream.next().await {
