@@ -457,15 +457,9 @@ impl DeadlineJudge {
         let request = Request::new(self.principal.clone(), self.action.clone(), resource, context, schema)
             .map_err(|e| cedar(e.to_string()))?;
         let response = self.authorizer.is_authorized(&request, self.policies.set(), &entities);
-        let rules = self.policies.rules();
         crate::decision::broken(&response)?
             .iter()
-            .map(|id| {
-                rules
-                    .iter()
-                    .position(|r| r.id == *id)
-                    .ok_or_else(|| Error::Usage(format!("unknown policy `{id}`")))
-            })
+            .map(|id| self.policies.place(id).ok_or_else(|| Error::Usage(format!("unknown policy `{id}`"))))
             .collect()
     }
 }
@@ -592,7 +586,7 @@ fn judge_rows(
     options: &Options,
 ) -> Result<u64> {
     let later = options.as_of.saturating_add(options.horizon);
-    let mut found = std::mem::replace(&mut judge.found, Findings::new(Arc::clone(&judge.policies)));
+    let mut found = judge.found.take();
     let mut n = 0;
     let columns = Columns::of(batch);
     let policies = Arc::clone(&judge.policies);

@@ -243,7 +243,12 @@ impl Policies {
 
     /// The rule with this ID.
     pub fn rule(&self, id: &str) -> Option<&Rule> {
-        self.by_id.get(id).map(|i| &self.rules[*i])
+        self.place(id).map(|i| &self.rules[i])
+    }
+
+    /// The place in [`Policies::rules`] of the rule with this ID.
+    pub fn place(&self, id: &str) -> Option<usize> {
+        self.by_id.get(id).copied()
     }
 
     /// SHA-256 of the schema and every policy file (name and text): the identity of the

@@ -137,6 +137,17 @@ impl Findings {
         Findings { policies, rule_rank: Arc::new(rule_rank), found: Vec::new(), text: String::new() }
     }
 
+    /// Takes every finding out, leaving none (of the same rules).
+    pub(super) fn take(&mut self) -> Findings {
+        let empty = Findings {
+            policies: Arc::clone(&self.policies),
+            rule_rank: Arc::clone(&self.rule_rank),
+            found: Vec::new(),
+            text: String::new(),
+        };
+        std::mem::replace(self, empty)
+    }
+
     /// How many.
     pub fn len(&self) -> usize {
         self.found.len()
