@@ -447,15 +447,23 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             ));
             let as_of = custos_engine::finding::format_micros(to.unwrap_or(run_at));
             let mut sink: Box<dyn std::io::Write> = match &out {
-                Some(p) if format != AuditFormat::Parquet => {
-                    Box::new(std::fs::File::create(p).with_context(|| format!("{}", p.display()))?)
-                }
-                _ => Box::new(std::io::stdout().lock()),
+                Some(p) if format != AuditFormat::Parquet => Box::new(std::io::BufWriter::new(
+                    std::fs::File::create(p).with_context(|| format!("{}", p.display()))?,
+                )),
+                _ => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
             };
             match format {
                 AuditFormat::Json => {
-                    let doc = serde_json::json!({"as_of": as_of, "findings": audit.findings});
-                    serde_json::to_writer_pretty(&mut sink, &doc)?;
+                    // Written as it is made: the findings are not first built as one JSON value.
+                    #[derive(serde::Serialize)]
+                    struct Doc<'a> {
+                        as_of: &'a str,
+                        findings: &'a [custos_engine::finding::Finding],
+                    }
+                    serde_json::to_writer_pretty(
+                        &mut sink,
+                        &Doc { as_of: &as_of, findings: &audit.findings },
+                    )?;
                     writeln!(sink)?;
                 }
                 AuditFormat::Table => write_audit_summary(&mut sink, &audit, &judge)?,
@@ -471,6 +479,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     w.close()?;
                 }
             }
+            sink.flush()?;
             if fail_on_findings && !audit.findings.is_empty() {
                 return Ok(ExitCode::from(1));
             }

@@ -1,40 +1,41 @@
 -- Purpose: the facts of every granted access event, as they stood at the event's instant,
 --          for the need-to-know policies (policies/rules/ntk/) to decide on.
--- Inputs:  access_log, users, authorities, cases, domains, case_participants;
+-- Inputs:  access_log, users, cases, domains, case_participants;
 --          $1 and $2, the half-open window [from, to) of event times.
--- Outputs: one row per granted event in the window: the event's identifiers, then the facts
---          the Cedar entities are built from (user active at ts; the user's number, by which
---          the audit finds the user's domains; the authority's kind and member state; the
---          case's domain, by which the audit finds its third countries, personal data,
---          blocked and deleted state at ts and consent; the domain's Commission role; whether
---          the user's authority took part in the case at ts).
--- Plan:    every join names the small table first (participation, cases with their domain,
---          users with their authority), so that it is the side DataFusion builds in memory and
---          the events stream past it; joins compare the numbers import gives every case, user
---          and authority (`case_key`, ...), not their text. Each join copies the columns
---          gathered so far, so no list-valued column is carried (the static lists are read
---          once by the audit), and domains are joined to cases and authorities to users
---          before the events meet them. An event's authority is its user's (import checks it).
---          Text from the small tables is cast to string views, which a join copies as 16
---          bytes rather than the whole string.
+-- Outputs: one row per granted event in the window: the event's identifier and instant, the
+--          numbers of its user and case (by which the audit finds their identifiers, and
+--          the user's domains, authority kind and member state, which stay the same from
+--          event to event), then the facts that change from event to event: the operation,
+--          its purpose and legal ground, whether the user was active at ts; the case's
+--          domain (by which the audit finds its third countries), personal data, blocked and
+--          deleted state at ts and consent; the domain's Commission role; whether the
+--          event's authority took part in the case at ts.
+-- Plan:    the events meet two tables, each named first so that it is the side DataFusion
+--          builds in memory while the events stream past it: the cases (with their domain and
+--          participation) and the users. Joins compare the numbers import gives every case
+--          and user (`case_key`, `user_key`), which DataFusion looks up by position rather
+--          than by hash. Each join copies every column gathered so far, so the events carry
+--          only what the facts need: no text identifiers but the event's, and no list; the
+--          case's domain is a dictionary, copied as a 4-byte key.
 -- Note:    an authority may take part in a case more than once (several roles, or leaving and
---          rejoining), in periods that may overlap. Its periods are gathered into one list per
---          case and authority (`participation`), so that the join meets at most one row per
---          event, and `in_any_period(ts, periods)` tells whether the event falls in one of
---          them (joined at or before it, not yet left). The list is packed into bytes
---          (`packed_periods`), which the join copies as one 16-byte view.
+--          rejoining), in periods that may overlap. A case's periods, each with its
+--          authority's number, are gathered into one list per case and packed into bytes
+--          (`packed_periods`, copied by a join as one 16-byte view), and
+--          `in_any_period(ts, periods, authority)` tells whether one of the event authority's
+--          periods holds the event (joined at or before it, not yet left). An event's
+--          authority is its user's (import checks it).
 WITH participation AS (
   SELECT
     case_key,
-    authority_key,
-    packed_periods(array_agg(named_struct('joined', joined_at, 'left', left_at))) AS periods
+    packed_periods(array_agg(named_struct('authority', authority_key, 'joined', joined_at, 'left', left_at)))
+      AS periods
   FROM case_participants
-  GROUP BY case_key, authority_key
+  GROUP BY case_key
 ),
 case_facts AS (
   SELECT
     c.case_key,
-    arrow_cast(c.domain, 'Utf8View') AS case_domain,
+    arrow_cast(c.domain, 'Dictionary(Int32, Utf8)') AS case_domain,
     c.personal_data,
     c.blocked_at,
     c.deleted_at,
@@ -43,23 +44,15 @@ case_facts AS (
   FROM domains d
   RIGHT JOIN cases c ON d.domain = c.domain
 ),
-user_facts AS (
-  SELECT
-    u.user_key,
-    u.registered_at,
-    u.deactivated_at,
-    arrow_cast(a.kind, 'Utf8View') AS kind,
-    arrow_cast(a.member_state, 'Utf8View') AS member_state
-  FROM authorities a
-  JOIN users u ON a.authority_key = u.authority_key
+case_participation AS (
+  SELECT c.*, p.periods
+  FROM participation p
+  RIGHT JOIN case_facts c ON p.case_key = c.case_key
 ),
 granted AS (
   SELECT
     event_id,
     ts,
-    user_id,
-    authority_id,
-    case_id,
     user_key,
     authority_key,
     case_key,
@@ -71,38 +64,34 @@ granted AS (
     AND ts >= $1
     AND ts < $2
 ),
-with_participation AS (
-  SELECT e.*, in_any_period(e.ts, p.periods) AS participating
-  FROM participation p
-  RIGHT JOIN granted e
-    ON p.case_key = e.case_key
-    AND p.authority_key = e.authority_key
-),
 with_case AS (
   SELECT
-    e.*,
+    e.event_id,
+    e.ts,
+    e.user_key,
+    e.case_key,
+    e.action,
+    e.purpose,
+    e.legal_ground,
     c.case_domain,
     c.personal_data,
     c.blocked_at IS NOT NULL AND c.blocked_at <= e.ts AS blocked,
     c.deleted_at IS NOT NULL AND c.deleted_at <= e.ts AS deleted,
     c.subject_consent,
-    c.commission_participates
-  FROM case_facts c
-  RIGHT JOIN with_participation e ON c.case_key = e.case_key
+    c.commission_participates,
+    in_any_period(e.ts, c.periods, e.authority_key) AS participating
+  FROM case_participation c
+  RIGHT JOIN granted e ON c.case_key = e.case_key
 )
 SELECT
   e.event_id,
   e.ts,
-  e.user_id,
-  e.authority_id,
-  e.case_id,
+  e.user_key,
+  e.case_key,
   e.action,
   e.purpose,
   e.legal_ground,
   u.registered_at <= e.ts AND (u.deactivated_at IS NULL OR e.ts < u.deactivated_at) AS user_active,
-  e.user_key,
-  u.kind AS authority_kind,
-  u.member_state,
   e.case_domain,
   e.personal_data,
   e.blocked,
@@ -110,5 +99,5 @@ SELECT
   e.subject_consent,
   e.commission_participates,
   e.participating
-FROM user_facts u
+FROM users u
 JOIN with_case e ON u.user_key = e.user_key

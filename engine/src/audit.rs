@@ -1,35 +1,36 @@
 //! The need-to-know audit: every granted access event judged by the Cedar policies.
 //!
 //! ```text
-//! store ──► ntk_facts.sql (DataFusion: the event joined with its user, authority, case,
-//!            │               domain and participation as they stood at the event's instant)
+//! store ──► ntk_facts.sql (DataFusion: the event joined with its user, case, domain and
+//!            │               participation as they stood at the event's instant)
 //!            ▼
-//!        per batch: the fact columns, interned ──► distinct scenes ──► Cedar, once each
-//!            │                                             │
-//!            ▼                                             ▼
+//!        per batch: each event's scene as one number ──► distinct scenes ──► Cedar, once each
+//!            │                                                   │
+//!            ▼                                                   ▼
 //!        every event's verdict, looked up by its scene's number ──► findings
 //! ```
 //!
 //! Cedar sees a scene with stand-in identifiers (`actor`, `case`) and the facts of the
 //! event; the policies read no identifiers, so the verdict of a scene is the verdict of every
 //! event with the same facts. Real events number in the hundreds of millions; distinct scenes
-//! in the thousands.
+//! in the hundreds.
 //!
-//! The list-valued facts are static attributes: a user's domains and a domain's third
-//! countries. The facts query carries the user's number and the case's domain instead of the
-//! lists (copying a list per event costs more than all the joins), and the audit reads the
-//! lists once, through DataFusion, into [`Lists`]; a scene's interning uses the number of the
-//! user's profile (domains, authority kind and member state) in place of those three.
+//! The facts that stay the same from event to event are read once per audit, through
+//! DataFusion, into [`Lists`]: a user's domains, authority kind and member state (the user's
+//! *profile*), a domain's third countries, and the identifiers findings name. The facts query
+//! carries the user's and the case's numbers instead, and the facts that change from event to
+//! event. A scene's number packs a *class* (the profile and the case's domain, up to a
+//! renaming of domains and member states; see [`Scenes`]) with the operation, the purpose and
+//! eight yes-or-no facts, so that numbering an event costs a few array look-ups and one probe
+//! of a small hash map.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, ListArray, RecordBatch, StringArray, StringViewArray, UInt32Array,
+    Array, AsArray, BooleanArray, DictionaryArray, ListArray, RecordBatch, StringArray, StringViewArray,
 };
-use arrow::datatypes::{DataType, Field, Int32Type, Schema, TimestampMicrosecondType};
-use datafusion::physical_plan::aggregates::group_values::{GroupValues, new_group_values};
-use datafusion::physical_plan::aggregates::order::GroupOrdering;
+use arrow::datatypes::{DataType, Int32Type, TimestampMicrosecondType};
 use datafusion::prelude::SessionContext;
 use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
@@ -40,15 +41,13 @@ use crate::finding::{self, Finding};
 use crate::query;
 use crate::store::Store;
 
-/// The fact columns of `ntk_facts.sql` that tell scenes apart (identifiers excluded), with
-/// the number of the user's profile (see [`Lists`]), which stands for the user's domains and
-/// authority's kind and member state. The domain's third countries follow from `case_domain`.
-const SCENE_COLUMNS: [&str; 11] = [
-    "action",
-    "purpose",
+type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// The yes-or-no facts of `ntk_facts.sql` that tell scenes apart, one bit each in this
+/// order. The case's are null for an event on no case, and count as no.
+const FLAGS: [&str; 8] = [
     "legal_ground",
     "user_active",
-    "case_domain",
     "personal_data",
     "blocked",
     "deleted",
@@ -57,43 +56,84 @@ const SCENE_COLUMNS: [&str; 11] = [
     "participating",
 ];
 
-/// The list-valued facts, read once per audit: each user's domains and each domain's third
-/// countries. Users are numbered by profile: the same domains, authority kind and member
-/// state, the same profile.
+/// Who a user is, for findings, and the number of the user's profile.
+#[derive(Debug, Clone)]
+struct User {
+    profile: u32,
+    id: String,
+    authority: String,
+}
+
+/// The number [`Lists::user_profile`] gives a user no profile is known of.
+const NO_PROFILE: u32 = u32::MAX;
+
+/// The facts of a user that stay the same from event to event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Profile {
+    /// The user's domains, as imported (in order).
+    domains: Vec<String>,
+    /// The user's authority's kind.
+    kind: String,
+    /// The user's authority's member state.
+    member_state: String,
+}
+
+/// The facts that stay the same from event to event, read once per audit: each user's
+/// profile and identifiers, each domain's third countries and each case's identifier. Users
+/// are numbered by profile: the same domains, authority kind and member state, the same
+/// profile.
 #[derive(Debug, Default)]
 pub struct Lists {
-    /// The profile of each user, by `user_key`.
+    /// Each user, by `user_key`.
+    users: Vec<Option<User>>,
+    /// The number of each user's profile, by `user_key` ([`NO_PROFILE`] for none): the one
+    /// fact of a user the audit needs of every event, kept apart from the rest so that
+    /// looking it up stays in the processor's cache.
     user_profile: Vec<u32>,
-    /// The domains of each profile, as imported (in order).
-    profile_domains: Vec<Vec<String>>,
+    /// Each profile, by number.
+    profiles: Vec<Profile>,
     /// Each domain's third countries.
     countries: HashMap<String, Vec<String>>,
+    /// Each case's identifier, by `case_key`.
+    cases: Vec<Option<String>>,
 }
 
 impl Lists {
-    /// Reads the lists through `ctx`'s `users` and `domains` tables.
+    /// Reads the lists through `ctx`'s `users`, `authorities`, `domains` and `cases` tables.
     pub async fn load(ctx: &SessionContext) -> Result<Lists> {
         let mut lists = Lists::default();
-        let mut numbers: HashMap<(Vec<String>, String, String), u32> = HashMap::new();
+        let mut numbers: HashMap<Profile, u32> = HashMap::new();
         // The user's authority as the facts query joins it.
-        let sql = "SELECT u.user_key, u.domains, a.kind, a.member_state \
+        let sql = "SELECT u.user_key, u.user_id, a.authority_id, u.domains, a.kind, a.member_state \
                    FROM authorities a JOIN users u ON a.authority_key = u.authority_key";
         for b in ctx.sql(sql).await?.collect().await? {
-            let (keys, domains) = (b.column(0).as_primitive::<Int32Type>(), b.column(1).as_list::<i32>());
-            let (kind, state) = (b.column(2).as_string::<i32>(), b.column(3).as_string::<i32>());
+            let keys = b.column(0).as_primitive::<Int32Type>();
+            let (user, authority) = (b.column(1).as_string::<i32>(), b.column(2).as_string::<i32>());
+            let domains = b.column(3).as_list::<i32>();
+            let (kind, state) = (b.column(4).as_string::<i32>(), b.column(5).as_string::<i32>());
             for row in 0..b.num_rows() {
-                let set = items(domains, row);
-                let profile = (set.clone(), kind.value(row).to_owned(), state.value(row).to_owned());
-                let next = numbers.len() as u32;
-                let n = *numbers.entry(profile).or_insert_with(|| {
-                    lists.profile_domains.push(set);
+                let profile = Profile {
+                    domains: items(domains, row),
+                    kind: kind.value(row).to_owned(),
+                    member_state: state.value(row).to_owned(),
+                };
+                let next = lists.profiles.len() as u32;
+                let n = *numbers.entry(profile).or_insert_with_key(|p| {
+                    lists.profiles.push(p.clone());
                     next
                 });
-                let key = usize::try_from(keys.value(row)).unwrap_or(0);
-                if lists.user_profile.len() <= key {
-                    lists.user_profile.resize(key + 1, u32::MAX);
+                let u = User {
+                    profile: n,
+                    id: user.value(row).to_owned(),
+                    authority: authority.value(row).to_owned(),
+                };
+                put(&mut lists.users, keys.value(row), u);
+                if let Ok(key) = usize::try_from(keys.value(row)) {
+                    if lists.user_profile.len() <= key {
+                        lists.user_profile.resize(key + 1, NO_PROFILE);
+                    }
+                    lists.user_profile[key] = n;
                 }
-                lists.user_profile[key] = n;
             }
         }
         for b in ctx.sql("SELECT domain, third_countries FROM domains").await?.collect().await? {
@@ -102,24 +142,35 @@ impl Lists {
                 lists.countries.insert(domain.value(row).to_owned(), items(countries, row));
             }
         }
+        for b in ctx.sql("SELECT case_key, case_id FROM cases").await?.collect().await? {
+            let (keys, ids) = (b.column(0).as_primitive::<Int32Type>(), b.column(1).as_string::<i32>());
+            for row in 0..b.num_rows() {
+                put(&mut lists.cases, keys.value(row), ids.value(row).to_owned());
+            }
+        }
         Ok(lists)
     }
 
-    /// The profile of each row's user.
-    fn profiles(&self, user_keys: &dyn Array) -> Result<UInt32Array> {
-        let keys = user_keys
-            .as_primitive_opt::<Int32Type>()
-            .ok_or_else(|| Error::Usage("the facts query's `user_key` is not a 32-bit number".into()))?;
-        Ok(keys.unary(|k| self.user_profile.get(k as usize).copied().unwrap_or(u32::MAX)))
+    fn user(&self, key: i32) -> Option<&User> {
+        self.users.get(usize::try_from(key).ok()?)?.as_ref()
     }
 
-    fn user_domains(&self, set: u32) -> Vec<String> {
-        self.profile_domains.get(set as usize).cloned().unwrap_or_default()
+    fn case_id(&self, key: i32) -> Option<&str> {
+        self.cases.get(usize::try_from(key).ok()?)?.as_deref()
     }
 
     fn third_countries(&self, domain: &str) -> Vec<String> {
         self.countries.get(domain).cloned().unwrap_or_default()
     }
+}
+
+/// Puts `value` at `key` (a number import gave), growing `list` as needed.
+fn put<T>(list: &mut Vec<Option<T>>, key: i32, value: T) {
+    let Ok(key) = usize::try_from(key) else { return };
+    if list.len() <= key {
+        list.resize_with(key + 1, || None);
+    }
+    list[key] = Some(value);
 }
 
 /// What an audit found.
@@ -179,12 +230,12 @@ pub async fn audit_by(
         datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
     );
     let mut stream = datafusion::physical_plan::execute_stream(plan, ctx.task_ctx())?;
-    let mut scenes = SceneCache::default();
+    let mut scenes = Scenes::new(&lists);
     let mut out = Audit::default();
     while let Some(batch) = stream.next().await {
         let batch = batch?;
         out.events += batch.num_rows() as u64;
-        judge_batch(judge, &lists, &mut decide, &mut scenes, &batch, &mut out.findings)?;
+        scenes.judge(judge, &mut decide, &batch, &mut out.findings)?;
     }
     out.scenes = scenes.verdicts.len() as u64;
     // INVARIANT: findings come out in one order whatever the plan's parallelism (in place: no
@@ -193,17 +244,299 @@ pub async fn audit_by(
     Ok(out)
 }
 
-/// Verdicts of the scenes seen so far. DataFusion's own grouping (the vectorised interning
-/// of its hash aggregation) numbers each distinct row of scene columns; `of_group` maps that
-/// number to a verdict (`u32::MAX` until the group's first row is judged).
+/// Numbers the values of a text column as they are first seen: 1, 2, …; 0 stands for null.
 #[derive(Default)]
-struct SceneCache {
-    groups: Option<Box<dyn GroupValues>>,
-    /// The verdict of each group, by group number.
-    of_group: Vec<u32>,
-    /// Verdicts by the canonical form of a scene (see [`canonical`]).
-    canonical: HashMap<String, u32>,
+struct Codes {
+    names: Vec<String>,
+    numbers: FastMap<String, u32>,
+    /// The codes of the views of the batch at hand (see [`Codes::column`]).
+    views: FastMap<u128, u32>,
+}
+
+impl Codes {
+    fn of(&mut self, name: &str) -> u32 {
+        if let Some(&n) = self.numbers.get(name) {
+            return n;
+        }
+        self.names.push(name.to_owned());
+        let n = self.names.len() as u32;
+        self.numbers.insert(name.to_owned(), n);
+        n
+    }
+
+    /// The value coded `code`, or `None` for 0 (null).
+    fn name(&self, code: u32) -> Option<&str> {
+        self.names.get((code as usize).checked_sub(1)?).map(String::as_str)
+    }
+
+    /// The code of every row of `column`, into `out`.
+    fn column(&mut self, column: Text<'_>, out: &mut Vec<u32>) {
+        out.clear();
+        match column {
+            Text::View(a) => {
+                // Two equal views in one array are the same text, and a column the store keeps
+                // dictionary-encoded (an operation, a purpose, a domain) repeats a few views:
+                // the text is read once per distinct view of the batch, not once per row.
+                self.views.clear();
+                let mut last: Option<(u128, u32)> = None;
+                for (i, &view) in a.views().iter().enumerate() {
+                    let code = if a.is_null(i) {
+                        0
+                    } else if let Some((_, code)) = last.filter(|(v, _)| *v == view) {
+                        code
+                    } else {
+                        let code = match self.views.get(&view) {
+                            Some(&c) => c,
+                            None => {
+                                let c = self.of(a.value(i));
+                                self.views.insert(view, c);
+                                c
+                            }
+                        };
+                        last = Some((view, code));
+                        code
+                    };
+                    out.push(code);
+                }
+            }
+            Text::Plain(a) => {
+                for i in 0..a.len() {
+                    let code = if a.is_null(i) { 0 } else { self.of(a.value(i)) };
+                    out.push(code);
+                }
+            }
+            Text::Dict(a, values) => {
+                let codes: Vec<u32> = (0..values.len())
+                    .map(|v| if values.is_null(v) { 0 } else { self.of(values.value(v)) })
+                    .collect();
+                for (i, &key) in a.keys().values().iter().enumerate() {
+                    let code = if a.is_null(i) { 0 } else { codes.get(key as usize).copied().unwrap_or(0) };
+                    out.push(code);
+                }
+            }
+        }
+    }
+}
+
+/// Bits a scene's number gives the operation and the purpose (codes from [`Codes`]).
+const CODE_BITS: u32 = 8;
+
+/// The scenes seen so far, and their verdicts.
+///
+/// An event's scene is numbered `class << 32 | action << 24 | purpose << 16 | flags`, where
+/// `flags` are the [`FLAGS`] and `class` numbers the user's profile with the case's domain up
+/// to a renaming of domains and member states (see [`class_form`]): users of different
+/// member states with the same rights in the same kind of case share a class. Classes are
+/// found by profile and domain in a table, scenes by number in a small hash map.
+struct Scenes<'a> {
+    lists: &'a Lists,
+    actions: Codes,
+    purposes: Codes,
+    /// Case domains; 0 is an event on no case.
+    domains: Codes,
+    /// The class of each profile in a case of each domain, at `domain code × profiles +
+    /// profile`: `u32::MAX` until first seen.
+    class_of: Vec<u32>,
+    /// Classes by canonical form.
+    classes: FastMap<String, u32>,
+    /// A profile and domain code of each class, from which its scenes are built.
+    class_scene: Vec<(u32, u32)>,
+    /// The verdict of each scene number, as an index into `verdicts`.
+    scene_verdict: FastMap<u64, u32>,
     verdicts: Vec<Verdict>,
+    /// Whether each verdict breaks a rule.
+    violation: Vec<bool>,
+    // Buffers reused from batch to batch.
+    action_codes: Vec<u32>,
+    purpose_codes: Vec<u32>,
+    domain_codes: Vec<u32>,
+    flags: Vec<u8>,
+}
+
+impl<'a> Scenes<'a> {
+    fn new(lists: &'a Lists) -> Scenes<'a> {
+        Scenes {
+            lists,
+            actions: Codes::default(),
+            purposes: Codes::default(),
+            domains: Codes::default(),
+            class_of: Vec::new(),
+            classes: FastMap::default(),
+            class_scene: Vec::new(),
+            scene_verdict: FastMap::default(),
+            verdicts: Vec::new(),
+            violation: Vec::new(),
+            action_codes: Vec::new(),
+            purpose_codes: Vec::new(),
+            domain_codes: Vec::new(),
+            flags: Vec::new(),
+        }
+    }
+
+    /// The class of `profile` in a case of domain `domain` (a code; 0, no case).
+    fn class(&mut self, profile: u32, domain: u32) -> u32 {
+        let at = domain as usize * self.lists.profiles.len() + profile as usize;
+        if let Some(&class) = self.class_of.get(at).filter(|c| **c != u32::MAX) {
+            return class;
+        }
+        let form = class_form(&self.lists.profiles[profile as usize], self.domains.name(domain), self.lists);
+        let next = self.class_scene.len() as u32;
+        let class = *self.classes.entry(form).or_insert(next);
+        if class == next {
+            self.class_scene.push((profile, domain));
+        }
+        if self.class_of.len() <= at {
+            let domains = self.domains.names.len() + 1;
+            self.class_of.resize((domains * self.lists.profiles.len()).max(at + 1), u32::MAX);
+        }
+        self.class_of[at] = class;
+        class
+    }
+
+    /// The facts of scene number `n`, built from its class's profile and domain.
+    fn facts(&self, n: u64) -> RowFacts {
+        let (profile, domain) = self.class_scene[(n >> 32) as usize];
+        let name = |codes: &Codes, bits: u64| {
+            codes.name((bits & ((1 << CODE_BITS) - 1)) as u32).unwrap_or("").to_owned()
+        };
+        RowFacts::new(
+            self.lists,
+            &self.lists.profiles[profile as usize],
+            self.domains.name(domain),
+            name(&self.actions, n >> 24),
+            name(&self.purposes, n >> 16),
+            (n & 0xff) as u8,
+        )
+    }
+
+    /// Judges every event of a facts batch, adding a finding per broken rule to `out`.
+    fn judge(
+        &mut self,
+        judge: &Judge,
+        decide: &mut impl FnMut(&Scene<'_>) -> Result<Verdict>,
+        batch: &RecordBatch,
+        out: &mut Vec<Finding>,
+    ) -> Result<()> {
+        let c = Columns { batch };
+        let users = c
+            .get("user_key")?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| Error::Usage("the facts query's `user_key` is not a 32-bit number".into()))?;
+        self.actions.column(c.text("action")?, &mut self.action_codes);
+        self.purposes.column(c.text("purpose")?, &mut self.purpose_codes);
+        self.domains.column(c.text("case_domain")?, &mut self.domain_codes);
+        if self.actions.names.len() >= 1 << CODE_BITS || self.purposes.names.len() >= 1 << CODE_BITS {
+            return Err(Error::Usage(format!(
+                "the access log holds more than {} distinct operations or purposes",
+                (1 << CODE_BITS) - 1
+            )));
+        }
+        let mut flags = std::mem::take(&mut self.flags);
+        flags.clear();
+        flags.resize(batch.num_rows(), 0);
+        for (bit, name) in FLAGS.iter().enumerate() {
+            let column = c.flag(name)?;
+            let yes = match column.nulls() {
+                Some(valid) => column.values() & valid.inner(),
+                None => column.values().clone(),
+            };
+            for i in yes.set_indices() {
+                flags[i] |= 1 << bit;
+            }
+        }
+        let profiles = self.lists.profiles.len();
+        let mut violations = Vec::new();
+        for (i, user) in users.iter().enumerate() {
+            let profile = user
+                .and_then(|k| self.lists.user_profile.get(usize::try_from(k).ok()?))
+                .copied()
+                .filter(|p| *p != NO_PROFILE);
+            let Some(profile) = profile else {
+                return Err(Error::Usage(format!(
+                    "the facts query gave a user number ({user:?}) no user has"
+                )));
+            };
+            let class = match self.class_of.get(self.domain_codes[i] as usize * profiles + profile as usize) {
+                Some(&class) if class != u32::MAX => class,
+                _ => self.class(profile, self.domain_codes[i]),
+            };
+            let n = u64::from(class) << 32
+                | u64::from(self.action_codes[i]) << 24
+                | u64::from(self.purpose_codes[i]) << 16
+                | u64::from(flags[i]);
+            let v = match self.scene_verdict.get(&n) {
+                Some(&v) => v,
+                None => {
+                    let facts = self.facts(n);
+                    let verdict = decide(&facts.scene())?;
+                    let v = self.verdicts.len() as u32;
+                    self.violation.push(verdict.is_violation());
+                    self.verdicts.push(verdict);
+                    self.scene_verdict.insert(n, v);
+                    v
+                }
+            };
+            if self.violation[v as usize] {
+                violations.push((i, v));
+            }
+        }
+        self.flags = flags;
+        if violations.is_empty() {
+            return Ok(());
+        }
+        let event = c.text("event_id")?;
+        let cases = c
+            .get("case_key")?
+            .as_primitive_opt::<Int32Type>()
+            .ok_or_else(|| Error::Usage("the facts query's `case_key` is not a 32-bit number".into()))?;
+        let ts = c.get("ts")?.as_primitive::<TimestampMicrosecondType>();
+        for (i, v) in violations {
+            let verdict = &self.verdicts[v as usize];
+            let user = users.value(i);
+            let Some(u) = self.lists.user(user) else { continue };
+            let who = Event {
+                id: event.value(i),
+                user: &u.id,
+                authority: &u.authority,
+                member_state: &self.lists.profiles[u.profile as usize].member_state,
+                case: if cases.is_null(i) { None } else { self.lists.case_id(cases.value(i)) },
+                ts: ts.value(i),
+            };
+            for rule in &verdict.broken {
+                out.push(who.finding(judge, rule, &verdict.broken));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The canonical form of a class: a profile and a case's domain with domains and member
+/// states renamed in order of first appearance (the case's domain first, then the user's
+/// domains in order; the authority's member state first, then the domain's third countries
+/// in order).
+///
+/// INVARIANT: the need-to-know policies compare domains and member states only with one
+/// another (`contains`), never with a literal, so two scenes whose classes have the same form,
+/// with the same operation, purpose and yes-or-no facts, get the same verdict (a policy test
+/// checks the texts for such literals). This is what lets a few hundred Cedar evaluations
+/// decide millions of events.
+fn class_form(profile: &Profile, case_domain: Option<&str>, lists: &Lists) -> String {
+    let mut domains = Vec::new();
+    let case = case_domain.map(|d| renamed(&mut domains, d, 'd'));
+    let user_domains: Vec<String> = profile.domains.iter().map(|d| renamed(&mut domains, d, 'd')).collect();
+    let third_countries = case_domain.map(|d| lists.third_countries(d)).unwrap_or_default();
+    let mut states = vec![profile.member_state.as_str()];
+    let countries: Vec<String> = third_countries.iter().map(|t| renamed(&mut states, t, 's')).collect();
+    format!("{user_domains:?}|{}|{case:?}|{countries:?}", profile.kind)
+}
+
+/// `name`'s new name: `prefix` and its place among the names `seen` so far (added if new).
+fn renamed<'s>(seen: &mut Vec<&'s str>, name: &'s str, prefix: char) -> String {
+    let i = seen.iter().position(|x| *x == name).unwrap_or_else(|| {
+        seen.push(name);
+        seen.len() - 1
+    });
+    format!("{prefix}{i}")
 }
 
 /// The columns of a facts batch, by name.
@@ -220,22 +553,32 @@ impl<'a> Columns<'a> {
     }
     fn text(&self, name: &str) -> Result<Text<'a>> {
         let a = self.get(name)?;
+        let not_text =
+            || Error::Usage(format!("the facts query's column `{name}` is {}, not text", a.data_type()));
         match a.data_type() {
             DataType::Utf8View => Ok(Text::View(a.as_string_view())),
             DataType::Utf8 => Ok(Text::Plain(a.as_string::<i32>())),
-            other => Err(Error::Usage(format!("the facts query's column `{name}` is {other}, not text"))),
+            DataType::Dictionary(_, _) => {
+                let d = a.as_dictionary_opt::<Int32Type>().ok_or_else(not_text)?;
+                Ok(Text::Dict(d, d.values().as_string_opt::<i32>().ok_or_else(not_text)?))
+            }
+            _ => Err(not_text()),
         }
     }
     fn flag(&self, name: &str) -> Result<&'a BooleanArray> {
-        Ok(self.get(name)?.as_boolean())
+        self.get(name)?
+            .as_boolean_opt()
+            .ok_or_else(|| Error::Usage(format!("the facts query's column `{name}` is not yes or no")))
     }
 }
 
-/// A text column of the facts: the access log's are string views, the other tables' strings.
+/// A text column of the facts: the access log's are string views, the case's domain a
+/// dictionary (of a few domains), the other tables' strings.
 #[derive(Clone, Copy)]
 enum Text<'a> {
     Plain(&'a StringArray),
     View(&'a StringViewArray),
+    Dict(&'a DictionaryArray<Int32Type>, &'a StringArray),
 }
 
 impl<'a> Text<'a> {
@@ -243,12 +586,14 @@ impl<'a> Text<'a> {
         match self {
             Text::Plain(a) => a.value(row),
             Text::View(a) => a.value(row),
+            Text::Dict(a, values) => values.value(a.keys().value(row) as usize),
         }
     }
     fn is_null(self, row: usize) -> bool {
         match self {
             Text::Plain(a) => a.is_null(row),
             Text::View(a) => a.is_null(row),
+            Text::Dict(a, values) => a.is_null(row) || values.is_null(a.keys().value(row) as usize),
         }
     }
 }
@@ -268,7 +613,7 @@ fn items(a: &ListArray, row: usize) -> Vec<String> {
     a.value(row).as_string::<i32>().iter().flatten().map(str::to_owned).collect()
 }
 
-/// The facts of one row of a facts batch, owned.
+/// The facts of one scene, owned.
 struct RowFacts {
     action: String,
     purpose: String,
@@ -292,201 +637,89 @@ struct CaseFacts {
     participating: bool,
 }
 
-fn row_facts(c: &Columns<'_>, lists: &Lists, user_profile: u32, row: usize) -> Result<RowFacts> {
-    let case = match opt(c.text("case_domain")?, row) {
-        None => None,
-        Some(domain) => Some(CaseFacts {
-            domain: domain.to_owned(),
-            personal_data: yes(c.flag("personal_data")?, row),
-            blocked: yes(c.flag("blocked")?, row),
-            deleted: yes(c.flag("deleted")?, row),
-            subject_consent: yes(c.flag("subject_consent")?, row),
-            commission_participates: yes(c.flag("commission_participates")?, row),
-            third_countries: lists.third_countries(domain),
-            participating: yes(c.flag("participating")?, row),
-        }),
-    };
-    Ok(RowFacts {
-        action: c.text("action")?.value(row).to_owned(),
-        purpose: c.text("purpose")?.value(row).to_owned(),
-        legal_ground: yes(c.flag("legal_ground")?, row),
-        user_active: yes(c.flag("user_active")?, row),
-        user_domains: lists.user_domains(user_profile),
-        authority_kind: c.text("authority_kind")?.value(row).to_owned(),
-        member_state: c.text("member_state")?.value(row).to_owned(),
-        case,
-    })
-}
+impl RowFacts {
+    /// The facts of a user of `profile` doing `action` for `purpose` on a case of `domain`
+    /// (`None`: on no case), with the [`FLAGS`] as bits of `flags`.
+    fn new(
+        lists: &Lists,
+        profile: &Profile,
+        domain: Option<&str>,
+        action: String,
+        purpose: String,
+        flags: u8,
+    ) -> RowFacts {
+        let flag =
+            |name: &str| FLAGS.iter().position(|f| *f == name).is_some_and(|bit| flags & (1 << bit) != 0);
+        RowFacts {
+            action,
+            purpose,
+            legal_ground: flag("legal_ground"),
+            user_active: flag("user_active"),
+            user_domains: profile.domains.clone(),
+            authority_kind: profile.kind.clone(),
+            member_state: profile.member_state.clone(),
+            case: domain.map(|domain| CaseFacts {
+                domain: domain.to_owned(),
+                personal_data: flag("personal_data"),
+                blocked: flag("blocked"),
+                deleted: flag("deleted"),
+                subject_consent: flag("subject_consent"),
+                commission_participates: flag("commission_participates"),
+                third_countries: lists.third_countries(domain),
+                participating: flag("participating"),
+            }),
+        }
+    }
 
-/// The canonical form of a scene: the facts with domains and member states renamed in order
-/// of first appearance (the case's domain first, then the user's domains in order; the
-/// authority's member state first, then the domain's third countries in order).
-///
-/// INVARIANT: the need-to-know policies compare domains and member states only with one
-/// another (`contains`), never with a literal, so two scenes with the same canonical form get
-/// the same verdict (a policy test checks the texts for such literals). This is what lets a
-/// few hundred Cedar evaluations decide millions of events.
-fn canonical(f: &RowFacts) -> String {
-    let mut domains: Vec<String> = Vec::new();
-    let mut name = |d: &str, names: &mut Vec<String>| {
-        let i = domains.iter().position(|x| x == d).unwrap_or_else(|| {
-            domains.push(d.to_owned());
-            domains.len() - 1
-        });
-        names.push(format!("d{i}"));
-    };
-    let mut case_domain = Vec::new();
-    if let Some(c) = &f.case {
-        name(&c.domain, &mut case_domain);
+    /// The facts of row `row` of a facts batch.
+    fn of_row(c: &Columns<'_>, lists: &Lists, row: usize) -> Result<RowFacts> {
+        let user = c.get("user_key")?.as_primitive_opt::<Int32Type>().filter(|k| !k.is_null(row));
+        let Some(user) = user.and_then(|k| lists.user(k.value(row))) else {
+            return Err(Error::Usage("the facts query gave an event with no known user".into()));
+        };
+        let mut flags = 0u8;
+        for (bit, name) in FLAGS.iter().enumerate() {
+            flags |= u8::from(yes(c.flag(name)?, row)) << bit;
+        }
+        Ok(RowFacts::new(
+            lists,
+            &lists.profiles[user.profile as usize],
+            opt(c.text("case_domain")?, row),
+            c.text("action")?.value(row).to_owned(),
+            c.text("purpose")?.value(row).to_owned(),
+            flags,
+        ))
     }
-    let mut user_domains = Vec::new();
-    for d in &f.user_domains {
-        name(d, &mut user_domains);
-    }
-    let mut states = vec![f.member_state.as_str()];
-    let countries: Vec<String> = f
-        .case
-        .as_ref()
-        .map(|c| {
-            c.third_countries
-                .iter()
-                .map(|t| {
-                    let i = states.iter().position(|x| x == t).unwrap_or_else(|| {
-                        states.push(t);
-                        states.len() - 1
-                    });
-                    format!("s{i}")
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let case = f.case.as_ref().map(|c| {
-        (c.personal_data, c.blocked, c.deleted, c.subject_consent, c.commission_participates, c.participating)
-    });
-    format!(
-        "{}|{}|{}|{}|{:?}|{}|{:?}|{:?}|{:?}",
-        f.action,
-        f.purpose,
-        f.legal_ground,
-        f.user_active,
-        user_domains,
-        f.authority_kind,
-        case_domain,
-        countries,
-        case
-    )
-}
 
-/// The scene of a row's facts, with stand-in identifiers.
-fn scene(f: &RowFacts) -> Scene<'_> {
-    Scene {
-        user: "actor",
-        authority: "actor-authority",
-        authority_kind: &f.authority_kind,
-        member_state: &f.member_state,
-        user_active: f.user_active,
-        user_domains: f.user_domains.iter().map(String::as_str).collect(),
-        action: &f.action,
-        purpose: &f.purpose,
-        legal_ground: f.legal_ground,
-        case: f.case.as_ref().map(|c| CaseScene {
-            id: "case",
-            domain: &c.domain,
-            personal_data: c.personal_data,
-            blocked: c.blocked,
-            deleted: c.deleted,
-            subject_consent: c.subject_consent,
-            commission_participates: c.commission_participates,
-            third_countries: c.third_countries.iter().map(String::as_str).collect(),
-            participants: if c.participating {
-                vec![("actor-authority", f.authority_kind.as_str(), f.member_state.as_str())]
-            } else {
-                Vec::new()
-            },
-        }),
-    }
-}
-
-fn judge_batch(
-    judge: &Judge,
-    lists: &Lists,
-    decide: &mut impl FnMut(&Scene<'_>) -> Result<Verdict>,
-    cache: &mut SceneCache,
-    batch: &RecordBatch,
-    out: &mut Vec<Finding>,
-) -> Result<()> {
-    let c = Columns { batch };
-    let mut columns: Vec<ArrayRef> = SCENE_COLUMNS
-        .iter()
-        .map(|n| {
-            batch
-                .column_by_name(n)
-                .cloned()
-                .ok_or_else(|| Error::Usage(format!("the facts query has no column `{n}`")))
-        })
-        .collect::<Result<_>>()?;
-    let profiles = lists.profiles(c.get("user_key")?)?;
-    columns.push(Arc::new(profiles.clone()));
-    if cache.groups.is_none() {
-        let fields: Vec<Field> = SCENE_COLUMNS
-            .iter()
-            .chain(["user_profile"].iter())
-            .zip(&columns)
-            .map(|(n, a)| Field::new(*n, a.data_type().clone(), true))
-            .collect();
-        cache.groups = Some(new_group_values(Arc::new(Schema::new(fields)), &GroupOrdering::None)?);
-    }
-    let Some(groups) = cache.groups.as_mut() else { return Ok(()) };
-    let mut ids = Vec::with_capacity(batch.num_rows());
-    groups.intern(&columns, &mut ids)?;
-    let mut violations = Vec::new();
-    for (i, &g) in ids.iter().enumerate() {
-        // New groups take the next numbers, though not always in the order of their rows.
-        if g >= cache.of_group.len() {
-            cache.of_group.resize(g + 1, u32::MAX);
-        }
-        if cache.of_group[g] == u32::MAX {
-            let facts = row_facts(&c, lists, profiles.value(i), i)?;
-            let form = canonical(&facts);
-            let v = match cache.canonical.get(&form) {
-                Some(v) => *v,
-                None => {
-                    let verdict = decide(&scene(&facts))?;
-                    let v = cache.verdicts.len() as u32;
-                    cache.verdicts.push(verdict);
-                    cache.canonical.insert(form, v);
-                    v
-                }
-            };
-            cache.of_group[g] = v;
-        }
-        let v = cache.of_group[g];
-        if cache.verdicts[v as usize].is_violation() {
-            violations.push((i, v));
+    /// The scene of these facts, with stand-in identifiers.
+    fn scene(&self) -> Scene<'_> {
+        Scene {
+            user: "actor",
+            authority: "actor-authority",
+            authority_kind: &self.authority_kind,
+            member_state: &self.member_state,
+            user_active: self.user_active,
+            user_domains: self.user_domains.iter().map(String::as_str).collect(),
+            action: &self.action,
+            purpose: &self.purpose,
+            legal_ground: self.legal_ground,
+            case: self.case.as_ref().map(|c| CaseScene {
+                id: "case",
+                domain: &c.domain,
+                personal_data: c.personal_data,
+                blocked: c.blocked,
+                deleted: c.deleted,
+                subject_consent: c.subject_consent,
+                commission_participates: c.commission_participates,
+                third_countries: c.third_countries.iter().map(String::as_str).collect(),
+                participants: if c.participating {
+                    vec![("actor-authority", self.authority_kind.as_str(), self.member_state.as_str())]
+                } else {
+                    Vec::new()
+                },
+            }),
         }
     }
-    if violations.is_empty() {
-        return Ok(());
-    }
-    let (event, user, authority, case) =
-        (c.text("event_id")?, c.text("user_id")?, c.text("authority_id")?, c.text("case_id")?);
-    let ms = c.text("member_state")?;
-    let ts = c.get("ts")?.as_primitive::<TimestampMicrosecondType>();
-    for (i, v) in violations {
-        let verdict = &cache.verdicts[v as usize];
-        for rule in &verdict.broken {
-            let who = Event {
-                id: event.value(i),
-                user: user.value(i),
-                authority: authority.value(i),
-                member_state: ms.value(i),
-                case: opt(case, i),
-                ts: ts.value(i),
-            };
-            out.push(who.finding(judge, rule, &verdict.broken));
-        }
-    }
-    Ok(())
 }
 
 /// The event a need-to-know finding is about.
@@ -597,16 +830,20 @@ pub async fn explain(store: &Store, judge: &Judge, event_id: &str, at: Option<i6
         return Err(Error::Usage(format!("no granted event has the id `{event_id}`")));
     };
     let c = Columns { batch };
-    let user_profile = lists.profiles(c.get("user_key")?)?.value(0);
-    let facts = row_facts(&c, &lists, user_profile, 0)?;
-    let mut s = scene(&facts);
-    let (user, authority) = (c.text("user_id")?.value(0), c.text("authority_id")?.value(0));
-    s.user = user;
-    s.authority = authority;
+    let facts = RowFacts::of_row(&c, &lists, 0)?;
+    let user = c.get("user_key")?.as_primitive::<Int32Type>().value(0);
+    let Some(u) = lists.user(user) else {
+        return Err(Error::Usage(format!("the event `{event_id}` has no known user")));
+    };
+    let cases = c.get("case_key")?.as_primitive::<Int32Type>();
+    let case_id = if cases.is_null(0) { None } else { lists.case_id(cases.value(0)) };
+    let mut s = facts.scene();
+    s.user = &u.id;
+    s.authority = &u.authority;
     if let Some(case) = s.case.as_mut() {
-        case.id = c.text("case_id")?.value(0);
+        case.id = case_id.unwrap_or_default();
         for p in &mut case.participants {
-            p.0 = authority;
+            p.0 = &u.authority;
         }
     }
     let (request, entities) = judge.request(&s)?;
@@ -617,7 +854,13 @@ pub async fn explain(store: &Store, judge: &Judge, event_id: &str, at: Option<i6
     let rows: serde_json::Value = serde_json::from_slice(&w.into_inner())?;
     let mut facts_json = rows.get(0).cloned().unwrap_or_default();
     if let Some(o) = facts_json.as_object_mut() {
-        // The list-valued facts, which the query leaves to `Lists`.
+        // What the query leaves to `Lists`: the identifiers, and the user's profile and the
+        // domain's third countries, which stay the same from event to event.
+        o.insert("user_id".into(), u.id.clone().into());
+        o.insert("authority_id".into(), u.authority.clone().into());
+        o.insert("case_id".into(), case_id.into());
+        o.insert("authority_kind".into(), facts.authority_kind.clone().into());
+        o.insert("member_state".into(), facts.member_state.clone().into());
         o.insert("user_domains".into(), facts.user_domains.clone().into());
         let countries = facts.case.as_ref().map(|c| c.third_countries.clone()).unwrap_or_default();
         o.insert("third_countries".into(), countries.into());

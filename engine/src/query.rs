@@ -203,11 +203,13 @@ fn end_of_local_day() -> datafusion::logical_expr::ScalarUDF {
     create_udf("end_of_local_day", vec![utc.clone(), DataType::Utf8], utc, Volatility::Immutable, fun)
 }
 
-/// `in_any_period(ts, periods)`: whether `ts` falls in one of `periods`, a list of
-/// `{joined, left}` instants, each the half-open period `[joined, left)` (`left` null: still
-/// taking part), or the same list packed by `packed_periods`. False for a null list: no
-/// period at all. The need-to-know facts use it to tell whether an authority took part in a
-/// case at an event's instant, whatever the overlap of its periods.
+/// `in_any_period(ts, periods [, authority])`: whether `ts` falls in one of `periods`, a list
+/// of `{joined, left}` instants, each the half-open period `[joined, left)` (`left` null: still
+/// taking part), or the same list packed by `packed_periods`. The periods may say whose they
+/// are (`{authority, joined, left}`, the authority's number); given `authority`, only its
+/// periods count. False for a null list: no period at all. The need-to-know facts use it to
+/// tell whether the event's authority took part in its case at the event's instant, whatever
+/// the overlap of its periods, from one list per case.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct InAnyPeriod {
     signature: datafusion::logical_expr::Signature,
@@ -215,8 +217,9 @@ struct InAnyPeriod {
 
 impl InAnyPeriod {
     fn new() -> InAnyPeriod {
-        use datafusion::logical_expr::{Signature, Volatility};
-        InAnyPeriod { signature: Signature::any(2, Volatility::Immutable) }
+        use datafusion::logical_expr::{Signature, TypeSignature, Volatility};
+        let forms = vec![TypeSignature::Any(2), TypeSignature::Any(3)];
+        InAnyPeriod { signature: Signature::one_of(forms, Volatility::Immutable) }
     }
 }
 
@@ -238,80 +241,125 @@ impl datafusion::logical_expr::ScalarUDFImpl for InAnyPeriod {
         args: datafusion::logical_expr::ScalarFunctionArgs,
     ) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
         use arrow::array::{Array, AsArray, BooleanArray};
-        use arrow::datatypes::TimestampMicrosecondType;
+        use arrow::buffer::BooleanBuffer;
+        use arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
         use datafusion::error::DataFusionError;
-        let rows = args.number_rows;
-        let arrays = datafusion::logical_expr::ColumnarValue::values_to_arrays(&args.args)?;
-        if let (Some(ts), Some(packed)) =
-            (arrays[0].as_primitive_opt::<TimestampMicrosecondType>(), arrays[1].as_binary_view_opt())
-        {
-            let out: BooleanArray = (0..rows.min(ts.len()))
-                .map(|i| {
-                    if ts.is_null(i) || packed.is_null(i) {
-                        return Some(false);
-                    }
-                    let t = ts.value(i);
-                    Some(unpack(packed.value(i)).any(|(joined, left)| joined <= t && t < left))
-                })
-                .collect();
-            return Ok(datafusion::logical_expr::ColumnarValue::Array(Arc::new(out)));
-        }
-        let (Some(ts), Some((periods, joined, left))) =
-            (arrays[0].as_primitive_opt::<TimestampMicrosecondType>(), periods_of(&arrays[1]))
-        else {
-            return Err(DataFusionError::Plan(
-                "in_any_period(ts, periods) takes a timestamp and a list of {joined, left} timestamps".into(),
-            ));
+        let usage = || {
+            DataFusionError::Plan(
+                "in_any_period(ts, periods [, authority]) takes a timestamp, a list of {joined, left} or \
+                 {authority, joined, left} periods (or the list packed by packed_periods) and an \
+                 authority's number"
+                    .into(),
+            )
         };
-        let offsets = periods.value_offsets();
-        let out: BooleanArray = (0..rows.min(ts.len()))
-            .map(|i| {
-                if ts.is_null(i) || periods.is_null(i) {
-                    return Some(false);
+        let arrays = datafusion::logical_expr::ColumnarValue::values_to_arrays(&args.args)?;
+        let ts = arrays[0].as_primitive_opt::<TimestampMicrosecondType>().ok_or_else(usage)?;
+        let rows = args.number_rows.min(ts.len());
+        let whose = match arrays.get(2) {
+            Some(a) => Some(arrow::compute::cast(a, &DataType::Int64).map_err(|_| usage())?),
+            None => None,
+        };
+        let whose = whose.as_ref().map(|a| a.as_primitive::<Int64Type>());
+        // Whose periods count at row `i`: `None`, any; `Some(None)`, none (no authority given).
+        let wanted = |i: usize| whose.map(|w| (!w.is_null(i)).then(|| w.value(i)));
+        let counts = |wanted: Option<Option<i64>>, authority: Option<i64>| match wanted {
+            None => true,
+            Some(w) => w.is_some() && w == authority,
+        };
+        let out = if let Some(packed) = arrays[1].as_binary_view_opt() {
+            BooleanBuffer::collect_bool(rows, |i| {
+                if ts.is_null(i) || packed.is_null(i) {
+                    return false;
                 }
-                let t = ts.value(i);
-                let (lo, hi) = (offsets[i] as usize, offsets[i + 1] as usize);
-                Some((lo..hi).any(|j| {
-                    !joined.is_null(j) && joined.value(j) <= t && (left.is_null(j) || t < left.value(j))
-                }))
+                let (t, wanted) = (ts.value(i), wanted(i));
+                unpack(packed.value(i)).any(|p| p.joined <= t && t < p.left && counts(wanted, p.authority))
             })
-            .collect();
-        Ok(datafusion::logical_expr::ColumnarValue::Array(Arc::new(out)))
+        } else {
+            let periods = periods_of(&arrays[1]).ok_or_else(usage)?;
+            if whose.is_some() && periods.authority.is_none() {
+                return Err(usage());
+            }
+            let (joined, left) = (periods.joined, periods.left);
+            let offsets = periods.list.value_offsets();
+            BooleanBuffer::collect_bool(rows, |i| {
+                if ts.is_null(i) || periods.list.is_null(i) {
+                    return false;
+                }
+                let (t, wanted) = (ts.value(i), wanted(i));
+                (offsets[i] as usize..offsets[i + 1] as usize).any(|j| {
+                    !joined.is_null(j)
+                        && joined.value(j) <= t
+                        && (left.is_null(j) || t < left.value(j))
+                        && counts(wanted, periods.authority_at(j))
+                })
+            })
+        };
+        Ok(datafusion::logical_expr::ColumnarValue::Array(Arc::new(BooleanArray::new(out, None))))
     }
 }
 
-/// A list of `{joined, left}` timestamps: the list, and the `joined` and `left` of its items.
-fn periods_of(
-    array: &arrow::array::ArrayRef,
-) -> Option<(
-    &arrow::array::ListArray,
-    &arrow::array::TimestampMicrosecondArray,
-    &arrow::array::TimestampMicrosecondArray,
-)> {
-    use arrow::array::AsArray;
-    use arrow::datatypes::TimestampMicrosecondType;
-    let periods = array.as_list_opt::<i32>()?;
-    let values = periods.values().as_struct_opt().filter(|v| v.num_columns() == 2)?;
-    Some((
-        periods,
-        values.column(0).as_primitive_opt::<TimestampMicrosecondType>()?,
-        values.column(1).as_primitive_opt::<TimestampMicrosecondType>()?,
-    ))
+/// A list of `{joined, left}` or `{authority, joined, left}` periods.
+struct Periods<'a> {
+    list: &'a arrow::array::ListArray,
+    /// The authorities' numbers, as 64-bit numbers, if the periods name them.
+    authority: Option<arrow::array::Int64Array>,
+    joined: &'a arrow::array::TimestampMicrosecondArray,
+    left: &'a arrow::array::TimestampMicrosecondArray,
 }
 
-/// The periods packed by `packed_periods`: `(joined, left)`, `left` `i64::MAX` when open.
-fn unpack(bytes: &[u8]) -> impl Iterator<Item = (i64, i64)> + '_ {
-    bytes.chunks_exact(16).map(|c| {
+impl Periods<'_> {
+    /// The authority of period `j` (an item of the list's values), if named.
+    fn authority_at(&self, j: usize) -> Option<i64> {
+        use arrow::array::Array;
+        let a = self.authority.as_ref()?;
+        (!a.is_null(j)).then(|| a.value(j))
+    }
+}
+
+/// The periods of a list-valued argument, or `None` if it is not a list of periods.
+fn periods_of(array: &arrow::array::ArrayRef) -> Option<Periods<'_>> {
+    use arrow::array::AsArray;
+    use arrow::datatypes::{DataType, Int64Type, TimestampMicrosecondType};
+    let list = array.as_list_opt::<i32>()?;
+    let values = list.values().as_struct_opt()?;
+    let time = |name: &str| values.column_by_name(name)?.as_primitive_opt::<TimestampMicrosecondType>();
+    let authority = match values.column_by_name("authority") {
+        Some(a) => Some(arrow::compute::cast(a, &DataType::Int64).ok()?.as_primitive::<Int64Type>().clone()),
+        None => None,
+    };
+    (values.num_columns() == 2 + usize::from(authority.is_some())).then_some(())?;
+    Some(Periods { list, authority, joined: time("joined")?, left: time("left")? })
+}
+
+/// One period as `packed_periods` packs it.
+struct Packed {
+    authority: Option<i64>,
+    joined: i64,
+    left: i64,
+}
+
+/// Bytes of one packed period: authority, joined, left.
+const PACKED: usize = 24;
+
+/// The periods packed by `packed_periods`.
+fn unpack(bytes: &[u8]) -> impl Iterator<Item = Packed> + '_ {
+    bytes.chunks_exact(PACKED).map(|c| {
         let word = |b: &[u8]| i64::from_le_bytes(b.try_into().unwrap_or([0; 8]));
-        (word(&c[..8]), word(&c[8..]))
+        let authority = word(&c[..8]);
+        Packed {
+            authority: (authority != i64::MIN).then_some(authority),
+            joined: word(&c[8..16]),
+            left: word(&c[16..]),
+        }
     })
 }
 
-/// `packed_periods(periods)`: a list of `{joined, left}` periods (as `in_any_period` takes
-/// it) packed into bytes: 16 a period, `joined` then `left` (an open period's `left` as the
-/// largest instant), little-endian; a period without `joined` is left out, as it never
-/// counts. Joined to millions of events, a packed list is copied as a 16-byte view, where a
-/// list of structs would be copied period by period.
+/// `packed_periods(periods)`: a list of `{joined, left}` or `{authority, joined, left}`
+/// periods (as `in_any_period` takes it) packed into bytes, 24 a period, little-endian: the
+/// authority's number (the smallest 64-bit number when the period names none), `joined` and
+/// `left` (an open period's as the largest instant). A period without `joined` is left out,
+/// as it never counts. Joined to millions of events, a packed list is copied as a 16-byte
+/// view, where a list of structs would be copied period by period.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct PackedPeriods {
     signature: datafusion::logical_expr::Signature,
@@ -344,16 +392,18 @@ impl datafusion::logical_expr::ScalarUDFImpl for PackedPeriods {
         use arrow::array::{Array, BinaryViewBuilder};
         use datafusion::error::DataFusionError;
         let arrays = datafusion::logical_expr::ColumnarValue::values_to_arrays(&args.args)?;
-        let Some((periods, joined, left)) = periods_of(&arrays[0]) else {
+        let Some(periods) = periods_of(&arrays[0]) else {
             return Err(DataFusionError::Plan(
-                "packed_periods(periods) takes a list of {joined, left} timestamps".into(),
+                "packed_periods(periods) takes a list of {joined, left} or {authority, joined, left} periods"
+                    .into(),
             ));
         };
-        let offsets = periods.value_offsets();
-        let mut out = BinaryViewBuilder::with_capacity(periods.len());
+        let (list, joined, left) = (periods.list, periods.joined, periods.left);
+        let offsets = list.value_offsets();
+        let mut out = BinaryViewBuilder::with_capacity(list.len());
         let mut bytes = Vec::new();
-        for i in 0..periods.len() {
-            if periods.is_null(i) {
+        for i in 0..list.len() {
+            if list.is_null(i) {
                 out.append_null();
                 continue;
             }
@@ -362,6 +412,7 @@ impl datafusion::logical_expr::ScalarUDFImpl for PackedPeriods {
                 if joined.is_null(j) {
                     continue;
                 }
+                bytes.extend_from_slice(&periods.authority_at(j).unwrap_or(i64::MIN).to_le_bytes());
                 bytes.extend_from_slice(&joined.value(j).to_le_bytes());
                 let l = if left.is_null(j) { i64::MAX } else { left.value(j) };
                 bytes.extend_from_slice(&l.to_le_bytes());
@@ -525,7 +576,8 @@ mod tests {
 
     /// `in_any_period` at the edges, on a list and on the list packed by `packed_periods`:
     /// joining at the instant counts, leaving at it does not, an open period (no `left`) runs
-    /// on (to the largest instant, where packing puts it), any of several periods counts. (No list at all, an
+    /// on (to the largest instant, where packing puts it), any of several periods counts, and
+    /// only the given authority's when the periods name theirs. (No list at all, an
     /// authority that never took part, is the `ntk_facts` sqllogictest's.)
     #[tokio::test]
     async fn in_any_period_is_half_open_and_takes_any_period() {
@@ -577,5 +629,41 @@ mod tests {
                 assert_eq!(batches[0].column(0).as_boolean().value(0), expected, "{sql}");
             }
         }
+        // Periods that name their authority: given one, only its periods count; given none
+        // (null), none does; a list that names no authority cannot be asked about one.
+        let q = |a: i32, joined: &str, left: Option<&str>| {
+            let left = left.map_or("arrow_cast(NULL, 'Timestamp(µs, \"UTC\")')".to_owned(), &t);
+            format!(
+                "named_struct('authority', arrow_cast({a}, 'Int32'), 'joined', {}, 'left', {left})",
+                t(joined)
+            )
+        };
+        let two = format!(
+            "[{}, {}]",
+            q(1, "2024-01-01T00:00:00", Some("2024-02-01T00:00:00")),
+            q(2, "2024-01-15T00:00:00", None)
+        );
+        let cases = [
+            (t("2024-01-10T00:00:00"), "arrow_cast(1, 'Int32')", true),
+            (t("2024-01-10T00:00:00"), "arrow_cast(2, 'Int32')", false),
+            (t("2024-01-15T00:00:00"), "arrow_cast(2, 'Int32')", true),
+            (t("2024-02-01T00:00:00"), "arrow_cast(1, 'Int32')", false),
+            (t("2024-01-20T00:00:00"), "arrow_cast(3, 'Int32')", false),
+            (t("2024-01-20T00:00:00"), "arrow_cast(NULL, 'Int32')", false),
+        ];
+        for (ts, authority, expected) in cases {
+            for periods in [two.clone(), format!("packed_periods({two})")] {
+                let sql = format!("SELECT in_any_period({ts}, {periods}, {authority}) AS p");
+                let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+                assert_eq!(batches[0].column(0).as_boolean().value(0), expected, "{sql}");
+            }
+            // Asked without an authority, any period counts (one holds at each of these).
+            let sql = format!("SELECT in_any_period({ts}, {two}) AS p");
+            let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+            assert!(batches[0].column(0).as_boolean().value(0), "{sql}");
+        }
+        let unnamed = format!("[{}]", p("2024-01-01T10:00:00", None));
+        let sql = format!("SELECT in_any_period({}, {unnamed}, 1) AS p", t("2024-01-02T00:00:00"));
+        assert!(ctx.sql(&sql).await.unwrap().collect().await.is_err(), "{sql}");
     }
 }
