@@ -221,8 +221,10 @@ pub async fn audit_by(
     window: Window,
     mut decide: impl FnMut(&Scene<'_>) -> Result<Verdict>,
 ) -> Result<Audit> {
+    let started = std::time::Instant::now();
     let ctx = query::session_with(store, query::planned_config()).await?;
     let lists = Lists::load(&ctx).await?;
+    tracing::debug!("need-to-know audit: lists read in {:.3} s", started.elapsed().as_secs_f64());
     let df = facts(&ctx, window).await?;
     let plan = df.create_physical_plan().await?;
     tracing::debug!(
@@ -232,12 +234,24 @@ pub async fn audit_by(
     let mut stream = datafusion::physical_plan::execute_stream(plan, ctx.task_ctx())?;
     let mut scenes = Scenes::new(&lists);
     let mut out = Audit::default();
+    let mut judging = std::time::Duration::ZERO;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
+        if out.events == 0 {
+            tracing::debug!("need-to-know audit: first facts after {:.3} s", started.elapsed().as_secs_f64());
+        }
+        let at = std::time::Instant::now();
         out.events += batch.num_rows() as u64;
         scenes.judge(judge, &mut decide, &batch, &mut out.findings)?;
+        judging += at.elapsed();
     }
     out.scenes = scenes.verdicts.len() as u64;
+    tracing::debug!(
+        "need-to-know audit: {} events in {:.3} s, {:.3} s of it numbering and judging scenes",
+        out.events,
+        started.elapsed().as_secs_f64(),
+        judging.as_secs_f64()
+    );
     // INVARIANT: findings come out in one order whatever the plan's parallelism (in place: no
     // two findings are equal, so an unstable sort gives the one order).
     out.findings.sort_unstable();
