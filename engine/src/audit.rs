@@ -866,19 +866,25 @@ pub async fn explain(store: &Store, judge: &Judge, event_id: &str, at: Option<i6
     w.write(batch)?;
     w.finish()?;
     let rows: serde_json::Value = serde_json::from_slice(&w.into_inner())?;
-    let mut facts_json = rows.get(0).cloned().unwrap_or_default();
-    if let Some(o) = facts_json.as_object_mut() {
-        // What the query leaves to `Lists`: the identifiers, and the user's profile and the
-        // domain's third countries, which stay the same from event to event.
-        o.insert("user_id".into(), u.id.clone().into());
-        o.insert("authority_id".into(), u.authority.clone().into());
-        o.insert("case_id".into(), case_id.into());
-        o.insert("authority_kind".into(), facts.authority_kind.clone().into());
-        o.insert("member_state".into(), facts.member_state.clone().into());
-        o.insert("user_domains".into(), facts.user_domains.clone().into());
-        let countries = facts.case.as_ref().map(|c| c.third_countries.clone()).unwrap_or_default();
-        o.insert("third_countries".into(), countries.into());
+    // The row as the query computed it, with what it leaves to `Lists`: the identifiers
+    // (after the event's), and the user's profile and the domain's third countries, which
+    // stay the same from event to event.
+    let row = rows.get(0).and_then(|r| r.as_object()).cloned().unwrap_or_default();
+    let mut o = serde_json::Map::new();
+    for (name, value) in &row {
+        o.insert(name.clone(), value.clone());
+        if name == "ts" {
+            o.insert("user_id".into(), u.id.clone().into());
+            o.insert("authority_id".into(), u.authority.clone().into());
+            o.insert("case_id".into(), case_id.into());
+        }
     }
+    o.insert("authority_kind".into(), facts.authority_kind.clone().into());
+    o.insert("member_state".into(), facts.member_state.clone().into());
+    o.insert("user_domains".into(), facts.user_domains.clone().into());
+    let countries = facts.case.as_ref().map(|c| c.third_countries.clone()).unwrap_or_default();
+    o.insert("third_countries".into(), countries.into());
+    let facts_json = serde_json::Value::Object(o);
     let mut entity_json = Vec::new();
     entities.write_to_json(&mut entity_json).map_err(|e| Error::Usage(e.to_string()))?;
     Ok(Explanation {

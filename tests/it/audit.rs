@@ -151,6 +151,10 @@ fn explain_shows_the_facts_the_request_and_the_rule_text() {
     let text = stdout(&out);
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(text.contains("\"authority_kind\": \"commission\""), "{text}");
+    // The query carries numbers; the explanation names the user, authority and case.
+    for id in ["\"user_id\": \"UC\"", "\"authority_id\": \"A-EU-COM\"", "\"case_id\": \"C3\""] {
+        assert!(text.contains(id), "{id} in {text}");
+    }
     assert!(text.contains("IMI::User::\"UC\""), "{text}");
     assert!(text.contains("Decision: deny by NTK-COMMISSION (IMI Reg. Art. 8(3), 14(6))"), "{text}");
     assert!(text.contains("!resource.domain.commission_participates"), "{text}");
