@@ -55,6 +55,8 @@ const FLAGS: [&str; 8] = [
     "commission_participates",
     "participating",
 ];
+// A scene's number keeps the flags in eight bits (see [`Scenes`]).
+const _: () = assert!(FLAGS.len() <= 8);
 
 /// Who a user is, for findings, and the number of the user's profile.
 #[derive(Debug, Clone)]
