@@ -6,10 +6,10 @@
 --          numbers of its user and case (by which the audit finds their identifiers, and
 --          the user's domains, authority kind and member state, which stay the same from
 --          event to event), then the facts that change from event to event: the operation,
---          its purpose and legal ground, whether the user was active at ts; the case's
---          domain (by which the audit finds its third countries), personal data, blocked and
---          deleted state at ts and consent; the domain's Commission role; whether the
---          event's authority took part in the case at ts.
+--          its purpose and legal ground; the case's domain (by which the audit finds its
+--          third countries), personal data, blocked and deleted state at ts and consent; the
+--          domain's Commission role; whether the event's authority took part in the case at
+--          ts; whether the user was active (registered, not yet deactivated) at ts.
 -- Plan:    the events meet two tables, each named first so that it is the side DataFusion
 --          builds in memory while the events stream past it: the cases (with their domain and
 --          participation) and the users. Joins compare the numbers import gives every case
@@ -84,20 +84,7 @@ with_case AS (
   RIGHT JOIN granted e ON c.case_key = e.case_key
 )
 SELECT
-  e.event_id,
-  e.ts,
-  e.user_key,
-  e.case_key,
-  e.action,
-  e.purpose,
-  e.legal_ground,
-  u.registered_at <= e.ts AND (u.deactivated_at IS NULL OR e.ts < u.deactivated_at) AS user_active,
-  e.case_domain,
-  e.personal_data,
-  e.blocked,
-  e.deleted,
-  e.subject_consent,
-  e.commission_participates,
-  e.participating
+  e.*,
+  u.registered_at <= e.ts AND (u.deactivated_at IS NULL OR e.ts < u.deactivated_at) AS user_active
 FROM users u
 JOIN with_case e ON u.user_key = e.user_key
