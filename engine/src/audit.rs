@@ -1073,3 +1073,81 @@ pub fn naive(store: &Store, judge: &Judge, window: Window) -> Result<Audit> {
     out.findings.sort();
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use arrow::array::{DictionaryArray, StringViewBuilder};
+
+    /// A text is coded the same wherever it comes from: a view inline or not, the same text
+    /// at other places of the buffers, a dictionary's value, a later batch; null is 0.
+    #[test]
+    fn codes_name_each_text_once_whatever_its_views() {
+        let long = "administrative_cooperation";
+        let mut b = StringViewBuilder::new();
+        for v in
+            [Some(long), Some("view"), None, Some(long), Some("view"), Some("technical_support"), Some(long)]
+        {
+            b.append_option(v);
+        }
+        let views = b.finish();
+        let mut codes = Codes::default();
+        let mut out = Vec::new();
+        codes.column(Text::View(&views), &mut out);
+        assert_eq!(out, vec![1, 2, 0, 1, 2, 3, 1]);
+        // Another batch, in other buffers: the same codes.
+        let mut b = StringViewBuilder::new();
+        for v in ["technical_support", long, "view"] {
+            b.append_value(v);
+        }
+        let again = b.finish();
+        codes.column(Text::View(&again), &mut out);
+        assert_eq!(out, vec![3, 1, 2]);
+        let dict: DictionaryArray<Int32Type> =
+            vec![Some("view"), None, Some("create"), Some(long)].into_iter().collect();
+        let values = dict.values().as_string::<i32>().clone();
+        codes.column(Text::Dict(&dict, &values), &mut out);
+        assert_eq!(out, vec![2, 0, 4, 1]);
+        assert_eq!(codes.name(4), Some("create"));
+        assert_eq!(codes.name(1), Some(long));
+        assert_eq!(codes.name(0), None);
+    }
+
+    /// A class renames domains and member states by first appearance, so users of different
+    /// states with the same rights share one; what the policies compare still tells them
+    /// apart: whether the case's domain is among the user's, whether the user's state is
+    /// among the domain's third countries, and the authority's kind.
+    #[test]
+    fn classes_rename_domains_and_states_but_keep_what_the_policies_compare() {
+        let mut lists = Lists::default();
+        lists.countries.insert("services".into(), vec![]);
+        lists.countries.insert("professional_qualifications".into(), vec!["CH".into(), "NO".into()]);
+        lists.countries.insert("solvit".into(), vec!["NO".into()]);
+        let profile = |domains: &[&str], kind: &str, state: &str| Profile {
+            domains: domains.iter().map(|d| d.to_string()).collect(),
+            kind: kind.into(),
+            member_state: state.into(),
+        };
+        let form = |p: &Profile, d: Option<&str>| class_form(p, d, &lists);
+        let de = profile(&["services"], "competent_authority", "DE");
+        // Each in the domain of its rights, with no third country at stake: one class.
+        let fr = profile(&["services"], "competent_authority", "FR");
+        assert_eq!(form(&de, Some("services")), form(&fr, Some("services")));
+        // In the domain of one's rights or not: two classes.
+        assert_ne!(form(&de, Some("services")), form(&de, Some("solvit")));
+        // A user of a third country the domain admits, and one of a state it does not.
+        let ch = profile(&["professional_qualifications"], "third_country_authority", "CH");
+        let tr = profile(&["professional_qualifications"], "third_country_authority", "TR");
+        assert_ne!(
+            form(&ch, Some("professional_qualifications")),
+            form(&tr, Some("professional_qualifications"))
+        );
+        // The kind of authority tells classes apart; so does an event on no case.
+        assert_ne!(
+            form(&de, Some("services")),
+            form(&profile(&["services"], "commission", "EU"), Some("services"))
+        );
+        assert_ne!(form(&de, None), form(&de, Some("services")));
+    }
+}
