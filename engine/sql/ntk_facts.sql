@@ -11,12 +11,13 @@
 --          domain's Commission role; whether the event's authority took part in the case at
 --          ts; whether the user was active (registered, not yet deactivated) at ts.
 -- Plan:    the events meet two tables, each named first so that it is the side DataFusion
---          builds in memory while the events stream past it: the cases (with their domain and
---          participation) and the users. Joins compare the numbers import gives every case
---          and user (`case_key`, `user_key`), which DataFusion looks up by position rather
---          than by hash. Each join copies every column gathered so far, so the events carry
---          only what the facts need: no text identifiers but the event's, and no list; the
---          case's domain is a dictionary, copied as a 4-byte key.
+--          builds in memory while the events stream past it: the users first (that join adds
+--          one fact, so the second copies fewer columns), then the cases with their domain
+--          and participation. Joins compare the numbers import gives every case and user
+--          (`case_key`, `user_key`), which DataFusion looks up by position rather than by
+--          hash. Each join copies every column gathered so far, so the events carry only
+--          what the facts need: no text identifiers but the event's, and no list; the case's
+--          domain is a dictionary, copied as a 4-byte key.
 -- Note:    an authority may take part in a case more than once (several roles, or leaving and
 --          rejoining), in periods that may overlap. A case's periods, each with its
 --          authority's number, are gathered into one list per case and packed into bytes
@@ -64,27 +65,28 @@ granted AS (
     AND ts >= $1
     AND ts < $2
 ),
-with_case AS (
+with_user AS (
   SELECT
-    e.event_id,
-    e.ts,
-    e.user_key,
-    e.case_key,
-    e.action,
-    e.purpose,
-    e.legal_ground,
-    c.case_domain,
-    c.personal_data,
-    c.blocked_at IS NOT NULL AND c.blocked_at <= e.ts AS blocked,
-    c.deleted_at IS NOT NULL AND c.deleted_at <= e.ts AS deleted,
-    c.subject_consent,
-    c.commission_participates,
-    in_any_period(e.ts, c.periods, e.authority_key) AS participating
-  FROM case_participation c
-  RIGHT JOIN granted e ON c.case_key = e.case_key
+    e.*,
+    u.registered_at <= e.ts AND (u.deactivated_at IS NULL OR e.ts < u.deactivated_at) AS user_active
+  FROM users u
+  JOIN granted e ON u.user_key = e.user_key
 )
 SELECT
-  e.*,
-  u.registered_at <= e.ts AND (u.deactivated_at IS NULL OR e.ts < u.deactivated_at) AS user_active
-FROM users u
-JOIN with_case e ON u.user_key = e.user_key
+  e.event_id,
+  e.ts,
+  e.user_key,
+  e.case_key,
+  e.action,
+  e.purpose,
+  e.legal_ground,
+  c.case_domain,
+  c.personal_data,
+  c.blocked_at IS NOT NULL AND c.blocked_at <= e.ts AS blocked,
+  c.deleted_at IS NOT NULL AND c.deleted_at <= e.ts AS deleted,
+  c.subject_consent,
+  c.commission_participates,
+  in_any_period(e.ts, c.periods, e.authority_key) AS participating,
+  e.user_active
+FROM case_participation c
+RIGHT JOIN with_user e ON c.case_key = e.case_key
