@@ -225,15 +225,17 @@ pub async fn audit_by(
 ) -> Result<Audit> {
     let started = std::time::Instant::now();
     let ctx = query::session_with(store, query::planned_config()).await?;
-    let lists = Lists::load(&ctx).await?;
-    tracing::debug!("need-to-know audit: lists read in {:.3} s", started.elapsed().as_secs_f64());
     let df = facts(&ctx, window).await?;
     let plan = df.create_physical_plan().await?;
     tracing::debug!(
         "need-to-know facts plan:\n{}",
         datafusion::physical_plan::displayable(plan.as_ref()).indent(true)
     );
+    // The query's threads start on its small tables (built in memory before any event
+    // streams) while this one reads the lists.
     let mut stream = datafusion::physical_plan::execute_stream(plan, ctx.task_ctx())?;
+    let lists = Lists::load(&ctx).await?;
+    tracing::debug!("need-to-know audit: lists read after {:.3} s", started.elapsed().as_secs_f64());
     let mut scenes = Scenes::new(&lists);
     let mut out = Audit::default();
     let mut judging = std::time::Duration::ZERO;
