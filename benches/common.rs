@@ -132,6 +132,13 @@ pub fn peak_mib() -> Option<f64> {
     Some(kib / 1024.0)
 }
 
+/// Starts [`peak_mib`] again from the memory this process holds now (Linux: `5` written to
+/// `/proc/self/clear_refs` resets `VmHWM`), so that a measurement's peak is its own and not
+/// an earlier one's. Returns whether the reset took.
+pub fn reset_peak() -> bool {
+    std::fs::write("/proc/self/clear_refs", "5").is_ok()
+}
+
 /// A description of this machine for the results.
 pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
