@@ -510,14 +510,23 @@ impl<'a> Scenes<'a> {
         let ts = c.get("ts")?.as_primitive::<TimestampMicrosecondType>();
         for (i, v) in violations {
             let verdict = &self.verdicts[v as usize];
-            let user = users.value(i);
-            let Some(u) = self.lists.user(user) else { continue };
+            // A finding is never dropped: a number no identifier is known for is an error.
+            let unknown = |what: &str, key: i32| {
+                Error::Usage(format!("the facts query gave a {what} number ({key}) no {what} has"))
+            };
+            let u = self.lists.user(users.value(i)).ok_or_else(|| unknown("user", users.value(i)))?;
+            let case = match cases.is_null(i) {
+                true => None,
+                false => {
+                    Some(self.lists.case_id(cases.value(i)).ok_or_else(|| unknown("case", cases.value(i)))?)
+                }
+            };
             let who = Event {
                 id: event.value(i),
                 user: &u.id,
                 authority: &u.authority,
                 member_state: &self.lists.profiles[u.profile as usize].member_state,
-                case: if cases.is_null(i) { None } else { self.lists.case_id(cases.value(i)) },
+                case,
                 ts: ts.value(i),
             };
             for rule in &verdict.broken {
