@@ -58,10 +58,9 @@ const FLAGS: [&str; 8] = [
 // A scene's number keeps the flags in eight bits (see [`Scenes`]).
 const _: () = assert!(FLAGS.len() <= 8);
 
-/// Who a user is, for findings, and the number of the user's profile.
+/// Who a user is, for findings.
 #[derive(Debug, Clone)]
 struct User {
-    profile: u32,
     id: String,
     authority: String,
 }
@@ -124,18 +123,9 @@ impl Lists {
                     lists.profiles.push(p.clone());
                     next
                 });
-                let u = User {
-                    profile: n,
-                    id: user.value(row).to_owned(),
-                    authority: authority.value(row).to_owned(),
-                };
-                put(&mut lists.users, keys.value(row), u);
-                if let Ok(key) = usize::try_from(keys.value(row)) {
-                    if lists.user_profile.len() <= key {
-                        lists.user_profile.resize(key + 1, NO_PROFILE);
-                    }
-                    lists.user_profile[key] = n;
-                }
+                let u = User { id: user.value(row).to_owned(), authority: authority.value(row).to_owned() };
+                put(&mut lists.users, keys.value(row), Some(u), None);
+                put(&mut lists.user_profile, keys.value(row), n, NO_PROFILE);
             }
         }
         for b in ctx.sql("SELECT domain, third_countries FROM domains").await?.collect().await? {
@@ -147,7 +137,7 @@ impl Lists {
         for b in ctx.sql("SELECT case_key, case_id FROM cases").await?.collect().await? {
             let (keys, ids) = (b.column(0).as_primitive::<Int32Type>(), b.column(1).as_string::<i32>());
             for row in 0..b.num_rows() {
-                put(&mut lists.cases, keys.value(row), ids.value(row).to_owned());
+                put(&mut lists.cases, keys.value(row), Some(ids.value(row).to_owned()), None);
             }
         }
         Ok(lists)
@@ -155,6 +145,11 @@ impl Lists {
 
     fn user(&self, key: i32) -> Option<&User> {
         self.users.get(usize::try_from(key).ok()?)?.as_ref()
+    }
+
+    /// The number of the profile of user `key`.
+    fn profile_of(&self, key: i32) -> Option<u32> {
+        self.user_profile.get(usize::try_from(key).ok()?).copied().filter(|p| *p != NO_PROFILE)
     }
 
     fn case_id(&self, key: i32) -> Option<&str> {
@@ -166,13 +161,13 @@ impl Lists {
     }
 }
 
-/// Puts `value` at `key` (a number import gave), growing `list` as needed.
-fn put<T>(list: &mut Vec<Option<T>>, key: i32, value: T) {
+/// Puts `value` at `key` (a number import gave), growing `list` with `empty` as needed.
+fn put<T: Clone>(list: &mut Vec<T>, key: i32, value: T, empty: T) {
     let Ok(key) = usize::try_from(key) else { return };
     if list.len() <= key {
-        list.resize_with(key + 1, || None);
+        list.resize(key + 1, empty);
     }
-    list[key] = Some(value);
+    list[key] = value;
 }
 
 /// What an audit found.
@@ -465,11 +460,7 @@ impl<'a> Scenes<'a> {
         let profiles = self.lists.profiles.len();
         let mut violations = Vec::new();
         for (i, user) in users.iter().enumerate() {
-            let profile = user
-                .and_then(|k| self.lists.user_profile.get(usize::try_from(k).ok()?))
-                .copied()
-                .filter(|p| *p != NO_PROFILE);
-            let Some(profile) = profile else {
+            let Some(profile) = user.and_then(|k| self.lists.profile_of(k)) else {
                 return Err(Error::Usage(format!(
                     "the facts query gave a user number ({user:?}) no user has"
                 )));
@@ -515,6 +506,8 @@ impl<'a> Scenes<'a> {
                 Error::Usage(format!("the facts query gave a {what} number ({key}) no {what} has"))
             };
             let u = self.lists.user(users.value(i)).ok_or_else(|| unknown("user", users.value(i)))?;
+            let profile =
+                self.lists.profile_of(users.value(i)).ok_or_else(|| unknown("user", users.value(i)))?;
             let case = match cases.is_null(i) {
                 true => None,
                 false => {
@@ -525,7 +518,7 @@ impl<'a> Scenes<'a> {
                 id: event.value(i),
                 user: &u.id,
                 authority: &u.authority,
-                member_state: &self.lists.profiles[u.profile as usize].member_state,
+                member_state: &self.lists.profiles[profile as usize].member_state,
                 case,
                 ts: ts.value(i),
             };
@@ -701,7 +694,7 @@ impl RowFacts {
     /// The facts of row `row` of a facts batch.
     fn of_row(c: &Columns<'_>, lists: &Lists, row: usize) -> Result<RowFacts> {
         let user = c.get("user_key")?.as_primitive_opt::<Int32Type>().filter(|k| !k.is_null(row));
-        let Some(user) = user.and_then(|k| lists.user(k.value(row))) else {
+        let Some(profile) = user.and_then(|k| lists.profile_of(k.value(row))) else {
             return Err(Error::Usage("the facts query gave an event with no known user".into()));
         };
         let mut flags = 0u8;
@@ -710,7 +703,7 @@ impl RowFacts {
         }
         Ok(RowFacts::new(
             lists,
-            &lists.profiles[user.profile as usize],
+            &lists.profiles[profile as usize],
             opt(c.text("case_domain")?, row),
             c.text("action")?.value(row).to_owned(),
             c.text("purpose")?.value(row).to_owned(),
