@@ -97,9 +97,12 @@ enum Command {
         /// Explain one event instead: its facts, the request sent to Cedar, the decision and its reasons.
         #[arg(long, value_name = "EVENT_ID")]
         explain: Option<String>,
-        /// Exit with code 1 when there are findings.
+        /// Exit with code 1 when there are findings (violations, unless `--fail-on warnings`).
         #[arg(long)]
         fail_on_findings: bool,
+        /// What `--fail-on-findings` counts: violations only, or warnings too.
+        #[arg(long, value_enum, default_value_t = FailOn::Violations)]
+        fail_on: FailOn,
     },
     /// Check every deadline rule (retention, blocking, deletion, requests, breaches, response times) as of an instant.
     Check {
@@ -124,9 +127,15 @@ enum Command {
         /// Hours to tell data subjects of a high-risk breach (BRE-SUBJECTS; a Custos default for "without undue delay").
         #[arg(long, default_value_t = 72)]
         subjects_hours: u32,
-        /// Exit with code 1 when there are findings other than `due_soon`.
+        /// Months without a granted login before a user's access rights are due for review (USR-DORMANT; a Custos default, the law sets none).
+        #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=120))]
+        dormant_months: u32,
+        /// Exit with code 1 when there are findings other than `due_soon` (violations, unless `--fail-on warnings`).
         #[arg(long)]
         fail_on_findings: bool,
+        /// What `--fail-on-findings` counts: violations only, or warnings too.
+        #[arg(long, value_enum, default_value_t = FailOn::Violations)]
+        fail_on: FailOn,
     },
     /// Compute the Single Market Scoreboard's IMI indicators and benchmark authorities against their peers.
     Indicators {
@@ -253,6 +262,22 @@ enum CheckFormat {
     Table,
     /// `{"as_of": …, "findings": […]}` as `rules.md` gives it.
     Json,
+}
+
+/// What `--fail-on-findings` counts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum FailOn {
+    /// Findings of severity `violation` (what the law itself sets).
+    Violations,
+    /// Violations and warnings (Custos defaults, controllers' commitments).
+    Warnings,
+}
+
+impl FailOn {
+    /// Whether a finding of this severity makes the command fail.
+    fn counts(self, severity: &str) -> bool {
+        self == FailOn::Warnings || severity == "violation"
+    }
 }
 
 fn parse_horizon(s: &str) -> Result<i64, String> {
@@ -422,7 +447,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 println!("{:<24} {:<11} {scope}", a.name, a.role);
             }
         }
-        Command::Audit { store, from, to, format, out, explain, fail_on_findings } => {
+        Command::Audit { store, from, to, format, out, explain, fail_on_findings, fail_on } => {
             let store = Store::open(&store)?;
             let judge = custos_engine::decision::Judge::new(std::sync::Arc::new(
                 custos_policies::Policies::need_to_know()?,
@@ -480,7 +505,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             sink.flush()?;
-            if fail_on_findings && !audit.findings.is_empty() {
+            if fail_on_findings && audit.findings.iter().any(|f| fail_on.counts(&f.severity)) {
                 return Ok(ExitCode::from(1));
             }
         }
@@ -492,7 +517,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             user_block_days,
             dpo_hours,
             subjects_hours,
+            dormant_months,
             fail_on_findings,
+            fail_on,
         } => {
             use custos_engine::deadline;
             use custos_engine::period::Length;
@@ -502,6 +529,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 user_block: Length::Days(user_block_days),
                 dpo: Length::Hours(dpo_hours),
                 subjects: Length::Hours(subjects_hours),
+                dormant: Length::Months(dormant_months),
             };
             let options = deadline::Options { as_of, horizon, defaults };
             let started = Instant::now();
@@ -533,6 +561,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             "RET-USER-BLOCK": format!("{} (Custos default; the law sets no period)", defaults.user_block),
                             "BRE-DPO": format!("{} (Custos default; the law sets no period)", defaults.dpo),
                             "BRE-SUBJECTS": format!("{} (Custos default for \"without undue delay\")", defaults.subjects),
+                            "USR-DORMANT": format!("{} (Custos default; the law sets no period)", defaults.dormant),
                         }),
                         policy_hash: policies.hash(),
                         findings: &check.findings,
@@ -543,7 +572,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 CheckFormat::Table => write_check_summary(&mut out, &check, &as_of, &defaults)?,
             }
             out.flush()?;
-            let failed = fail_on_findings && check.findings.iter().any(|f| f.status != "due_soon");
+            let failed = fail_on_findings
+                && check
+                    .findings
+                    .iter()
+                    .any(|f| f.status != "due_soon" && fail_on.counts(&f.policy.severity));
             // Millions of findings are freed by the process's exit, not one by one.
             std::mem::forget(check);
             if failed {
@@ -682,10 +715,15 @@ fn write_check_summary(
     defaults: &custos_engine::deadline::Defaults,
 ) -> anyhow::Result<()> {
     // Per rule and status: the count, the policy, the first three subjects.
-    let mut cells: std::collections::BTreeMap<(&str, &str), (usize, &custos_policies::Rule, Vec<&str>)> =
-        std::collections::BTreeMap::new();
+    // A rule's policies may differ in severity (BRE-NOTIFY late with reasons is a warning).
+    type Cells<'a> = std::collections::BTreeMap<
+        (&'a str, &'a str, &'a str),
+        (usize, &'a custos_policies::Rule, Vec<&'a str>),
+    >;
+    let mut cells = Cells::new();
     for f in check.findings.iter() {
-        let cell = cells.entry((f.policy.rule.as_str(), f.status)).or_insert((0, f.policy, Vec::new()));
+        let key = (f.policy.rule.as_str(), f.status, f.policy.severity.as_str());
+        let cell = cells.entry(key).or_insert((0, f.policy, Vec::new()));
         cell.0 += 1;
         if cell.2.len() < 3 {
             cell.2.push(f.subject_id);
@@ -699,16 +737,16 @@ fn write_check_summary(
     )?;
     writeln!(
         out,
-        "Custos defaults (the law sets no period): RET-USER-BLOCK {}, BRE-DPO {}, BRE-SUBJECTS {}.\n",
-        defaults.user_block, defaults.dpo, defaults.subjects
+        "Custos defaults (the law sets no period): RET-USER-BLOCK {}, BRE-DPO {}, BRE-SUBJECTS {}, USR-DORMANT {}.\n",
+        defaults.user_block, defaults.dpo, defaults.subjects, defaults.dormant
     )?;
     writeln!(
         out,
         "{:<18} {:<9} {:<9} {:>8}  {:<34} examples",
         "rule", "status", "severity", "count", "article"
     )?;
-    for ((rule, status), (n, first, examples)) in &cells {
-        let (article, severity) = (&first.article, &first.severity);
+    for ((rule, status, severity), (n, first, examples)) in &cells {
+        let article = &first.article;
         writeln!(out, "{rule:<18} {status:<9} {severity:<9} {n:>8}  {article:<34} {}", examples.join(", "))?;
     }
     if cells.is_empty() {

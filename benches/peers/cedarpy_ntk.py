@@ -117,7 +117,7 @@ for event_id, ts, user_id, case_id, action, purpose, ground in events:
                 "personal_data": personal_data,
                 "participants": [ref("Authority", a) for a in dict.fromkeys(here)],
                 "blocked": blocked is not None and blocked <= ts,
-                "deleted": deleted is not None and deleted <= ts,
+                "deleted": deleted is not None and deleted < ts,
                 "subject_consent": consent,
             },
             "parents": [],

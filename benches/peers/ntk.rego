@@ -27,15 +27,25 @@ broken contains "NTK-DELETED" if {
 	case.deleted
 }
 
-# NTK-DOMAIN, IMI Reg. Art. 9(3)-(4).
+# NTK-DOMAIN, IMI Reg. Art. 9(3)-(4): on personal data only.
 broken contains "NTK-DOMAIN" if {
 	on_case
+	case.personal_data
 	not in_user_domains
+	not commission_art_14_6
 }
 
 in_user_domains if case.domain in input.principal.domains
 
-# NTK-BLOCKED, IMI Reg. Art. 14(3).
+# The Commission's Art. 14(6) operations: blocking, deleting and retrieving blocked data by
+# technical means, for technical support or a data subject's request.
+commission_art_14_6 if {
+	commission
+	input.action in {"block", "delete", "retrieve_blocked"}
+	input.context.purpose in {"technical_support", "data_subject_request"}
+}
+
+# NTK-BLOCKED, IMI Reg. Art. 14(3), 14(6), 19(2).
 broken contains "NTK-BLOCKED" if {
 	on_case
 	case.blocked
@@ -55,11 +65,14 @@ blocked_use_allowed if {
 	input.context.legal_ground
 }
 
+blocked_use_allowed if commission_art_14_6
+
 blocked_use_allowed if {
-	input.action == "delete"
-	input.context.purpose == "technical_support"
-	commission
+	input.action == "update"
+	input.context.purpose == "data_subject_request"
 }
+
+blocked_use_allowed if input.action == "block"
 
 # NTK-COMMISSION, IMI Reg. Art. 8(3), 14(6).
 broken contains "NTK-COMMISSION" if {
@@ -67,25 +80,20 @@ broken contains "NTK-COMMISSION" if {
 	commission
 	case.personal_data
 	not case.commission_participates
-	not commission_support
+	not commission_art_14_6
 }
 
-commission_support if {
-	input.action in {"block", "delete", "retrieve_blocked"}
-	input.context.purpose == "technical_support"
-}
-
-# NTK-INVOLVED, IMI Reg. Art. 9(6).
+# NTK-INVOLVED, IMI Reg. Art. 9(6): every actor, the Commission included.
 broken contains "NTK-INVOLVED" if {
 	on_case
 	case.personal_data
-	not commission
 	not participating
+	not commission_art_14_6
 }
 
 participating if input.principal.authority.id in case.participants
 
-# NTK-PURPOSE, IMI Reg. Art. 9(5), 13.
+# NTK-PURPOSE, IMI Reg. Art. 9(5), 13, 6(1)(d).
 broken contains "NTK-PURPOSE" if {
 	on_case
 	input.context.purpose == "statistics"
@@ -96,7 +104,7 @@ broken contains "NTK-PURPOSE" if {
 broken contains "NTK-PURPOSE" if {
 	on_case
 	input.context.purpose == "technical_support"
-	not commission
+	not input.principal.authority.kind in {"commission", "imi_coordinator", "national_coordinator"}
 }
 
 # NTK-THIRD-COUNTRY, IMI Reg. Art. 23.

@@ -83,7 +83,7 @@ SELECT
   c.case_domain,
   c.personal_data,
   c.blocked_at IS NOT NULL AND c.blocked_at <= e.ts AS blocked,
-  c.deleted_at IS NOT NULL AND c.deleted_at <= e.ts AS deleted,
+  c.deleted_at IS NOT NULL AND c.deleted_at < e.ts AS deleted,
   c.subject_consent,
   c.commission_participates,
   in_any_period(e.ts, c.periods, e.authority_key) AS participating,

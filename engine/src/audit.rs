@@ -1051,7 +1051,7 @@ pub fn naive(store: &Store, judge: &Judge, window: Window) -> Result<Audit> {
                     domain: &c.domain,
                     personal_data: c.personal_data,
                     blocked: c.blocked.is_some_and(|b| b <= ts),
-                    deleted: c.deleted.is_some_and(|d| d <= ts),
+                    deleted: c.deleted.is_some_and(|d| d < ts),
                     subject_consent: c.consent,
                     commission_participates: *commission,
                     third_countries: countries.iter().map(String::as_str).collect(),

@@ -26,7 +26,7 @@ use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 use cedar_policy::{
     Authorizer, Context, Entities, Entity, EntityId, EntityUid, Request, RestrictedExpression,
 };
-use chrono::{DateTime, Months, Utc};
+use chrono::{DateTime, Utc};
 use custos_policies::Policies;
 
 use crate::calendar::Calendars;
@@ -50,11 +50,19 @@ pub struct Defaults {
     pub dpo: Length,
     /// To communicate a high-risk breach to the data subjects (BRE-SUBJECTS): 72 hours.
     pub subjects: Length,
+    /// Without a granted login before a user's access rights are due for review
+    /// (USR-DORMANT): 12 months.
+    pub dormant: Length,
 }
 
 impl Default for Defaults {
     fn default() -> Self {
-        Defaults { user_block: Length::Days(1), dpo: Length::Hours(72), subjects: Length::Hours(72) }
+        Defaults {
+            user_block: Length::Days(1),
+            dpo: Length::Hours(72),
+            subjects: Length::Hours(72),
+            dormant: Length::Months(12),
+        }
     }
 }
 
@@ -122,6 +130,8 @@ struct Actors<'a> {
     requesting: Actor<'a>,
     responding: Actor<'a>,
     controller: Actor<'a>,
+    /// A user's authority.
+    authority: Actor<'a>,
 }
 
 impl<'a> Actors<'a> {
@@ -131,6 +141,7 @@ impl<'a> Actors<'a> {
             "requesting" => Some(&self.requesting),
             "responding" => Some(&self.responding),
             "controller" => Some(&self.controller),
+            "authority" => Some(&self.authority),
             _ => None,
         }
     }
@@ -141,7 +152,9 @@ impl<'a> Actors<'a> {
 type Verdicts = Arc<(Vec<usize>, Vec<usize>)>;
 
 /// Every fact name the subjects use, in order: a subject names its facts by their place here.
-const FACT_NAMES: [&str; 44] = [
+const FACT_NAMES: [&str; 46] = [
+    "active",
+    "anniversary",
     "answer_due",
     "answered",
     "block_done",
@@ -152,6 +165,7 @@ const FACT_NAMES: [&str; 44] = [
     "correct_due",
     "delete_due",
     "deleted",
+    "dormant_due",
     "dpo_due",
     "dpo_informed",
     "early_deletion_requested",
@@ -174,9 +188,9 @@ const FACT_NAMES: [&str; 44] = [
     "regime",
     "remedy_info_given",
     "repository",
-    "request",
     "responded",
     "right",
+    "rights_outside",
     "risk",
     "special_categories",
     "special_categories_basis",
@@ -184,17 +198,18 @@ const FACT_NAMES: [&str; 44] = [
     "subjects_due",
     "subjects_notified",
     "three_month_due",
-    "three_years",
     "working_days_due",
 ];
 
 /// Every column the subjects are read from: a row reads a column by its place here.
-const COLUMN_NAMES: [&str; 54] = [
+const COLUMN_NAMES: [&str; 60] = [
     "accepted_at",
     "answered_at",
     "approx_records",
     "approx_subjects",
+    "authority_domains",
     "authority_id",
+    "authority_state",
     "aware_at",
     "blocked_at",
     "breach_id",
@@ -208,7 +223,9 @@ const COLUMN_NAMES: [&str; 54] = [
     "deactivated_at",
     "delay_reasons",
     "deleted_at",
+    "domain_repository",
     "domain_retention_months",
+    "domains",
     "dpo_informed_at",
     "due_at",
     "early_deletion_requested_at",
@@ -216,6 +233,7 @@ const COLUMN_NAMES: [&str; 54] = [
     "inactivity_justified",
     "kind",
     "last_activity_at",
+    "last_login",
     "measures",
     "member_state",
     "nature",
@@ -234,6 +252,7 @@ const COLUMN_NAMES: [&str; 54] = [
     "responded_at",
     "responder",
     "responder_state",
+    "responders",
     "retention_months",
     "right",
     "risk",
@@ -507,8 +526,11 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
     let as_of = options.as_of;
     let producer = tokio::spawn(async move {
         for (sql, kind) in sources {
-            // The cases' query (the twin's) knows only the participants who joined by then.
-            let bound = |df: datafusion::dataframe::DataFrame| match sql == query::sql::CASE_DEADLINE_FACTS {
+            // The cases' query (the twin's) knows only the participants who joined by then, the
+            // users' only the logins by then.
+            let bound = |df: datafusion::dataframe::DataFrame| match sql == query::sql::CASE_DEADLINE_FACTS
+                || sql == query::sql::USER_DEADLINE_FACTS
+            {
                 true => df.with_param_values(vec![crate::audit::ts_param(as_of)]),
                 false => Ok(df),
             };
@@ -591,28 +613,36 @@ fn judge_rows(
     let columns = Columns::of(batch);
     let policies = Arc::clone(&judge.policies);
     let rules = policies.rules();
+    let mut subjects = Vec::new();
     for r in rows {
-        let Some(s) = context.subject(kind, &Row { c: &columns, r, as_of: options.as_of }, &mut judge.memo)
-        else {
+        subjects.clear();
+        if !context.subjects(
+            kind,
+            &Row { c: &columns, r, as_of: options.as_of },
+            &mut judge.memo,
+            &mut subjects,
+        ) {
             continue;
-        };
-        n += 1;
-        let verdicts = judge.broken(&s, options.as_of, (options.horizon > 0).then_some(later))?;
-        let (now, soon) = (&verdicts.0, &verdicts.1);
-        for &policy in now {
-            let rule = &rules[policy];
-            let status = match (&rule.due, &rule.done) {
-                (None, _) => Status::Unmet,
-                (Some(_), Some(done)) if s.instant_named(done).is_some() => Status::Late,
-                (Some(_), _) => Status::Overdue,
-            };
-            push(&mut found, rule, policy, status, kind, &s);
         }
-        for &policy in soon.iter().filter(|p| !now.contains(p)) {
-            let rule = &rules[policy];
-            // Only an obligation not yet met can fall due.
-            if rule.due.is_some() && rule.done.as_ref().is_none_or(|d| s.instant_named(d).is_none()) {
-                push(&mut found, rule, policy, Status::DueSoon, kind, &s);
+        n += 1;
+        for s in &subjects {
+            let verdicts = judge.broken(&s, options.as_of, (options.horizon > 0).then_some(later))?;
+            let (now, soon) = (&verdicts.0, &verdicts.1);
+            for &policy in now {
+                let rule = &rules[policy];
+                let status = match (&rule.due, &rule.done) {
+                    (None, _) => Status::Unmet,
+                    (Some(_), Some(done)) if s.instant_named(done).is_some() => Status::Late,
+                    (Some(_), _) => Status::Overdue,
+                };
+                push(&mut found, rule, policy, status, kind, s);
+            }
+            for &policy in soon.iter().filter(|p| !now.contains(p)) {
+                let rule = &rules[policy];
+                // Only an obligation not yet met can fall due.
+                if rule.due.is_some() && rule.done.as_ref().is_none_or(|d| s.instant_named(d).is_none()) {
+                    push(&mut found, rule, policy, Status::DueSoon, kind, s);
+                }
             }
         }
     }
@@ -712,6 +742,46 @@ impl<'a> Row<'a> {
         let a = self.c.get(n)?.as_primitive::<TimestampMicrosecondType>();
         (!a.is_null(self.r)).then(|| a.value(self.r))
     }
+    /// Whether the list in column `items` holds a value the list in column `allowed` lacks;
+    /// false when `allowed` is null or empty (not recorded: an IMI actor is registered for
+    /// at least one area, and an export without competences must not make every user a
+    /// finding).
+    fn list_has_outside(&self, items: Col, allowed: Col) -> bool {
+        let list = |c: Col| {
+            self.c.get(c).and_then(|a| {
+                let a = a.as_list_opt::<i32>()?;
+                (!a.is_null(self.r)).then(|| a.value(self.r))
+            })
+        };
+        let (Some(items), Some(allowed)) = (list(items), list(allowed)) else { return false };
+        if allowed.is_empty() {
+            return false;
+        }
+        let (items, allowed) = (items.as_string::<i32>(), allowed.as_string::<i32>());
+        items.iter().flatten().any(|d| !allowed.iter().flatten().any(|a| a == d))
+    }
+
+    /// Calls `f` with each responder of the `responders` column (authority, member state,
+    /// joined, left), as recorded.
+    fn responders(&self, mut f: impl FnMut(Option<&'a str>, Option<&'a str>, i64, Option<i64>)) {
+        let Some(list) = self.c.get(col!("responders")).and_then(|a| a.as_list_opt::<i32>()) else { return };
+        if list.is_null(self.r) {
+            return;
+        }
+        let (start, end) = (list.value_offsets()[self.r] as usize, list.value_offsets()[self.r + 1] as usize);
+        let items = list.values().as_struct();
+        let text = |i: usize| items.column(i).as_string::<i32>();
+        let time = |i: usize| items.column(i).as_primitive::<TimestampMicrosecondType>();
+        let (authority, state, joined, left) = (text(0), text(1), time(2), time(3));
+        for i in start..end {
+            if joined.is_null(i) {
+                continue;
+            }
+            let t = |a: &'a arrow::array::StringArray| (!a.is_null(i)).then(|| a.value(i));
+            f(t(authority), t(state), joined.value(i), (!left.is_null(i)).then(|| left.value(i)));
+        }
+    }
+
     /// An instant known at the check's instant: left out when dated after it.
     fn seen(&self, n: Col) -> Option<i64> {
         self.raw(n).filter(|t| *t <= self.as_of)
@@ -770,18 +840,49 @@ impl Facts {
         micros(memo.end(utc(t), len, cal))
     }
 
-    /// The subject of a row of the facts query for `kind`, or `None` when it did not exist
-    /// yet at the check's instant (or, for a user, was never deactivated by then).
-    fn subject<'a>(&'a self, kind: Kind, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
-        match kind {
-            Kind::Case => self.case(row, memo),
+    /// The end of a request's period once extended "by two further months" (EUDPR Art.
+    /// 14(3), GDPR Art. 12(3)), read in the controller's favour: the later of three months
+    /// from receipt, and two months after the end of the first month as Art. 3(4) of
+    /// Regulation 1182/71 extended it (the two readings differ by up to three days).
+    fn extended(memo: &mut period::Memo, received: i64, cal: &crate::calendar::Calendar) -> i64 {
+        let three = Facts::end(memo, received, Length::Months(3), cal);
+        // The first month ends at 24:00 of its last day: the further months run from that day.
+        let first = Facts::end(memo, received, Length::Months(1), cal);
+        let further = Facts::end(memo, first - 1, Length::Months(2), cal);
+        three.max(further)
+    }
+
+    /// The subjects of a row of the facts query for `kind`, added to `out`: one, or none when
+    /// it did not exist yet at the check's instant; a request case also gives one `Reply`
+    /// per responder who must answer it. Tells whether the row's subject existed.
+    fn subjects<'a>(
+        &'a self,
+        kind: Kind,
+        row: &Row<'a>,
+        memo: &mut period::Memo,
+        out: &mut Vec<Subject<'a>>,
+    ) -> bool {
+        let subject = match kind {
+            Kind::Case => self.case(row, memo, out),
             Kind::User => self.user(row, memo),
             Kind::Request => self.request(row, memo),
             Kind::Breach => self.breach(row, memo),
+        };
+        match subject {
+            Some(s) => {
+                out.insert(0, s);
+                true
+            }
+            None => false,
         }
     }
 
-    fn case<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
+    fn case<'a>(
+        &'a self,
+        row: &Row<'a>,
+        memo: &mut period::Memo,
+        replies: &mut Vec<Subject<'a>>,
+    ) -> Option<Subject<'a>> {
         let (id, created) = (row.text(col!("case_id"))?, row.raw(col!("created_at"))?);
         if created > self.as_of {
             return None;
@@ -792,14 +893,16 @@ impl Facts {
             .unwrap_or(6)
             .clamp(1, 18) as u32;
         let requester_state = row.text(col!("requester_state"));
-        let responder_state = row.text(col!("responder_state"));
         let requester_cal = self.calendars.get(requester_state.unwrap_or("EU"));
-        let responder_cal = self.calendars.get(responder_state.unwrap_or("EU"));
         // Room for every fact a case can have: one small allocation per subject.
         let mut facts = Vec::with_capacity(18);
         facts.extend([
             (fact!("personal_data"), Fact::Bool(row.flag(col!("personal_data")))),
-            (fact!("repository"), Fact::Bool(row.present(col!("repository_basis")))),
+            // IMI Art. 14(2): a basis, in a domain whose act provides a repository.
+            (
+                fact!("repository"),
+                Fact::Bool(row.present(col!("repository_basis")) && row.flag(col!("domain_repository"))),
+            ),
             (fact!("inactivity_justified"), Fact::Bool(row.flag(col!("inactivity_justified")))),
             (fact!("special_categories"), Fact::Bool(row.flag(col!("special_categories")))),
             (fact!("special_categories_basis"), Fact::Bool(row.flag(col!("special_categories_basis")))),
@@ -815,8 +918,8 @@ impl Facts {
                 Fact::Instant(Facts::end(memo, c, Length::Months(months), &self.eu)),
             ));
             facts.push((fact!("delete_due"), Fact::Instant(Facts::end(memo, c, Length::Years(3), &self.eu))));
-            let three = utc(c).checked_add_months(Months::new(36)).map_or(c, micros);
-            facts.push((fact!("three_years"), Fact::Instant(three)));
+            let anniversary = period::anniversary_start(utc(c), 3, &self.eu.zone);
+            facts.push((fact!("anniversary"), Fact::Instant(micros(anniversary))));
         }
         let block_done = match (row.seen(col!("blocked_at")), deleted) {
             (Some(b), Some(d)) => Some(b.min(d)),
@@ -846,46 +949,99 @@ impl Facts {
                 ));
             }
         }
-        let agreed = row.raw(col!("due_at"));
-        let is_request = row.is(col!("procedure"), "request") && agreed.is_some();
-        facts.push((fact!("request"), Fact::Bool(is_request)));
-        if let (true, Some(d)) = (is_request, agreed) {
-            facts.push((
-                fact!("answer_due"),
-                Fact::Instant(micros(period::end_of_day(utc(d), &responder_cal))),
-            ));
-            if let Some(a) = row.seen(col!("answered_at")) {
-                facts.push((fact!("answered"), Fact::Instant(a)));
-            }
+        if row.is(col!("procedure"), "request")
+            && let Some(agreed) = row.raw(col!("due_at"))
+        {
+            self.replies(row, id, agreed, replies);
         }
         let actors = Actors {
             commission: self.commission(),
             requesting: (row.text(col!("requesting_authority")), requester_state),
-            responding: (row.text(col!("responder")), responder_state),
             ..Actors::default()
         };
         Some(Subject { kind: "Case", id, actors, facts })
     }
 
+    /// The replies a request case owes (RT-LATE): one per responder holding the `responding`
+    /// role when the agreed day ends in its own legal time, or, when none does, per responder
+    /// who held it last before that instant. The agreed day is the UTC date of `due_at` (a
+    /// bare date is stored as 00:00 UTC of that date).
+    fn replies<'a>(&'a self, row: &Row<'a>, case: &'a str, agreed: i64, out: &mut Vec<Subject<'a>>) {
+        let day = utc(agreed).date_naive();
+        let answered = row.seen(col!("answered_at"));
+        // (authority, member state, end of the agreed day there, joined, left as known).
+        let mut held: Vec<(Option<&'a str>, Option<&'a str>, i64, i64, Option<i64>)> = Vec::new();
+        row.responders(|authority, state, joined, left| {
+            let zone = self.calendars.get(state.unwrap_or("EU")).zone;
+            let due = micros(period::end_of_date(day, &zone));
+            held.push((authority, state, due, joined, left.filter(|l| *l <= row.as_of)));
+        });
+        let holds = |&(_, _, due, joined, left): &(_, _, i64, i64, Option<i64>)| {
+            joined <= due && left.is_none_or(|l| due < l)
+        };
+        let last_left = held
+            .iter()
+            .filter_map(|&(_, _, due, joined, left)| left.filter(|l| joined <= due && *l <= due))
+            .max();
+        let responsible = |h: &(_, _, i64, i64, Option<i64>)| {
+            if held.iter().any(holds) {
+                holds(h)
+            } else {
+                last_left.is_some() && h.4 == last_left && h.3 <= h.2
+            }
+        };
+        for h in held.iter().filter(|h| responsible(h)) {
+            let mut facts = Vec::with_capacity(2);
+            facts.push((fact!("answer_due"), Fact::Instant(h.2)));
+            if let Some(a) = answered {
+                facts.push((fact!("answered"), Fact::Instant(a)));
+            }
+            let actors = Actors { responding: (h.0, h.1), ..Actors::default() };
+            out.push(Subject { kind: "Reply", id: case, actors, facts });
+        }
+    }
+
     fn user<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
         let id = row.text(col!("user_id"))?;
-        if row.raw(col!("registered_at")).is_some_and(|t| t > self.as_of) {
+        let registered = row.raw(col!("registered_at"))?;
+        if registered > self.as_of {
             return None;
         }
-        let d = row.seen(col!("deactivated_at"))?;
+        let deactivated = row.seen(col!("deactivated_at"));
+        let state = row.text(col!("authority_state"));
         // Room for every fact a user can have: one small allocation per subject.
-        let mut facts = Vec::with_capacity(4);
-        facts.extend([
-            (fact!("block_due"), Fact::Instant(Facts::end(memo, d, self.defaults.user_block, &self.eu))),
-            (fact!("delete_due"), Fact::Instant(Facts::end(memo, d, Length::Years(3), &self.eu))),
-        ]);
+        let mut facts = Vec::with_capacity(7);
+        facts.push((fact!("active"), Fact::Bool(deactivated.is_none())));
+        // Rights in a domain the authority is not competent in; an authority whose domains
+        // are not recorded is not judged.
+        let outside = row.list_has_outside(col!("domains"), col!("authority_domains"));
+        facts.push((fact!("rights_outside"), Fact::Bool(outside)));
+        if deactivated.is_none() {
+            let since = row.seen(col!("last_login")).map_or(registered, |l| l.max(registered));
+            let cal = self.calendars.get(state.unwrap_or("EU"));
+            facts.push((
+                fact!("dormant_due"),
+                Fact::Instant(Facts::end(memo, since, self.defaults.dormant, &cal)),
+            ));
+        }
+        if let Some(d) = deactivated {
+            facts.push((
+                fact!("block_due"),
+                Fact::Instant(Facts::end(memo, d, self.defaults.user_block, &self.eu)),
+            ));
+            facts.push((fact!("delete_due"), Fact::Instant(Facts::end(memo, d, Length::Years(3), &self.eu))));
+        }
         if let Some(t) = row.seen(col!("blocked_at")) {
             facts.push((fact!("blocked"), Fact::Instant(t)));
         }
         if let Some(t) = row.seen(col!("deleted_at")) {
             facts.push((fact!("deleted"), Fact::Instant(t)));
         }
-        let actors = Actors { commission: self.commission(), ..Actors::default() };
+        let actors = Actors {
+            commission: self.commission(),
+            authority: (row.text(col!("authority_id")), state),
+            ..Actors::default()
+        };
         Some(Subject { kind: "User", id, actors, facts })
     }
 
@@ -908,7 +1064,7 @@ impl Facts {
             (fact!("refused"), Fact::Bool(refused)),
             (fact!("remedy_info_given"), Fact::Bool(row.flag(col!("remedy_info_given")))),
             (fact!("month_due"), Fact::Instant(Facts::end(memo, received, Length::Months(1), &cal))),
-            (fact!("three_month_due"), Fact::Instant(Facts::end(memo, received, Length::Months(3), &cal))),
+            (fact!("three_month_due"), Fact::Instant(Facts::extended(memo, received, &cal))),
             (fact!("correct_due"), Fact::Instant(Facts::end(memo, received, Length::Days(30), &cal))),
             (
                 fact!("working_days_due"),

@@ -158,6 +158,20 @@ pub fn end_of_local_day(t: DateTime<Utc>, zone: &chrono_tz::Tz) -> DateTime<Utc>
     midnight_after_in(t.with_timezone(zone).date_naive(), zone)
 }
 
+/// 24:00 of `day` in `zone`: the end of a day agreed as a calendar date (an act due on a
+/// date may be done until that day ends, Reg. 1182/71 Art. 5(2)).
+pub fn end_of_date(day: NaiveDate, zone: &chrono_tz::Tz) -> DateTime<Utc> {
+    midnight_after_in(day, zone)
+}
+
+/// 00:00 in `zone` of the anniversary day `years` years after the local day of `t`: the day
+/// with the same date (29 February gives 28 February), Reg. 1182/71 Art. 3(2)(c).
+pub fn anniversary_start(t: DateTime<Utc>, years: u32, zone: &chrono_tz::Tz) -> DateTime<Utc> {
+    let day = t.with_timezone(zone).date_naive();
+    let anniversary = day.checked_add_months(Months::new(12 * years)).unwrap_or(day);
+    midnight_after_in(anniversary.pred_opt().unwrap_or(anniversary), zone)
+}
+
 /// The actor's local date of an instant.
 fn local_day(t: DateTime<Utc>, calendar: &Calendar) -> NaiveDate {
     t.with_timezone(&calendar.zone).date_naive()

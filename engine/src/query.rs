@@ -54,7 +54,7 @@ pub mod sql {
     pub const ALL: [(&str, &str, &[&str]); 10] = [
         ("ntk_facts", NTK_FACTS, &[TIMESTAMP, TIMESTAMP]),
         ("case_deadline_facts", CASE_DEADLINE_FACTS, &[TIMESTAMP]),
-        ("user_deadline_facts", USER_DEADLINE_FACTS, &[]),
+        ("user_deadline_facts", USER_DEADLINE_FACTS, &[TIMESTAMP]),
         ("request_deadline_facts", REQUEST_DEADLINE_FACTS, &[]),
         ("breach_deadline_facts", BREACH_DEADLINE_FACTS, &[]),
         ("request_facts", REQUEST_FACTS, &["BIGINT", "BIGINT", "VARCHAR[]", "BOOLEAN", "BOOLEAN", TIMESTAMP]),

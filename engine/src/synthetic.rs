@@ -78,6 +78,8 @@ struct Authority {
     domains: Vec<usize>,
     users: Vec<usize>,
     third_country: bool,
+    /// An IMI or national coordinator: gives technical support (IMI Art. 6(1)(d)).
+    coordinator: bool,
 }
 
 struct User {
@@ -100,6 +102,7 @@ struct Case {
     domain: usize,
     created: i64,
     personal: bool,
+    /// Personal data blocked and deleted, by the Commission (IMI Art. 14(6)).
     blocked: Option<i64>,
     deleted: Option<i64>,
     participants: Vec<Participant>,
@@ -228,6 +231,7 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
             domains: doms,
             users: Vec::new(),
             third_country: kind == "third_country_authority",
+            coordinator: kind == "imi_coordinator" || kind == "national_coordinator",
         });
         Ok(())
     };
@@ -277,7 +281,17 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
             } else {
                 auths[a].domains.clone()
             };
+            let mut doms = doms;
             let registered = start - rng.random_range(0..3 * 365) * DAY + rng.random_range(0..DAY);
+            // Rights granted in an area the authority is not competent for (IMI Art. 9(2)-(3)).
+            let outside = a >= 4 && rng.random_bool(0.01);
+            if outside {
+                let extra = (0..domains.len()).find(|d| !auths[a].domains.contains(d));
+                if let Some(extra) = extra {
+                    doms.push(extra);
+                    doms.sort_unstable();
+                }
+            }
             let mut deactivated = None;
             let (mut blocked, mut deleted) = (None, None);
             let id = format!("U{:07}", users.len());
@@ -306,6 +320,9 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
                 } else if three - 20 * DAY < as_of {
                     deleted = Some(three - 25 * DAY);
                 }
+            }
+            if doms.iter().any(|d| !auths[a].domains.contains(d)) && deactivated.is_none_or(|d| d > as_of) {
+                labels.add("USR-RIGHTS", "user", &id)?;
             }
             let names: Vec<&str> = doms.iter().map(|&d| domains[d].domain).collect();
             w.write_record([
@@ -400,6 +417,8 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
             labels.add("CASE-SPECIAL", "case", &id)?;
         }
         let sent = created + rng.random_range(600..2 * DAY);
+        // A request with no responder has no one to answer it late (rules.md, RT-LATE).
+        let has_responder = responder != requester;
         let mut accepted = None;
         let mut answered = None;
         let mut due = None;
@@ -420,7 +439,7 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
             if ans + 3 * DAY < as_of && rng.random_bool(0.97) {
                 answered = Some(ans);
                 last = ans;
-                if ans > due_at && procedure == "request" {
+                if ans > due_at && procedure == "request" && has_responder {
                     labels.add("RT-LATE", "case", &id)?;
                 }
                 if rng.random_bool(0.6) {
@@ -437,7 +456,9 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
                     rating = (Some(r(&mut rng)), Some(r(&mut rng)));
                 }
             } else if procedure == "request" && due_at + 36 * 3600 < as_of {
-                labels.add("RT-LATE", "case", &id)?;
+                if has_responder {
+                    labels.add("RT-LATE", "case", &id)?;
+                }
             } else if procedure == "request" {
                 // Unanswered and not yet due: the agreed day lies well after the as-of instant.
                 due = Some(as_of.max(due_at) / DAY * DAY + 5 * DAY + 12 * 3600);
@@ -452,7 +473,10 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
             retention = 12;
             case_retention = Some(12);
         }
-        let repository = procedure == "repository" && personal;
+        // A repository basis exempts the case only where its domain's act provides a
+        // repository (IMI Art. 14(2)); elsewhere it is an ordinary case.
+        let basis = procedure == "repository" && personal;
+        let repository = basis && domains[domain].repository;
         if (answered.is_some() || procedure != "request") && end + 5 * DAY < as_of && rng.random_bool(0.93) {
             let mut cl = end + rng.random_range(1..5) * DAY;
             cl = cl / DAY * DAY + 9 * 3600 + rng.random_range(0..7 * 3600);
@@ -524,13 +548,32 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
         }
         let mut participants =
             vec![Participant { authority: requester, role: "requesting", joined: created, left: None }];
-        if responder != requester {
+        // Some requests are forwarded to another authority days before their agreed day: the
+        // answer is then the new responder's (rules.md, RT-LATE).
+        let forward = match due {
+            Some(d)
+                if has_responder && procedure == "request" && d > sent + 6 * DAY && rng.random_bool(0.05) =>
+            {
+                let to = pool[rng.random_range(0..pool.len())];
+                (to != requester && to != responder && !auths[to].third_country)
+                    .then(|| (to, sent + rng.random_range(1..3) * DAY))
+            }
+            _ => None,
+        };
+        if has_responder {
             participants.push(Participant {
                 authority: responder,
                 role: "responding",
                 joined: sent,
-                left: None,
+                left: forward.map(|(_, at)| at),
             });
+        }
+        if let Some((to, at)) = forward {
+            participants.push(Participant { authority: to, role: "responding", joined: at, left: None });
+        }
+        // The Commission takes part in some cases where its act gives it a role (IMI Art. 8(3)).
+        if domains[domain].commission_participates && rng.random_bool(0.02) {
+            participants.push(Participant { authority: 0, role: "informed", joined: sent, left: None });
         }
         if rng.random_bool(0.1) {
             let other = pool[rng.random_range(0..pool.len())];
@@ -563,7 +606,7 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
             &personal.to_string(),
             &special.to_string(),
             &case_retention.map(|r: i64| r.to_string()).unwrap_or_default(),
-            if repository { "union_act" } else { "" },
+            if basis { "union_act" } else { "" },
             &opt_ts(blocked),
             &opt_ts(deleted),
             &opt_ts(early_requested),
@@ -585,8 +628,10 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
     summary.rows.push(("case_participants", n_participants));
 
     let events = params.events.unwrap_or(cases.len() as u64 * 20);
-    let n = write_events(dir, &mut rng, events, &auths, &users, &cases, &mut labels, start, as_of)?;
+    let (n, last_login) =
+        write_events(dir, &mut rng, events, &auths, &users, &cases, &mut labels, start, as_of)?;
     summary.rows.push(("access_log", n));
+    label_dormant(&auths, &users, &last_login, &mut labels, as_of)?;
     let n = write_requests(dir, &mut rng, &auths, &cases, &mut labels, start, as_of, params.scale)?;
     summary.rows.push(("dsr_requests", n));
     let n = write_breaches(dir, &mut rng, &auths, &cases, &mut labels, start, as_of, params.scale)?;
@@ -605,6 +650,32 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
     Ok(summary)
 }
 
+/// Labels USR-DORMANT: every user active at `as_of` whose last granted login (or, without
+/// one, registration) lies more than the default 12 months before it, by the periods of
+/// Regulation 1182/71 in the calendar of the user's member state.
+fn label_dormant(
+    auths: &[Authority],
+    users: &[User],
+    last_login: &[Option<i64>],
+    labels: &mut Labels,
+    as_of: i64,
+) -> Result<()> {
+    let calendars = crate::calendar::Calendars::shipped();
+    for (u, user) in users.iter().enumerate() {
+        if user.deactivated.is_some_and(|d| d <= as_of) {
+            continue;
+        }
+        let since = last_login[u].map_or(user.registered, |l| l.max(user.registered));
+        let since = DateTime::from_timestamp(since, 0).unwrap_or_default();
+        let cal = calendars.get(auths[user.authority].ms);
+        let due = crate::period::end(since, crate::period::Length::Months(12), &cal);
+        if due.timestamp() < as_of {
+            labels.add("USR-DORMANT", "user", &user.id)?;
+        }
+    }
+    Ok(())
+}
+
 /// The access log, in time order, with need-to-know violations injected at about 1 in 1,000.
 #[allow(clippy::too_many_arguments)]
 fn write_events(
@@ -617,7 +688,7 @@ fn write_events(
     labels: &mut Labels,
     start: i64,
     as_of: i64,
-) -> Result<u64> {
+) -> Result<(u64, Vec<Option<i64>>)> {
     let path = dir.join("access_log.csv");
     let f = File::create(&path).map_err(Error::io(&path))?;
     let mut out = BufWriter::with_capacity(1 << 20, f);
@@ -635,12 +706,15 @@ fn write_events(
         (0..cases.len()).filter(|&c| cases[c].participants.iter().any(|p| p.authority == 3)).collect();
     let mut written = 0u64;
     let mut line = String::with_capacity(160);
+    let mut last_login: Vec<Option<i64>> = vec![None; users.len()];
     for i in 0..events {
         let t = start + ((i as i128 * span as i128) / events.max(1) as i128) as i64 + rng.random_range(0..60);
         let id = format!("E{:010}", i);
         let mut rules: Vec<&str> = Vec::new();
         let inject = rng.random_range(0..1000u32);
         let mut row: Option<(usize, Option<usize>, &str, &str, &str)> = None;
+        // An event placed at the instant of a fact (blocking, deletion) rather than at `t`.
+        let mut at_instant: Option<i64> = None;
         // Find a case open to work at `t`: created in the 120 days before it.
         let hi = cases.partition_point(|c| c.created <= t);
         let lo = cases.partition_point(|c| c.created < t - 120 * DAY);
@@ -703,8 +777,9 @@ fn write_events(
                     rules.push("NTK-INVOLVED");
                 }
             }
-            (2, Some((u, Some(c), ..))) => {
-                // A colleague of a participant who lacks access rights for the domain.
+            (2, Some((u, Some(c), ..))) if cases[c].personal => {
+                // A colleague of a participant who lacks access rights for the domain (Art.
+                // 9(4) is about personal data).
                 let a = users[u].authority;
                 let narrow = auths[a]
                     .users
@@ -722,12 +797,95 @@ fn write_events(
                 let u = commission_users[rng.random_range(0..commission_users.len())];
                 if active(&users[u], t) {
                     row = Some((u, Some(c), "view", "administrative_cooperation", ""));
+                    // Nor does it take part in the case: both rules are broken.
                     rules.push("NTK-COMMISSION");
+                    rules.push("NTK-INVOLVED");
                 }
             }
             (4, Some((u, Some(c), ..))) => {
+                // Technical support is the Commission's and the coordinators' task (IMI Art.
+                // 6(1)(d)): by a participant's user it breaks a rule unless a coordinator's.
                 row = Some((u, Some(c), "update", "technical_support", ""));
-                rules.push("NTK-PURPOSE");
+                if !auths[users[u].authority].coordinator {
+                    rules.push("NTK-PURPOSE");
+                }
+            }
+            (9 | 10, _) => {
+                // The Commission's Art. 14(6) work, lawful without taking part: blocking at the
+                // instant of blocking, deleting at the instant of deletion, retrieving blocked
+                // data for technical support or at a data subject's request.
+                let from = if inject == 9 { &blocked_cases } else { &deleted_cases };
+                let c = from.get(rng.random_range(0..from.len().max(1))).copied().unwrap_or(0);
+                let case = &cases[c];
+                let u = commission_users[rng.random_range(0..commission_users.len())];
+                let purpose = if rng.random_bool(0.5) { "technical_support" } else { "data_subject_request" };
+                let (at, action) = match (inject, case.blocked, case.deleted) {
+                    (9, Some(b), d) if d.is_none_or(|d| b + DAY < d) && rng.random_bool(0.5) => (b, "block"),
+                    (9, Some(b), d) if d.is_none_or(|d| b + DAY < d) => (b + DAY / 2, "retrieve_blocked"),
+                    (10, _, Some(d)) => (d, "delete"),
+                    _ => (0, ""),
+                };
+                if !action.is_empty() && active(&users[u], at) {
+                    at_instant = Some(at);
+                    row = Some((u, Some(c), action, purpose, ""));
+                }
+            }
+            (11, Some((_, Some(c), ..)))
+                if cases[c].personal
+                    && domains[cases[c].domain].commission_participates
+                    && cases[c].participants.iter().all(|p| p.authority != 0) =>
+            {
+                // A Commission user in a case it takes no part in, though its act gives it a
+                // role in the domain: Art. 9(6) binds the Commission too.
+                let u = commission_users[rng.random_range(0..commission_users.len())];
+                if active(&users[u], t) {
+                    row = Some((u, Some(c), "view", "administrative_cooperation", ""));
+                    rules.push("NTK-INVOLVED");
+                }
+            }
+            (12, Some((_, Some(c), ..))) => {
+                // A national coordinator's technical support on a case it takes no part in:
+                // lawful on a case without personal data; on personal data it still needs to
+                // take part (and its user the access rights).
+                let case = &cases[c];
+                let helper = (0..8).find_map(|_| {
+                    let u = rng.random_range(0..users.len());
+                    let a = users[u].authority;
+                    let ok = a >= 4
+                        && auths[a].coordinator
+                        && active(&users[u], t)
+                        && case.participants.iter().all(|p| p.authority != a);
+                    ok.then_some(u)
+                });
+                if let Some(u) = helper {
+                    row = Some((u, Some(c), "view", "technical_support", ""));
+                    if case.personal {
+                        rules.push("NTK-INVOLVED");
+                        if !users[u].domains.contains(&case.domain) {
+                            rules.push("NTK-DOMAIN");
+                        }
+                    }
+                }
+            }
+            (13, _) => {
+                // A participant records that a data subject contests blocked data (IMI Art.
+                // 19(2)): lawful on a blocked case.
+                let c =
+                    blocked_cases.get(rng.random_range(0..blocked_cases.len().max(1))).copied().unwrap_or(0);
+                let case = &cases[c];
+                let open =
+                    case.blocked.is_some_and(|b| b + DAY < t) && case.deleted.is_none_or(|d| t + DAY < d);
+                if open {
+                    let p = &case.participants[0];
+                    let ok = auths[p.authority]
+                        .users
+                        .iter()
+                        .copied()
+                        .find(|&u| active(&users[u], t) && users[u].domains.contains(&case.domain));
+                    if let Some(u) = ok {
+                        row = Some((u, Some(c), "update", "data_subject_request", ""));
+                    }
+                }
             }
             (5, _) => {
                 // A login after the account was deactivated.
@@ -793,9 +951,13 @@ fn write_events(
         }
         let Some((u, c, action, purpose, ground)) = row else { continue };
         let refused = rules.is_empty() && rng.random_bool(0.002);
+        if action == "login" && !refused {
+            last_login[u] = last_login[u].max(Some(t));
+        }
         line.clear();
         line.push_str(&id);
         line.push(',');
+        let t = at_instant.unwrap_or(t);
         line.push_str(&ts(t));
         line.push(',');
         line.push_str(&users[u].id);
@@ -821,7 +983,7 @@ fn write_events(
         written += 1;
     }
     out.flush().map_err(Error::io(&path))?;
-    Ok(written)
+    Ok((written, last_login))
 }
 
 /// Data-subject requests: mostly answered well in time, some late, refused without remedy
@@ -886,15 +1048,16 @@ fn write_requests(
                 outcome = Some(if rng.random_bool(0.7) { "refused" } else { "no_action" });
                 responded = Some(received + rng.random_range(2..20) * DAY);
                 remedy = rng.random_bool(0.85);
-                if !remedy && regime != "imi_user" {
+                // EUDPR Art. 14(4) binds the Commission towards IMI users too.
+                if !remedy {
                     labels.add("DSR-REFUSAL", "request", &id)?;
                 }
             } else if r < 0.11 && age > 70 {
-                // Never answered.
-                if regime == "imi_user" {
+                // Never answered: late against the month of EUDPR Art. 14(3) (IMI users' requests
+                // too), and against the Commission's fifteen working days for other rights.
+                labels.add("DSR-RESPOND", "request", &id)?;
+                if regime == "imi_user" && right != "access" {
                     labels.add("DSR-IMI-USER", "request", &id)?;
-                } else {
-                    labels.add("DSR-RESPOND", "request", &id)?;
                 }
                 if corrective {
                     labels.add("DSR-IMI-CORRECT", "request", &id)?;
@@ -903,11 +1066,10 @@ fn write_requests(
                 // Answered late.
                 responded = Some(received + rng.random_range(40..65) * DAY);
                 outcome = Some("granted");
-                labels.add(
-                    if regime == "imi_user" { "DSR-IMI-USER" } else { "DSR-RESPOND" },
-                    "request",
-                    &id,
-                )?;
+                labels.add("DSR-RESPOND", "request", &id)?;
+                if regime == "imi_user" && right != "access" {
+                    labels.add("DSR-IMI-USER", "request", &id)?;
+                }
                 if corrective {
                     completed = responded;
                     labels.add("DSR-IMI-CORRECT", "request", &id)?;

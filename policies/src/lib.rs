@@ -64,6 +64,8 @@ pub const DEADLINES: &[(&str, &str)] = &[
     ("rules/deadline/ret-user-block.cedar", include_str!("../rules/deadline/ret-user-block.cedar")),
     ("rules/deadline/ret-user-delete.cedar", include_str!("../rules/deadline/ret-user-delete.cedar")),
     ("rules/deadline/rt-late.cedar", include_str!("../rules/deadline/rt-late.cedar")),
+    ("rules/deadline/usr-dormant.cedar", include_str!("../rules/deadline/usr-dormant.cedar")),
+    ("rules/deadline/usr-rights.cedar", include_str!("../rules/deadline/usr-rights.cedar")),
 ];
 
 /// The dashboard's rules: who may see what (`policies/rules/view/`).

@@ -110,8 +110,25 @@ fn each_rule_is_right_on_its_edges() {
         // Blocked at 12:00:00: from that instant on.
         ("E-BLOCK-AT", "NTK-BLOCKED"),
         ("E-BLOCK-AFTER", "NTK-BLOCKED"),
-        // The Commission takes no part in professional qualifications.
+        // The Commission takes no part in professional qualifications, nor in this case.
         ("E-COM-NO-PART", "NTK-COMMISSION"),
+        ("E-COM-NO-PART", "NTK-INVOLVED"),
+        // Rules revision 2. A Commission user needs to take part in the case, even in a
+        // domain where its act gives it a role (E-COM-TAKES-PART: it does, lawful).
+        ("E-COM-NOT-IN-CASE", "NTK-INVOLVED"),
+        // The Commission's Art. 14(6) work breaks no rule: the block at the instant of
+        // blocking, the retrieval for a data subject, the deletion at the instant of
+        // deletion; a participant's update recording a data subject's request on blocked data
+        // is lawful (IMI Art. 19(2)). One microsecond after the deletion, nothing is lawful.
+        ("E-COM-DELETE-AFTER", "NTK-DELETED"),
+        ("E-VIEW-AFTER-DELETE", "NTK-BLOCKED"),
+        ("E-VIEW-AFTER-DELETE", "NTK-DELETED"),
+        // A national coordinator gives technical support (IMI Art. 6(1)(d)); on personal data
+        // it still has to take part. A competent authority does not give technical support.
+        ("E-NC-SUPPORT-PD", "NTK-INVOLVED"),
+        ("E-CA-SUPPORT", "NTK-PURPOSE"),
+        // Access rights by domain matter for personal data only (E-DOMAIN-NOPD: lawful).
+        ("E-DOMAIN-PD", "NTK-DOMAIN"),
     ]
     .into_iter()
     .map(|(e, r)| (e.to_owned(), r.to_owned()))
@@ -176,7 +193,7 @@ fn findings_are_stored_with_the_policy_hash_and_texts() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert_eq!(
         stdout(&out),
-        "rule,n,article\nNTK-BLOCKED,2,IMI Reg. Art. 14(3)\nNTK-COMMISSION,1,\"IMI Reg. Art. 8(3), 14(6)\"\nNTK-INVOLVED,1,IMI Reg. Art. 9(6)\nNTK-USER-ACTIVE,2,\"IMI Reg. Art. 9(1), 15(3)\"\n"
+        "rule,n,article\nNTK-BLOCKED,3,\"IMI Reg. Art. 14(3), 14(6), 19(2)\"\nNTK-COMMISSION,1,\"IMI Reg. Art. 8(3), 14(6)\"\nNTK-DELETED,2,IMI Reg. Art. 14(4)\nNTK-DOMAIN,1,IMI Reg. Art. 9(3)-(4)\nNTK-INVOLVED,4,IMI Reg. Art. 9(6)\nNTK-PURPOSE,1,\"IMI Reg. Art. 9(5), 13, 6(1)(d)\"\nNTK-USER-ACTIVE,2,\"IMI Reg. Art. 9(1), 15(3)\"\n"
     );
     // The store stays verifiable with the audit's commit in it.
     let v = run(&["verify", "--store", store.to_str().unwrap()]);

@@ -44,9 +44,9 @@ fn each_deadline_rule_is_right_on_its_edges() {
         ("RET-EARLY-DELETE", "EARLY-NO-CONSENT", "unmet", "null"),
         // Agreed day 20 May, responder in Cyprus (UTC+3): the day ends at 21:00 UTC.
         ("RT-LATE", "CY-LATE", "late", "2025-05-20T21:00:00Z"),
-        // Two responders, in France and Cyprus: the first by identifier (A-CY-1, numbered
-        // after A-FR-1 at import) must answer, so the day ends in Cyprus, at 21:00 UTC. A third,
-        // A-AT-1, joins on 1 July 2025, after the check's instant: not yet known.
+        // Two responders, in France and Cyprus, each by the end of the agreed day in its own
+        // time: answered at 21:30 UTC, late in Cyprus (21:00 UTC), on time in France (22:00
+        // UTC). A third, A-AT-1, joins on 1 July 2025, after the check's instant: not yet known.
         ("RT-LATE", "TWO-RESPONDERS", "late", "2025-05-20T21:00:00Z"),
         // Deactivated Friday 10 January; one day ends on Saturday, so on Monday 13th.
         ("RET-USER-BLOCK", "U-LATE-BLOCK", "late", "2025-01-13T23:00:00Z"),
@@ -57,6 +57,13 @@ fn each_deadline_rule_is_right_on_its_edges() {
         ("DSR-REFUSAL", "R-REFUSED-NO-REMEDY", "unmet", "null"),
         // Fifteen working days of the institutions from 20 December 2024: 22 January.
         ("DSR-IMI-USER", "R-IMI-ERASURE-LATE", "late", "2025-01-22T23:00:00Z"),
+        // An IMI user's request is also one to a Union controller (EUDPR Art. 14(3)): one
+        // month from 20 December ends Monday 20 January.
+        ("DSR-RESPOND", "R-IMI-ERASURE-HOLIDAY", "late", "2025-01-20T23:00:00Z"),
+        ("DSR-RESPOND", "R-IMI-ERASURE-LATE", "late", "2025-01-20T23:00:00Z"),
+        // Never logged in since registering on 1 January 2020: twelve months end on New Year's
+        // Day 2021, a holiday in France, so on Monday 4 January.
+        ("USR-DORMANT", "U-ACTIVE", "overdue", "2021-01-04T23:00:00Z"),
         // Aware 10:37, 72 hours end at 11:00; notified at 11:37, in hour 73.
         ("BRE-NOTIFY", "B-H73-REASONS", "late", "2025-03-06T11:00:00Z"),
         ("BRE-NOTIFY", "B-H73-NOREASONS", "late", "2025-03-06T11:00:00Z"),
@@ -278,4 +285,130 @@ fn the_canonical_form_decides_exactly_as_cedar_asked_about_every_subject() {
         );
         assert!(fast.findings == slow.findings, "as of {as_of}");
     }
+}
+
+/// The edges of rules.md revision 2 (issue 16): responders at the agreed day, anniversary
+/// days in Brussels, repositories by their domain's act, severities, IMI users' requests,
+/// the extended period read in the controller's favour, and the two access-rights rules.
+#[test]
+fn revision_2_edges_hold() {
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("store");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules-rev2");
+    let out = run(&["import", "--store", store.to_str().unwrap(), fixture.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let doc = check_json(&store, "2027-06-01T00:00:00Z", &[]);
+    let got: BTreeSet<[String; 6]> = doc["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or("null").to_owned();
+            [s("rule"), s("subject_id"), s("status"), s("due_at"), s("severity"), s("authority_id")]
+        })
+        .collect();
+    let expected: BTreeSet<[String; 6]> = [
+        // Forwarded from France to Cyprus before its day: Cyprus's, its day ending 21:00 UTC.
+        ["RT-LATE", "FORWARDED", "late", "2025-05-20T21:00:00Z", "violation", "A-CY-1"],
+        // (FORWARDED-TO-FR: forwarded from Cyprus to France, answered at 21:30 UTC, before
+        // the day ends in Paris at 22:00 UTC: on time, though Cyprus is first by identifier.)
+        // Two responders at once, in two zones: one finding each, each at its own midnight.
+        ["RT-LATE", "TWO-ZONES", "overdue", "2025-05-20T21:00:00Z", "violation", "A-CY-1"],
+        ["RT-LATE", "TWO-ZONES", "overdue", "2025-05-20T22:00:00Z", "violation", "A-FR-1"],
+        // Austria joined after the day ended: not one of those who had to answer by it.
+        ["RT-LATE", "JOINED-AFTER", "overdue", "2025-05-20T21:00:00Z", "violation", "A-CY-1"],
+        // Nobody held the role when the day ended: the one who held it last before.
+        ["RT-LATE", "NONE-HOLDING", "overdue", "2025-05-20T21:00:00Z", "violation", "A-CY-1"],
+        // Closed at 00:30 Brussels on 1 March 2022: the anniversary day is 1 March 2025,
+        // from 23:00 UTC on 28 February; deleted one second before it.
+        ["RET-EARLY-DELETE", "BXL-AFTER-MIDNIGHT", "unmet", "null", "warning", "A-EU-COM"],
+        // Closed on 29 February 2024: the anniversary day is 28 February 2027.
+        ["RET-EARLY-DELETE", "LEAP-EARLY", "unmet", "null", "warning", "A-EU-COM"],
+        // A repository basis in a domain whose act provides no repository exempts nothing.
+        ["RET-BLOCK", "REPO-NO-ACT", "overdue", "2022-07-11T22:00:00Z", "violation", "A-EU-COM"],
+        ["RET-DELETE", "REPO-NO-ACT", "overdue", "2025-01-10T23:00:00Z", "violation", "A-EU-COM"],
+        // Rights in SOLVIT at an authority competent only for services.
+        ["USR-RIGHTS", "U-RIGHTS-OUT", "unmet", "null", "violation", "A-CY-1"],
+        // Last login Saturday 15 May 2026: twelve months end on Saturday 15 May 2027, carried
+        // past Sunday and Whit Monday to Tuesday 18 May, 24:00 Berlin.
+        ["USR-DORMANT", "U-DORMANT", "overdue", "2027-05-18T22:00:00Z", "warning", "A-DE-1"],
+        // Only a refused login: counted from registration, 20 May 2026.
+        ["USR-DORMANT", "U-DORMANT-REFUSED", "overdue", "2027-05-20T22:00:00Z", "warning", "A-DE-1"],
+        ["USR-DORMANT", "U-FRESH", "due_soon", "2027-06-10T22:00:00Z", "warning", "A-DE-1"],
+        // A login dated after the check's instant is not known: 1 May 2026 counts (1 May
+        // 2027 is a Saturday and Labour Day, so Monday 3 May).
+        ["USR-DORMANT", "U-LOGIN-LATER", "overdue", "2027-05-03T22:00:00Z", "warning", "A-DE-1"],
+        // An IMI user's request is a request to a Union controller: EUDPR Art. 14(3).
+        ["DSR-RESPOND", "R-IMI-ACCESS-LATE", "late", "2025-02-17T23:00:00Z", "violation", "A-EU-COM"],
+        // Answered within the month but after fifteen working days: the Commission's
+        // commitment, a warning.
+        ["DSR-IMI-USER", "R-IMI-RECT-15WD", "late", "2025-02-05T23:00:00Z", "warning", "A-EU-COM"],
+        // Extended: the month ends Monday 17 February (15th a Saturday); two further months
+        // end 17 April, later than three months from receipt (15 April). Answered the 18th.
+        ["DSR-RESPOND", "R-EXTENDED-LATE", "late", "2025-04-17T22:00:00Z", "violation", "A-DE-1"],
+        // Notified in hour 73: with reasons a warning, without a violation.
+        ["BRE-NOTIFY", "B-REASONS", "late", "2025-03-06T11:00:00Z", "warning", "A-DE-1"],
+        ["BRE-NOTIFY", "B-NOREASONS", "late", "2025-03-06T11:00:00Z", "violation", "A-DE-1"],
+        ["BRE-DELAY-REASONS", "B-NOREASONS", "unmet", "null", "violation", "A-DE-1"],
+        // Only the approximate numbers missing: a warning; the nature missing: a violation,
+        // one finding.
+        ["BRE-CONTENT", "B-APPROX-MISSING", "unmet", "null", "warning", "A-DE-1"],
+        ["BRE-CONTENT", "B-NATURE-MISSING", "unmet", "null", "violation", "A-DE-1"],
+        // The rules revision 2 left as they were, at one edge each.
+        ["CASE-SPECIAL", "SPECIAL-NO-BASIS", "unmet", "null", "violation", "A-DE-1"],
+        // Last activity 1 March: two months end Saturday 1 May (Labour Day), so Monday 3 May.
+        ["RET-INACTIVE", "INACTIVE", "overdue", "2027-05-03T22:00:00Z", "warning", "A-DE-1"],
+        // Thirty days from 15 January end Friday 14 February; completed on the 20th.
+        ["DSR-IMI-CORRECT", "R-CORRECT-LATE", "late", "2025-02-14T23:00:00Z", "violation", "A-DE-1"],
+        // Deactivated 5 January 2024: three years end 5 January 2027, 24:00 Brussels.
+        ["RET-USER-DELETE", "U-NOT-DELETED", "overdue", "2027-01-05T23:00:00Z", "violation", "A-EU-COM"],
+        ["BRE-DPO", "B-HIGH-DPO-SUBJECTS", "late", "2025-03-06T11:00:00Z", "warning", "A-DE-1"],
+        ["BRE-SUBJECTS", "B-HIGH-DPO-SUBJECTS", "overdue", "2025-03-06T11:00:00Z", "warning", "A-DE-1"],
+    ]
+    .into_iter()
+    .map(|f| f.map(str::to_owned))
+    .collect();
+    let missing: Vec<_> = expected.difference(&got).collect();
+    let extra: Vec<_> = got.difference(&expected).collect();
+    assert!(missing.is_empty() && extra.is_empty(), "missing {missing:#?}\nextra {extra:#?}");
+    // `--fail-on-findings` counts violations; `--fail-on warnings` counts warnings too.
+    let fails = |extra: &[&str]| {
+        let mut args =
+            vec!["check", "--store", store.to_str().unwrap(), "--as-of", "2027-06-01", "--fail-on-findings"];
+        args.extend_from_slice(extra);
+        run(&args).status.code()
+    };
+    assert_eq!(fails(&[]), Some(1));
+    assert_eq!(fails(&["--fail-on", "warnings"]), Some(1));
+    // USR-DORMANT's period is a Custos default, configurable.
+    let doc = check_json(&store, "2027-06-01T00:00:00Z", &["--dormant-months", "24"]);
+    assert!(doc["findings"].as_array().unwrap().iter().all(|f| f["rule"] != "USR-DORMANT"), "{doc}");
+}
+
+/// Only warnings: `--fail-on-findings` passes unless asked to count warnings.
+#[test]
+fn fail_on_findings_counts_violations_unless_told_otherwise() {
+    let tmp = tempfile::tempdir().unwrap();
+    let export = tmp.path().join("export");
+    std::fs::create_dir(&export).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/rules-rev2");
+    for table in ["authorities", "breaches"] {
+        std::fs::copy(fixture.join(format!("{table}.csv")), export.join(format!("{table}.csv"))).unwrap();
+    }
+    // Keep only the breach notified late with reasons (a warning).
+    let breaches = std::fs::read_to_string(export.join("breaches.csv")).unwrap();
+    let kept: Vec<&str> =
+        breaches.lines().filter(|l| l.starts_with("breach_id") || l.starts_with("B-REASONS")).collect();
+    std::fs::write(export.join("breaches.csv"), kept.join("\n") + "\n").unwrap();
+    let store = tmp.path().join("store");
+    let out = run(&["import", "--store", store.to_str().unwrap(), export.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let code = |extra: &[&str]| {
+        let mut args =
+            vec!["check", "--store", store.to_str().unwrap(), "--as-of", "2025-06-01", "--fail-on-findings"];
+        args.extend_from_slice(extra);
+        run(&args).status.code()
+    };
+    assert_eq!(code(&[]), Some(0));
+    assert_eq!(code(&["--fail-on", "warnings"]), Some(1));
 }

@@ -9,6 +9,7 @@ mod generate;
 mod import;
 mod malformed;
 mod report;
+mod rules;
 mod sql;
 mod verify;
 

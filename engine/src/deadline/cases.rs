@@ -2,20 +2,24 @@
 //! up by number.
 //!
 //! The query joins ten million cases to their domain, their requesting authority, their
-//! responding participant and its authority; each join copies every column of every case.
-//! Here the three small tables are read once and indexed by number (`authority_key`) or name
-//! (`domain`), the responding participant of every case is found once (`case_key` → the
-//! authority), and each batch of cases, read as stored, gets the five columns the query
-//! would have added, taken from the small tables by index. The per-subject twin
+//! responding participants and their authorities; each join copies every column of every
+//! case. Here the three small tables are read once and indexed by number (`authority_key`)
+//! or name (`domain`), the responding participants of every case are found once (`case_key` →
+//! the
+//! authorities with their periods, in the query's order), and each batch of cases, read as
+//! stored, gets the columns the query would have added, taken from the small tables by index. The per-subject twin
 //! ([`super::check_naive`]) still reads the query, so every test comparing the two compares
 //! these look-ups with DataFusion's joins.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch, UInt32Array};
+use arrow::array::{
+    Array, ArrayRef, AsArray, ListArray, RecordBatch, StructArray, TimestampMicrosecondArray, UInt32Array,
+};
+use arrow::buffer::OffsetBuffer;
 use arrow::compute::{concat_batches, take};
-use arrow::datatypes::{Field, Int32Type, Schema};
+use arrow::datatypes::{DataType, Field, Fields, Int32Type, Schema, TimeUnit, TimestampMicrosecondType};
 use datafusion::prelude::SessionContext;
 use futures::StreamExt;
 
@@ -36,9 +40,13 @@ pub(super) struct CaseLookups {
     domains: RecordBatch,
     /// The row of `domains` of each domain.
     domain_row: HashMap<String, u32, foldhash::fast::RandomState>,
-    /// The row of `authorities` of each case's responding participant (the first by
-    /// identifier), by `case_key`.
-    responder: Vec<u32>,
+    /// Every responding participation known at the check's instant, ordered by case number,
+    /// then as the query orders them (authority identifier, joined): authority row, joined,
+    /// left.
+    responders: Vec<(u32, i64, Option<i64>)>,
+    /// Where each case's responders start in `responders`, by `case_key` (one more than
+    /// there are cases).
+    responder_start: Vec<u32>,
 }
 
 /// The query, for the cases read as stored: the look-ups add the rest.
@@ -62,21 +70,17 @@ impl CaseLookups {
             authority_row[key] = row as u32;
         }
         let names = text(&authorities, "authority_id")?;
-        // An authority's place in the order of identifiers: the first responder by identifier
-        // is the one with the lowest place.
-        let mut by_id: Vec<u32> = (0..authorities.num_rows() as u32).collect();
-        by_id.sort_unstable_by(|a, b| names.value(*a as usize).cmp(names.value(*b as usize)));
-        let mut place = vec![0u32; authorities.num_rows()];
-        for (p, row) in by_id.iter().enumerate() {
-            place[*row as usize] = p as u32;
-        }
         let domain_names = text(&domains, "domain")?;
         let domain_row =
             (0..domains.num_rows()).map(|r| (domain_names.value(r).to_owned(), r as u32)).collect();
 
-        let mut responder: Vec<u32> = Vec::new();
+        // (case, authority row, joined, left)
+        let mut responders: Vec<(u32, u32, i64, Option<i64>)> = Vec::new();
         let mut stream = ctx
-            .sql("SELECT case_key, authority_key FROM case_participants WHERE role = 'responding' AND joined_at <= $1")
+            .sql(
+                "SELECT case_key, authority_key, joined_at, left_at FROM case_participants \
+                 WHERE role = 'responding' AND joined_at <= $1",
+            )
             .await?
             .with_param_values(vec![crate::audit::ts_param(as_of)])?
             .execute_stream()
@@ -84,32 +88,44 @@ impl CaseLookups {
         while let Some(batch) = stream.next().await {
             let batch = batch?;
             let cases = batch.column(0).as_primitive::<Int32Type>();
-            let authorities = batch.column(1).as_primitive::<Int32Type>();
-            for (case, authority) in cases.iter().zip(authorities.iter()) {
-                let (Some(case), Some(row)) = (
-                    case.and_then(|c| usize::try_from(c).ok()),
-                    authority.and_then(|a| usize::try_from(a).ok()).and_then(|a| authority_row.get(a)),
+            let keys = batch.column(1).as_primitive::<Int32Type>();
+            let joined = batch.column(2).as_primitive::<TimestampMicrosecondType>();
+            let left = batch.column(3).as_primitive::<TimestampMicrosecondType>();
+            for i in 0..batch.num_rows() {
+                let (Some(case), Some(&row)) = (
+                    cases.is_valid(i).then(|| cases.value(i)).and_then(|c| u32::try_from(c).ok()),
+                    keys.is_valid(i)
+                        .then(|| keys.value(i))
+                        .and_then(|a| usize::try_from(a).ok())
+                        .and_then(|a| authority_row.get(a)),
                 ) else {
                     continue;
                 };
-                if *row == NONE {
+                if row == NONE || joined.is_null(i) {
                     continue;
                 }
-                if responder.len() <= case {
-                    responder.resize(case + 1, NONE);
-                }
-                let best = &mut responder[case];
-                if *best == NONE || place[*row as usize] < place[*best as usize] {
-                    *best = *row;
-                }
+                responders.push((case, row, joined.value(i), left.is_valid(i).then(|| left.value(i))));
             }
         }
-        Ok(CaseLookups { authorities, authority_row, domains, domain_row, responder })
+        // The query's order: by case, then authority identifier, then joined.
+        responders.sort_unstable_by(|a, b| {
+            (a.0, names.value(a.1 as usize), a.2, a.3).cmp(&(b.0, names.value(b.1 as usize), b.2, b.3))
+        });
+        let cases = responders.last().map_or(0, |r| r.0 as usize + 1);
+        let mut responder_start = vec![0u32; cases + 1];
+        for r in &responders {
+            responder_start[r.0 as usize + 1] += 1;
+        }
+        for i in 1..responder_start.len() {
+            responder_start[i] += responder_start[i - 1];
+        }
+        let responders = responders.into_iter().map(|(_, row, joined, left)| (row, joined, left)).collect();
+        Ok(CaseLookups { authorities, authority_row, domains, domain_row, responders, responder_start })
     }
 
     /// A batch of `cases` with the columns of `case_deadline_facts.sql` added:
-    /// `domain_retention_months`, `special_categories_basis`, `requester_state`, `responder`
-    /// and `responder_state`.
+    /// `domain_retention_months`, `special_categories_basis`, `domain_repository`,
+    /// `requester_state` and `responders`.
     pub(super) fn extend(&self, cases: &RecordBatch) -> Result<RecordBatch> {
         let key = |name: &str| {
             cases
@@ -136,12 +152,6 @@ impl CaseLookups {
             }
         }));
         let requester_rows = rows(&mut requesting_key.iter().map(authority));
-        let responder_rows = rows(&mut case_key.iter().map(|k| {
-            k.and_then(|k| usize::try_from(k).ok())
-                .and_then(|k| self.responder.get(k))
-                .copied()
-                .unwrap_or(NONE)
-        }));
         let column = |table: &RecordBatch, name: &str, rows: &UInt32Array| -> Result<ArrayRef> {
             let c = table.column_by_name(name).ok_or_else(|| missing(name))?;
             Ok(take(c.as_ref(), rows, None)?)
@@ -149,9 +159,9 @@ impl CaseLookups {
         let added: [(&str, ArrayRef); 5] = [
             ("domain_retention_months", column(&self.domains, "retention_months", &domain_rows)?),
             ("special_categories_basis", column(&self.domains, "special_categories_basis", &domain_rows)?),
+            ("domain_repository", column(&self.domains, "repository", &domain_rows)?),
             ("requester_state", column(&self.authorities, "member_state", &requester_rows)?),
-            ("responder", column(&self.authorities, "authority_id", &responder_rows)?),
-            ("responder_state", column(&self.authorities, "member_state", &responder_rows)?),
+            ("responders", self.responders(case_key)?),
         ];
         let mut fields: Vec<Arc<Field>> = cases.schema().fields().iter().cloned().collect();
         let mut columns = cases.columns().to_vec();
@@ -160,6 +170,50 @@ impl CaseLookups {
             columns.push(array);
         }
         Ok(RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?)
+    }
+}
+
+impl CaseLookups {
+    /// The `responders` column of a batch of cases: a list of {authority_id, member_state,
+    /// joined_at, left_at} per case, null when it has none, as the query builds it.
+    fn responders(&self, case_key: &arrow::array::Int32Array) -> Result<ArrayRef> {
+        let mut offsets = Vec::with_capacity(case_key.len() + 1);
+        let mut valid = Vec::with_capacity(case_key.len());
+        let mut picked: Vec<u32> = Vec::new();
+        offsets.push(0i32);
+        for k in case_key.iter() {
+            let range = k
+                .and_then(|k| usize::try_from(k).ok())
+                .filter(|k| k + 1 < self.responder_start.len())
+                .map_or(0..0, |k| self.responder_start[k] as usize..self.responder_start[k + 1] as usize);
+            valid.push(!range.is_empty());
+            picked.extend(range.map(|i| i as u32));
+            offsets
+                .push(i32::try_from(picked.len()).map_err(|_| Error::Usage("too many responders".into()))?);
+        }
+        let rows: UInt32Array = picked.iter().map(|&i| self.responders[i as usize].0).collect();
+        let time = |t: &mut dyn Iterator<Item = Option<i64>>| -> ArrayRef {
+            Arc::new(TimestampMicrosecondArray::from_iter(t).with_timezone("UTC"))
+        };
+        let joined = time(&mut picked.iter().map(|&i| Some(self.responders[i as usize].1)));
+        let left = time(&mut picked.iter().map(|&i| self.responders[i as usize].2));
+        let column = |name: &str| -> Result<ArrayRef> {
+            let c = self.authorities.column_by_name(name).ok_or_else(|| missing(name))?;
+            Ok(take(c.as_ref(), &rows, None)?)
+        };
+        let (authority, state) = (column("authority_id")?, column("member_state")?);
+        let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+        let fields = Fields::from(vec![
+            Field::new("authority_id", authority.data_type().clone(), true),
+            Field::new("member_state", state.data_type().clone(), true),
+            Field::new("joined_at", ts.clone(), true),
+            Field::new("left_at", ts, true),
+        ]);
+        let items = StructArray::try_new(fields.clone(), vec![authority, state, joined, left], None)?;
+        let item = Arc::new(Field::new("item", DataType::Struct(fields), true));
+        let list =
+            ListArray::try_new(item, OffsetBuffer::new(offsets.into()), Arc::new(items), Some(valid.into()))?;
+        Ok(Arc::new(list))
     }
 }
 
