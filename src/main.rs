@@ -615,7 +615,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let req = report::Request { kind, year, member_state: member_state.clone(), k };
             let started = Instant::now();
             let written = runtime()?.block_on(async {
-                let data = custos_reports::data::Data::load(&s, report::as_of(year)).await?;
+                let data = custos_reports::data::Data::load(&s, report::as_of(kind, year)?).await?;
                 let r = report::build(&s, &data, &req).await?;
                 let stem = match kind {
                     ReportKind::Annual => format!("imi-annual-report-{year}"),

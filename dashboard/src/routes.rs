@@ -1427,7 +1427,7 @@ async fn produce_report(
     };
     let made = async {
         let store = custos_engine::store::Store::open(&state.store_dir)?;
-        let data = custos_reports::data::Data::load(&store, report::as_of(year)).await?;
+        let data = custos_reports::data::Data::load(&store, report::as_of(kind, year)?).await?;
         let req =
             report::Request { kind, year, member_state: (!ms.is_empty()).then(|| ms.clone()), k: state.k };
         let r = report::build(&store, &data, &req).await?;

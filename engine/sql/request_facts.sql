@@ -1,10 +1,11 @@
 -- Purpose: the facts every Scoreboard indicator and benchmark is computed from: one row per
 --          `request` case sent in the years asked, in the domains asked, with its responding
---          authority (the first `responding` participant by id, as RT-LATE takes it) and the
+--          authority (the first `responding` participant by id) and the
 --          durations the Scoreboard measures. A request nobody was asked to answer (no
 --          `responding` participant) was received by no one and is left out.
 -- Inputs:  cases, case_participants, authorities; parameters
---          $1 first year and $2 last year (of `sent_at`, UTC);
+--          $1 first year and $2 last year (of `sent_at` in Brussels time: the Commission's
+--          reports count a year from 00:00 Brussels on 1 January);
 --          $3 the domains counted (list of text);
 --          $4 true: answer days counted from acceptance; false: from sending (Scoreboard);
 --          $5 true: "by the agreed date" means by 24:00 of the agreed day in the responding
@@ -23,7 +24,7 @@ WITH responders AS (
 ),
 requests AS (
     SELECT c.case_id,
-           CAST(date_part('year', c.sent_at) AS BIGINT) AS year,
+           CAST(date_part('year', arrow_cast(c.sent_at, 'Timestamp(Microsecond, Some("Europe/Brussels"))')) AS BIGINT) AS year,
            c.domain,
            r.authority_id,
            a.member_state,
@@ -38,7 +39,7 @@ requests AS (
     JOIN authorities a ON a.authority_id = r.authority_id
     WHERE c.procedure = 'request'
       AND c.sent_at IS NOT NULL
-      AND date_part('year', c.sent_at) BETWEEN $1 AND $2
+      AND date_part('year', arrow_cast(c.sent_at, 'Timestamp(Microsecond, Some("Europe/Brussels"))')) BETWEEN $1 AND $2
       AND array_has($3, c.domain)
 )
 SELECT case_id,

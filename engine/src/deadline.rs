@@ -626,7 +626,7 @@ fn judge_rows(
         }
         n += 1;
         for s in &subjects {
-            let verdicts = judge.broken(&s, options.as_of, (options.horizon > 0).then_some(later))?;
+            let verdicts = judge.broken(s, options.as_of, (options.horizon > 0).then_some(later))?;
             let (now, soon) = (&verdicts.0, &verdicts.1);
             for &policy in now {
                 let rule = &rules[policy];
@@ -967,36 +967,42 @@ impl Facts {
     /// who held it last before that instant. The agreed day is the UTC date of `due_at` (a
     /// bare date is stored as 00:00 UTC of that date).
     fn replies<'a>(&'a self, row: &Row<'a>, case: &'a str, agreed: i64, out: &mut Vec<Subject<'a>>) {
+        /// A responding participation, as known at the check's instant.
+        struct Held<'a> {
+            authority: Option<&'a str>,
+            state: Option<&'a str>,
+            /// The end of the agreed day in this responder's legal time.
+            due: i64,
+            joined: i64,
+            left: Option<i64>,
+        }
+        impl Held<'_> {
+            /// Held the role when the agreed day ended where it is.
+            fn holds(&self) -> bool {
+                self.joined <= self.due && self.left.is_none_or(|l| self.due < l)
+            }
+        }
         let day = utc(agreed).date_naive();
         let answered = row.seen(col!("answered_at"));
-        // (authority, member state, end of the agreed day there, joined, left as known).
-        let mut held: Vec<(Option<&'a str>, Option<&'a str>, i64, i64, Option<i64>)> = Vec::new();
+        let mut held: Vec<Held<'a>> = Vec::new();
         row.responders(|authority, state, joined, left| {
             let zone = self.calendars.get(state.unwrap_or("EU")).zone;
             let due = micros(period::end_of_date(day, &zone));
-            held.push((authority, state, due, joined, left.filter(|l| *l <= row.as_of)));
+            held.push(Held { authority, state, due, joined, left: left.filter(|l| *l <= row.as_of) });
         });
-        let holds = |&(_, _, due, joined, left): &(_, _, i64, i64, Option<i64>)| {
-            joined <= due && left.is_none_or(|l| due < l)
-        };
-        let last_left = held
-            .iter()
-            .filter_map(|&(_, _, due, joined, left)| left.filter(|l| joined <= due && *l <= due))
-            .max();
-        let responsible = |h: &(_, _, i64, i64, Option<i64>)| {
-            if held.iter().any(holds) {
-                holds(h)
-            } else {
-                last_left.is_some() && h.4 == last_left && h.3 <= h.2
-            }
+        let anyone = held.iter().any(Held::holds);
+        // When nobody held it then: whoever left it last before its day ended.
+        let last_left = held.iter().filter_map(|h| h.left.filter(|l| h.joined <= h.due && *l <= h.due)).max();
+        let responsible = |h: &Held| {
+            if anyone { h.holds() } else { last_left.is_some() && h.left == last_left && h.joined <= h.due }
         };
         for h in held.iter().filter(|h| responsible(h)) {
             let mut facts = Vec::with_capacity(2);
-            facts.push((fact!("answer_due"), Fact::Instant(h.2)));
+            facts.push((fact!("answer_due"), Fact::Instant(h.due)));
             if let Some(a) = answered {
                 facts.push((fact!("answered"), Fact::Instant(a)));
             }
-            let actors = Actors { responding: (h.0, h.1), ..Actors::default() };
+            let actors = Actors { responding: (h.authority, h.state), ..Actors::default() };
             out.push(Subject { kind: "Reply", id: case, actors, facts });
         }
     }

@@ -77,7 +77,7 @@ impl Options {
     pub fn describe(&self) -> String {
         format!(
             "domains: {}; IND-1: accepted within 7 × 24 hours of sending; IND-2: days from {} to the \
-             (final) answer; IND-3 and late: answered by {}; year of sending, UTC",
+             (final) answer; IND-3 and late: answered by {}; year of sending, Brussels time",
             self.domains.join(", "),
             match self.answer_from {
                 AnswerFrom::Sending => "sending",

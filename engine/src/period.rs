@@ -164,6 +164,20 @@ pub fn end_of_date(day: NaiveDate, zone: &chrono_tz::Tz) -> DateTime<Utc> {
     midnight_after_in(day, zone)
 }
 
+/// The Brussels date of an instant (UTC microseconds), as `YYYY-MM-DD`.
+pub fn brussels_date(t: i64) -> String {
+    let zone = crate::calendar::zone("EU");
+    DateTime::from_timestamp_micros(t)
+        .map_or_else(String::new, |t| t.with_timezone(&zone).format("%Y-%m-%d").to_string())
+}
+
+/// 00:00 in `zone` of the calendar date `year`-`month`-`day` (UTC microseconds), or `None`
+/// for a date that does not exist.
+pub fn local_midnight(year: i32, month: u32, day: u32, zone: &chrono_tz::Tz) -> Option<i64> {
+    let date = NaiveDate::from_ymd_opt(year, month, day)?;
+    Some(midnight_after_in(date.pred_opt()?, zone).timestamp_micros())
+}
+
 /// 00:00 in `zone` of the anniversary day `years` years after the local day of `t`: the day
 /// with the same date (29 February gives 28 February), Reg. 1182/71 Art. 3(2)(c).
 pub fn anniversary_start(t: DateTime<Utc>, years: u32, zone: &chrono_tz::Tz) -> DateTime<Utc> {

@@ -60,7 +60,7 @@ pub mod sql {
         ("request_facts", REQUEST_FACTS, &["BIGINT", "BIGINT", "VARCHAR[]", "BOOLEAN", "BOOLEAN", TIMESTAMP]),
         ("indicators", INDICATORS, &["BIGINT"]),
         ("benchmark", BENCHMARK, &["BIGINT"]),
-        ("usage", USAGE, &["BIGINT"]),
+        ("usage", USAGE, &[TIMESTAMP, TIMESTAMP]),
         ("answer_distribution", ANSWER_DISTRIBUTION, &["BIGINT"]),
     ];
 

@@ -172,6 +172,19 @@ pub async fn rows_of_with(
     json_rows(&df.collect().await?)
 }
 
+/// The rows of a production query over the half-open period [`from`, `to`) (UTC
+/// microseconds, bound as `$1` and `$2`).
+pub async fn rows_in(
+    ctx: &datafusion::prelude::SessionContext,
+    sql: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Row>> {
+    let ts = |t: i64| datafusion::scalar::ScalarValue::TimestampMicrosecond(Some(t), Some("UTC".into()));
+    let df = ctx.sql(sql).await?.with_param_values(vec![ts(from), ts(to)])?;
+    json_rows(&df.collect().await?)
+}
+
 fn json_rows(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Row>> {
     let mut out = Vec::new();
     for b in batches.iter().filter(|b| b.num_rows() > 0) {

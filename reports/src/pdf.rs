@@ -57,7 +57,7 @@ impl Layout {
         let (doc, page, layer) = PdfDocument::new(&report.title, Mm(PAGE_W), Mm(PAGE_H), "content");
         // Identity and dates from the report: no clock, no randomness.
         let epoch = printpdf::OffsetDateTime::UNIX_EPOCH
-            + std::time::Duration::from_secs(crate::report::as_of(report.year).max(0) as u64 / 1_000_000);
+            + std::time::Duration::from_secs(report.period.to.max(0) as u64 / 1_000_000);
         let id: String = format!("{:?}{}{}", report.kind, report.year, report.title)
             .bytes()
             .map(|b| format!("{:02x}", b % 255))

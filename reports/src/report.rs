@@ -3,11 +3,15 @@
 //!
 //! - `annual`: the Commission's annual IMI report (IMI Art. 25(1)), for the public: use of
 //!   IMI, the Scoreboard indicators and their trend, response times, retention compliance,
-//!   data-subject requests and breaches in aggregate. Every count table goes through
-//!   disclosure control, and the report says which rule it applied.
-//! - `edps`: the report to the EDPS on data protection in IMI (IMI Art. 25(2)): need-to-know
-//!   findings by rule and member state, retention and deletion, breaches, requests, and in an
-//!   annex the policy set's hash and the exact text of every rule.
+//!   data-subject requests and breaches in aggregate. Counts of persons' requests and of
+//!   breaches go through disclosure control; performance figures are published as they are;
+//!   the report says which rule it applied to what.
+//!
+//! Every report's year runs from 00:00 on 1 January in Brussels ([`Period`]).
+//! - `edps`: the Commission's report to the EDPS on data protection in IMI (IMI Art. 25(2)),
+//!   on the five years before 5 December of its year: need-to-know findings by rule and member
+//!   state, retention and deletion, breaches and requests as counts, each breach in detail for
+//!   Union controllers only, and in an annex the policy set's hash and the text of every rule.
 //! - `member-state`: the coordinated-supervision pack for one national DPA (IMI Art. 21;
 //!   Regulation 2018/1725 Art. 62): the same, restricted to that member state's actors, in
 //!   detail, with its position against the EEA median.
@@ -69,6 +73,8 @@ pub struct Report {
     pub title: String,
     pub subtitle: String,
     pub year: i32,
+    /// The stretch of time it covers.
+    pub period: Period,
     /// What it was made from: the store's integrity head, the policy set, the as-of instant.
     pub provenance: Vec<(String, String)>,
     pub parts: Vec<Part>,
@@ -85,34 +91,63 @@ pub struct Request {
     pub k: u64,
 }
 
-/// The instant a report of `year` judges deadlines at: the end of that year (UTC).
-pub fn as_of(year: i32) -> i64 {
-    chrono_end_of_year(year)
+/// The stretch of time a report covers: from `from` up to, not including, `to` (UTC
+/// microseconds), its boundaries at midnight in Brussels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Period {
+    pub from: i64,
+    pub to: i64,
 }
 
-fn chrono_end_of_year(year: i32) -> i64 {
-    // 1 January of the next year, 00:00 UTC, in microseconds.
-    let days = days_from_civil(year + 1, 1, 1);
-    days * 86_400_000_000
+impl Period {
+    /// The period of a report of `kind` for `year`: the calendar year in Brussels time for the
+    /// annual report and a member state's pack (rules.md, "Reports and their periods"); for
+    /// the report to the EDPS, the five years before 5 December of `year` (IMI Art. 25(2):
+    /// every five years, before 5 December 2017, 2022, 2027, ...).
+    pub fn of(kind: ReportKind, year: i32) -> custos_engine::Result<Period> {
+        let wrong =
+            || custos_engine::Error::Usage(format!("`--year {year}`: expected a year from 1995 to 9999"));
+        if !(1995..=9999).contains(&year) {
+            return Err(wrong());
+        }
+        let zone = custos_engine::calendar::zone("EU");
+        let at =
+            |y: i32, m: u32, d: u32| custos_engine::period::local_midnight(y, m, d, &zone).ok_or_else(wrong);
+        Ok(match kind {
+            ReportKind::Edps => Period { from: at(year - 5, 12, 5)?, to: at(year, 12, 5)? },
+            _ => Period { from: at(year, 1, 1)?, to: at(year + 1, 1, 1)? },
+        })
+    }
+
+    /// Whether the instant `t` (UTC microseconds) lies in the period.
+    pub fn contains(&self, t: i64) -> bool {
+        self.from <= t && t < self.to
+    }
+
+    /// Whether an instant written in RFC 3339 lies in the period.
+    fn holds(&self, ts: &str) -> bool {
+        custos_engine::import::parse_timestamp(ts).is_some_and(|t| self.contains(t))
+    }
+
+    /// [`Period::holds`] of an optional instant.
+    fn holds_opt(&self, ts: &Option<String>) -> bool {
+        ts.as_deref().is_some_and(|t| self.holds(t))
+    }
+
+    /// The period as people read it, in Brussels dates (`2024-01-01 to 2024-12-31`).
+    pub fn describe(&self) -> String {
+        let day = |t: i64| custos_engine::period::brussels_date(t);
+        format!("{} to {} (Brussels time)", day(self.from), day(self.to - 1))
+    }
 }
 
-/// Days from 1970-01-01 to a civil date (Howard Hinnant's algorithm).
-fn days_from_civil(y: i32, m: u32, d: u32) -> i64 {
-    let y = i64::from(if m <= 2 { y - 1 } else { y });
-    let era = if y >= 0 { y } else { y - 399 } / 400;
-    let yoe = y - era * 400;
-    let m = i64::from(m);
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-fn in_year(ts: &Option<String>, year: i32) -> bool {
-    ts.as_deref().is_some_and(|t| t.starts_with(&format!("{year}-")))
+/// The instant a report of `kind` for `year` judges deadlines at: the end of its period.
+pub fn as_of(kind: ReportKind, year: i32) -> custos_engine::Result<i64> {
+    Ok(Period::of(kind, year)?.to)
 }
 
 /// Builds the report asked for from `store`, whose data `data` were loaded as of
-/// [`as_of`]`(year)`.
+/// [`as_of`]`(kind, year)`.
 pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::Result<Report> {
     let ms = req.member_state.clone().unwrap_or_default();
     if req.kind == ReportKind::MemberState && (ms.len() != 2 || !data.states.values().any(|s| *s == ms)) {
@@ -121,7 +156,12 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
         )));
     }
     let year = req.year;
+    let period = Period::of(req.kind, year)?;
     let mine = |state: &str| req.kind != ReportKind::MemberState || state == ms;
+    // The annual report is public: counts of what persons did (their requests, the breaches
+    // of their data) go through disclosure control. Performance figures (cases, requests,
+    // indicators with their bases, answer times, RET and RT findings) describe authorities,
+    // not persons, and are published as they are (EUDPR recital 16, IMI Art. 25(1)).
     let protect = req.kind == ReportKind::Annual;
     let k = if protect { req.k } else { 1 };
     let mut parts = Vec::new();
@@ -130,7 +170,7 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
     // Use of IMI.
     if req.kind == ReportKind::Annual {
         let usage =
-            crate::data::rows_of_with(&ctx, custos_engine::query::sql::USAGE, i64::from(year)).await?;
+            crate::data::rows_in(&ctx, custos_engine::query::sql::USAGE, period.from, period.to).await?;
         let mut by_domain: BTreeMap<(String, String), u64> = BTreeMap::new();
         let mut by_state: BTreeMap<(String, String), u64> = BTreeMap::new();
         for r in &usage {
@@ -143,8 +183,8 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
             "Administrative cooperation procedures opened in {year}, by policy area and procedure, and by the member \
              state of the authority that opened them."
         ));
-        part.tables.push(counts_table("Cases by domain and procedure", "domain", &by_domain, k));
-        part.tables.push(counts_table("Cases by member state and procedure", "member state", &by_state, k));
+        part.tables.push(counts_table("Cases by domain and procedure", "domain", &by_domain, 1));
+        part.tables.push(counts_table("Cases by member state and procedure", "member state", &by_state, 1));
         parts.push(part);
     }
 
@@ -160,7 +200,7 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
                         || (r.level == "member_state" && mine(r.member_state.as_deref().unwrap_or("")))
                 })
                 .collect();
-            part.tables.push(indicator_table(&format!("Indicators, {year}"), &selected, k));
+            part.tables.push(indicator_table(&format!("Indicators, {year}"), &selected));
             if req.kind == ReportKind::MemberState {
                 part.tables.push(position_table(rows, &ms));
             }
@@ -208,22 +248,14 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
         // The five indicators of the EEA, with colours and score, over the years.
         let trend: Vec<&custos_engine::indicator::Indicators> =
             years.iter().filter_map(|y| data.indicators[y].iter().find(|r| r.level == "overall")).collect();
-        let mut trend_table = indicator_table("The EEA's indicators per year", &trend, 1);
+        let mut trend_table = indicator_table("The EEA's indicators per year", &trend);
         trend_table.columns[0] = "year".into();
-        for ((row, y), r) in trend_table.rows.iter_mut().zip(&years).zip(&trend) {
+        for (row, y) in trend_table.rows.iter_mut().zip(&years) {
             row[0] = y.to_string();
-            // Each year's count stands alone (no total is published across years).
-            let one = Counts {
-                rows: vec![String::new()],
-                cols: vec![String::new()],
-                cells: vec![vec![r.received]],
-                margins: false,
-            };
-            row[1] = disclosure::protect(&one, k).cells[0][0].to_string();
         }
         part.tables.push(trend_table);
         // The distribution of answer times.
-        let options = custos_engine::indicator::Options::scoreboard(as_of(year));
+        let options = custos_engine::indicator::Options::scoreboard(period.to);
         custos_engine::indicator::register_request_facts(&ctx, year, year, &options).await?;
         let bands =
             crate::data::rows_of_with(&ctx, custos_engine::query::sql::ANSWER_DISTRIBUTION, i64::from(year))
@@ -236,7 +268,7 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
         }
         let as_counts: BTreeMap<(String, String), u64> =
             counts.iter().map(|((o, b), n)| ((format!("{o}. {b}"), "requests".to_owned()), *n)).collect();
-        let table = counts_table("Requests by days to answer", "days to answer", &as_counts, k);
+        let table = counts_table("Requests by days to answer", "days to answer", &as_counts, 1);
         let values: Vec<Option<f64>> =
             table.rows.iter().take(as_counts.len()).map(|r| r[1].parse().ok()).collect();
         let chart = Chart {
@@ -259,12 +291,13 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
         let findings: Vec<&Finding> = data
             .ntk
             .iter()
-            .filter(|f| in_year(&f.ts, year) && mine(f.member_state.as_deref().unwrap_or("")))
+            .filter(|f| period.holds_opt(&f.ts) && mine(f.member_state.as_deref().unwrap_or("")))
             .collect();
         let mut part = Part::new("Need-to-know findings");
         part.paragraphs.push(format!(
-            "Granted accesses of {year} that broke a need-to-know rule (IMI Arts. 8(3), 9, 13, 14, 15, 23), as the \
+            "Granted accesses from {} that broke a need-to-know rule (IMI Arts. 8(3), 9, 13, 14, 15, 23), as the \
              store's latest audit found them{}.",
+            period.describe(),
             data.audit.as_ref().map(|(h, at)| format!(" ({at}, policy set {h})")).unwrap_or_default()
         ));
         let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
@@ -278,7 +311,7 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
         });
         let chart = Chart {
             title: "Need-to-know findings per rule".into(),
-            description: format!("{} findings in {year}.", findings.len()),
+            description: format!("{} findings from {}.", findings.len(), period.describe()),
             kind: Kind::Bar,
             x_label: "rule".into(),
             y_label: "findings".into(),
@@ -315,8 +348,10 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
     {
         let mut part = Part::new("Retention, blocking and deletion");
         part.paragraphs.push(format!(
-            "Deadlines of IMI Arts. 14 and 15 as of the end of {year}: personal data blocked and deleted on time. \
-             `late`: done after the period ended; `overdue`: not done and the period has ended."
+            "Deadlines of IMI Arts. 14 and 15 as of {}: personal data blocked and deleted on time. \
+             `late`: done after the period ended; `overdue`: not done and the period has ended. \
+             Performance figures: published without suppression.",
+            custos_engine::finding::format_micros(period.to)
         ));
         let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
         for f in data
@@ -324,12 +359,38 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
             .iter()
             .filter(|f| f.rule.starts_with("RET-") && mine(f.member_state.as_deref().unwrap_or("")))
         {
-            if f.status == "late" && !in_year(&f.due_at, year) {
+            if f.status == "late" && !period.holds_opt(&f.due_at) {
                 continue;
             }
             *counts.entry((f.rule.clone(), f.status.clone())).or_default() += 1;
         }
-        part.tables.push(counts_table("Retention findings by rule and status", "rule", &counts, k));
+        part.tables.push(counts_table("Retention findings by rule and status", "rule", &counts, 1));
+        parts.push(part);
+    }
+
+    // Response times: the agreed days missed (RT-LATE), by the responders' member states.
+    if req.kind != ReportKind::Edps {
+        let mut part = Part::new("Replies after the agreed day");
+        part.paragraphs.push(format!(
+            "Requests not answered by the end of the agreed day in the responding authority's legal time \
+             (IMI Art. 7(1), RT-LATE), the agreed day falling from {}. One finding per authority that \
+             held the request when the day ended. Performance figures: published without suppression.",
+            period.describe()
+        ));
+        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for f in data.deadlines.iter().filter(|f| {
+            f.rule == "RT-LATE"
+                && period.holds_opt(&f.due_at)
+                && mine(f.member_state.as_deref().unwrap_or(""))
+        }) {
+            *counts.entry((f.member_state.clone().unwrap_or_default(), f.status.clone())).or_default() += 1;
+        }
+        part.tables.push(counts_table(
+            "RT-LATE findings by member state and status",
+            "member state",
+            &counts,
+            1,
+        ));
         parts.push(part);
     }
 
@@ -339,12 +400,11 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
         let breaches: Vec<_> = data
             .breaches
             .iter()
-            .filter(|b| {
-                text(b, "aware_at").starts_with(&format!("{year}-")) && mine(&text(b, "member_state"))
-            })
+            .filter(|b| period.holds(&text(b, "aware_at")) && mine(&text(b, "member_state")))
             .collect();
         part.paragraphs.push(format!(
-            "Breaches the controllers became aware of in {year} (Regulation 2018/1725 Arts. 34, 35)."
+            "Breaches the controllers became aware of from {} (Regulation 2018/1725 Arts. 34, 35).",
+            period.describe()
         ));
         let late: BTreeSet<String> = data
             .deadlines
@@ -364,9 +424,20 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
             *counts.entry((text(b, "risk"), notified.to_owned())).or_default() += 1;
         }
         part.tables.push(counts_table("Breaches by risk and notification", "risk", &counts, k));
+        // Each breach in detail: in a member state's pack, that state's; in the report to the
+        // EDPS, the Union controllers' only (national controllers' breaches are the national
+        // supervisors', IMI Art. 21(1)).
+        let detailed: Vec<_> = breaches
+            .iter()
+            .filter(|b| req.kind == ReportKind::MemberState || text(b, "member_state") == "EU")
+            .collect();
         if req.kind != ReportKind::Annual {
             part.tables.push(ReportTable {
-                caption: "Each breach".into(),
+                caption: if req.kind == ReportKind::Edps {
+                    "Each breach of a Union controller".into()
+                } else {
+                    "Each breach".into()
+                },
                 columns: [
                     "breach",
                     "controller",
@@ -378,7 +449,7 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
                 ]
                 .map(String::from)
                 .to_vec(),
-                rows: breaches
+                rows: detailed
                     .iter()
                     .map(|b| {
                         [
@@ -401,15 +472,14 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
 
         let mut part = Part::new("Data-subject requests");
         part.paragraphs.push(format!(
-            "Requests received in {year} (Regulation 2018/1725 Arts. 14, 17-24; IMI Art. 19), by right and outcome, \
-             and the deadlines met."
+            "Requests received from {} (Regulation 2018/1725 Arts. 14, 17-24; IMI Art. 19), by right and \
+             outcome, and the deadlines met.",
+            period.describe()
         ));
         let requests: Vec<_> = data
             .requests
             .iter()
-            .filter(|r| {
-                text(r, "received_at").starts_with(&format!("{year}-")) && mine(&text(r, "member_state"))
-            })
+            .filter(|r| period.holds(&text(r, "received_at")) && mine(&text(r, "member_state")))
             .collect();
         let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
         for r in &requests {
@@ -444,25 +514,33 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
 
     let (title, subtitle) = match req.kind {
         ReportKind::Annual => (format!("The Internal Market Information System in {year}"), "Annual report of the Commission (IMI Regulation Art. 25(1))".to_owned()),
-        ReportKind::Edps => (format!("Data protection in IMI, {year}"), "Report to the European Data Protection Supervisor (IMI Regulation Art. 25(2))".to_owned()),
+        ReportKind::Edps => (format!("Data protection in IMI: the five years to 5 December {year}"), "Report of the Commission to the European Data Protection Supervisor (IMI Regulation Art. 25(2))".to_owned()),
         ReportKind::MemberState => (format!("Coordinated supervision of IMI: {ms}, {year}"), "Pack for the national data protection authority (IMI Regulation Art. 21; Regulation 2018/1725 Art. 62)".to_owned()),
     };
     let mut provenance = vec![
         ("Store integrity head".to_owned(), store.head().to_string()),
-        ("Deadlines judged as of".to_owned(), custos_engine::finding::format_micros(as_of(year))),
+        ("Period".to_owned(), period.describe()),
+        ("Deadlines judged as of".to_owned(), custos_engine::finding::format_micros(period.to)),
         (
             "Disclosure control".to_owned(),
-            if protect {
-                disclosure::rule_text(req.k)
-            } else {
-                "none: a report to a supervisor, with access to detail".to_owned()
+            match req.kind {
+                ReportKind::Annual => format!(
+                    "{}. Applied to the counts of persons' requests and of breaches. Performance figures (cases, \
+                     requests, the indicators with their bases, answer times, RET and RT findings) describe \
+                     authorities and are published unsuppressed (Regulation 2018/1725 recital 16; IMI Art. 25(1)).",
+                    disclosure::rule_text(req.k)
+                ),
+                ReportKind::Edps => "none: counts addressed to the supervisor; detail only for Union \
+                                     controllers' breaches"
+                    .to_owned(),
+                ReportKind::MemberState => "none: a report to a supervisor, with access to detail".to_owned(),
             },
         ),
     ];
     if let Some((hash, at)) = &data.audit {
         provenance.push(("Need-to-know audit".to_owned(), format!("{at}, policy set {hash}")));
     }
-    Ok(Report { kind: req.kind, title, subtitle, year, provenance, parts })
+    Ok(Report { kind: req.kind, title, subtitle, year, period, provenance, parts })
 }
 
 /// Counts keyed by (row, column) as a table with its totals, suppressed with threshold `k`
@@ -510,44 +588,19 @@ fn counts_table(
     ReportTable { caption: caption.to_owned(), columns, rows: out }
 }
 
-/// The indicators of `rows` (member states, then the EEA); the count of requests goes through
-/// disclosure control with threshold `k` (the member states' counts and their EEA total as a
-/// table with its margin), the indicators themselves are performance figures and are not
-/// suppressed.
-fn indicator_table(caption: &str, rows: &[&custos_engine::indicator::Indicators], k: u64) -> ReportTable {
+/// The indicators of `rows` (member states, then the EEA), with the requests they count:
+/// performance figures, published as they are (rules.md: suppressing a denominator while
+/// publishing its percentage protects nothing).
+fn indicator_table(caption: &str, rows: &[&custos_engine::indicator::Indicators]) -> ReportTable {
     let columns =
         ["member state", "requests", "IND-1 %", "IND-2 days", "IND-3 %", "IND-4 %", "IND-5 %", "score"]
             .map(String::from)
             .to_vec();
-    let states: Vec<&&custos_engine::indicator::Indicators> =
-        rows.iter().filter(|r| r.level != "overall").collect();
-    let p = disclosure::protect(
-        &Counts {
-            rows: states.iter().map(|r| r.member_state.clone().unwrap_or_default()).collect(),
-            cols: vec!["requests".into()],
-            cells: states.iter().map(|r| vec![r.received]).collect(),
-            margins: true,
-        },
-        k,
-    );
-    let count = |r: &custos_engine::indicator::Indicators| -> String {
-        if r.level == "overall" {
-            // With every member state in the table (the annual report), its total is the EEA's.
-            return if k > 1 {
-                p.total.map_or(r.received.to_string(), |t| t.to_string())
-            } else {
-                r.received.to_string()
-            };
-        }
-        states
-            .iter()
-            .position(|s| s.member_state == r.member_state)
-            .map_or(r.received.to_string(), |i| p.cells[i][0].to_string())
-    };
     let rows = rows
         .iter()
         .map(|r| {
-            let mut row = vec![r.member_state.clone().unwrap_or_else(|| "EEA".into()), count(r)];
+            let mut row =
+                vec![r.member_state.clone().unwrap_or_else(|| "EEA".into()), r.received.to_string()];
             for (v, c) in r.values().iter().zip(&r.colours) {
                 row.push(match (v, c) {
                     (Some(v), Some(c)) => format!("{v:.1} {}", format!("{c:?}").to_lowercase()),

@@ -52,14 +52,15 @@ fn indicators_are_coloured_and_scored_as_rules_md_defines_them() {
     let (_tmp, store) = fixture_store();
     let doc = indicators(&store, &[]);
     let overall = row(&doc, "overall", None, None);
-    // 10 requests: 6 accepted within 7 days (60 %: yellow), 7 answered in 94.375 days
-    // (13.48: green), 4 of 9 with an agreed date answered by it (44 %: red), 2 of 6 ratings
-    // negative for timeliness and for effort (33 %: red, red): score -2, poor.
-    assert_eq!(overall["received"], 10);
-    assert_eq!(overall["ind1"], 60.0);
+    // 9 requests (X4, sent at 23:30 UTC on 31 December 2024, is 2025's in Brussels, where the
+    // Commission's year is counted): 5 accepted within 7 days (55.6 %: red), 7 answered in
+    // 94.375 days (13.48: green), 4 of 8 with an agreed date answered by it (50 %: red), 2 of
+    // 6 ratings negative for timeliness and for effort (33 %: red, red): score -3, poor.
+    assert_eq!(overall["received"], 9);
+    assert!((overall["ind1"].as_f64().unwrap() - 500.0 / 9.0).abs() < 1e-9);
     assert!((overall["ind2"].as_f64().unwrap() - 94.375 / 7.0).abs() < 1e-9);
-    assert_eq!(overall["colours"], serde_json::json!(["yellow", "green", "red", "red", "red"]));
-    assert_eq!(overall["score"], -2);
+    assert_eq!(overall["colours"], serde_json::json!(["red", "green", "red", "red", "red"]));
+    assert_eq!(overall["score"], -3);
     assert_eq!(overall["rating"], "poor");
     // FR: 100 % accepted in time, 16.7 days (yellow: 16-25), 2 of 3 on time (66.7: yellow).
     let fr = row(&doc, "member_state", Some("FR"), None);
@@ -104,8 +105,9 @@ fn benchmarking_ranks_authorities_among_peers_with_trends() {
         .unwrap();
     assert_eq!(fr["received"], 3);
     assert_eq!(fr["rank"], 2);
-    assert_eq!(fr["peers"], 5);
-    assert_eq!(fr["percentile"], 75.0);
+    // Four peers in services in 2024 (A-DE-2 answers X4, which is 2025's in Brussels).
+    assert_eq!(fr["peers"], 4);
+    assert!((fr["percentile"].as_f64().unwrap() - 200.0 / 3.0).abs() < 1e-9);
     // 2023: one request answered in 20 days, late; 2024: median 10.2 days, one late in three.
     assert!((fr["answer_median_change"].as_f64().unwrap() - (10.0 + 5.0 / 24.0 - 20.0)).abs() < 1e-9);
     assert!((fr["share_late_change"].as_f64().unwrap() - (1.0 / 3.0 - 1.0)).abs() < 1e-9);

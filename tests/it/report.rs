@@ -74,18 +74,42 @@ fn each_kind_of_report_matches_its_reviewed_golden_file() {
 }
 
 #[test]
-fn the_annual_report_publishes_no_small_count_and_says_which_rule_it_applied() {
+fn the_annual_report_suppresses_counts_of_persons_and_publishes_performance_figures() {
     let (tmp, store) = store();
     let files = report(&store, tmp.path(), "annual", &["--format", "html"]);
     let html = std::fs::read_to_string(&files[0]).unwrap();
     assert!(html.contains("threshold k = 5"), "the rule is stated");
-    // Every count cell of every table: 0, 5 or more, or `:c`.
-    for cell in html.split("<td>").skip(1).filter_map(|c| c.split("</td>").next()) {
-        if let Ok(n) = cell.parse::<u64>() {
-            assert!(n == 0 || n >= 5, "{n} published");
+    assert!(html.contains("published unsuppressed"), "the performance figures' rule is stated");
+    // Each table by its caption, with its count cells.
+    let tables: Vec<(&str, Vec<&str>)> = html
+        .split("<caption>")
+        .skip(1)
+        .map(|t| {
+            let caption = t.split("</caption>").next().unwrap();
+            let body = t.split("</table>").next().unwrap();
+            (caption, body.split("<td>").skip(1).filter_map(|c| c.split("</td>").next()).collect())
+        })
+        .collect();
+    let counts = |cells: &[&str]| cells.iter().filter_map(|c| c.parse::<u64>().ok()).collect::<Vec<_>>();
+    // Counts of what persons did (requests, breaches): 0, 5 or more, or `:c`.
+    let persons: Vec<_> = tables
+        .iter()
+        .filter(|(c, _)| c.starts_with("Requests by right") || c.starts_with("Breaches by"))
+        .collect();
+    assert_eq!(persons.len(), 2, "{tables:?}");
+    for (caption, cells) in &persons {
+        for n in counts(cells) {
+            assert!(n == 0 || n >= 5, "{n} published in {caption}");
         }
+        assert!(cells.contains(&":c"), "{caption} suppresses its small cells");
     }
-    assert!(html.contains("<td>:c</td>"));
+    // Performance figures describe authorities: published as they are, small counts too
+    // (rules.md: suppressing a denominator while publishing its percentage protects nothing).
+    for caption in ["Cases by member state and procedure", "Requests by days to answer"] {
+        let (_, cells) = tables.iter().find(|(c, _)| *c == caption).unwrap_or_else(|| panic!("{caption}"));
+        assert!(!cells.contains(&":c"), "{caption} is not suppressed");
+        assert!(counts(cells).iter().any(|n| (1..5).contains(n)), "{caption} shows its small counts");
+    }
     // Nothing about a person or an event.
     for id in ["U1", "U2", "E1", "E2"] {
         assert!(!html.contains(&format!(">{id}<")), "{id} in the annual report");
@@ -203,4 +227,93 @@ fn a_member_state_pack_needs_a_known_member_state() {
         "2",
     ]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// The report to the EDPS is the Commission's, on the five years before 5 December of its
+/// year (IMI Art. 25(2)), each breach in detail only for Union controllers; a year is counted
+/// from midnight in Brussels (rules.md, "Reports and their periods").
+#[test]
+fn report_periods_run_in_brussels_time_and_the_edps_report_details_only_union_breaches() {
+    let tmp = tempfile::tempdir().unwrap();
+    let export = tmp.path().join("export");
+    std::fs::create_dir(&export).unwrap();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/analytics");
+    for entry in std::fs::read_dir(&fixture).unwrap() {
+        let path = entry.unwrap().path();
+        std::fs::copy(&path, export.join(path.file_name().unwrap())).unwrap();
+    }
+    let mut breaches = std::fs::read_to_string(export.join("breaches.csv")).unwrap();
+    let b1 = breaches.lines().nth(1).unwrap().to_owned();
+    for (id, controller, aware) in [
+        // 00:30 on 5 December 2019 in Brussels: the first day of the five years to 5 December 2024.
+        ("B-EU-FIRST-DAY", "A-EU-COM", "2019-12-04T23:30:00Z"),
+        // 23:30 on 4 December 2019 in Brussels: before them.
+        ("B-EU-BEFORE", "A-EU-COM", "2019-12-04T22:30:00Z"),
+        // A national controller's: counted, not detailed (the national supervisor's, Art. 21(1)).
+        ("B-DE-NATIONAL", "A-DE-1", "2023-06-01T10:00:00Z"),
+        // 00:30 on 1 January 2024 in Brussels: 2024's, though 2023's by UTC.
+        ("B-EU-NEW-YEAR", "A-EU-COM", "2023-12-31T23:30:00Z"),
+    ] {
+        let row = b1.replacen("B1,A-EU-COM,,2024-04-02T10:37:00Z", &format!("{id},{controller},,{aware}"), 1);
+        assert_ne!(row, b1);
+        breaches.push_str(&format!("{row}\n"));
+    }
+    std::fs::write(export.join("breaches.csv"), breaches).unwrap();
+    let store = tmp.path().join("store");
+    let out = run(&["import", "--store", store.to_str().unwrap(), export.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let files = report(&store, &tmp.path().join("edps"), "edps", &["--format", "html"]);
+    let html = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(html.contains("Report of the Commission to the European Data Protection Supervisor"), "{html}");
+    assert!(html.contains("2019-12-05 to 2024-12-04 (Brussels time)"), "the period is stated");
+    assert!(html.contains("Each breach of a Union controller"));
+    for (id, shown) in
+        [("B-EU-FIRST-DAY", true), ("B-EU-BEFORE", false), ("B-DE-NATIONAL", false), ("B-EU-NEW-YEAR", true)]
+    {
+        assert_eq!(html.contains(&format!("<td>{id}</td>")), shown, "{id}");
+    }
+    // The national breach is counted among the breaches, with the four Union ones in the period.
+    let counted =
+        html.split("Breaches by risk and notification").nth(1).unwrap().split("</table>").next().unwrap();
+    let total = counted.split("<tr><td>total</td>").nth(1).unwrap().split("</tr>").next().unwrap();
+    assert!(total.ends_with("<td>4</td>"), "{counted}");
+    // A pack details its own actors' breaches of its year only, the year counted in Brussels.
+    let pack = |ms: &str, year: &str| {
+        let dir = tmp.path().join(format!("pack-{ms}-{year}"));
+        let o = run(&[
+            "report",
+            "--store",
+            store.to_str().unwrap(),
+            "--year",
+            year,
+            "--out",
+            dir.to_str().unwrap(),
+            "--kind",
+            "member-state",
+            "--member-state",
+            ms,
+            "--format",
+            "html",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        std::fs::read_to_string(stdout(&o).lines().next().unwrap()).unwrap()
+    };
+    assert!(pack("DE", "2023").contains("<td>B-DE-NATIONAL</td>"));
+    assert!(!pack("DE", "2024").contains("<td>B-DE-NATIONAL</td>"));
+    assert!(!pack("EU", "2023").contains("<td>B-EU-NEW-YEAR</td>"));
+    assert!(pack("EU", "2024").contains("<td>B-EU-NEW-YEAR</td>"));
+    // A year out of range is refused with its reason, not a panic.
+    let o = run(&[
+        "report",
+        "--store",
+        store.to_str().unwrap(),
+        "--year",
+        "99999",
+        "--out",
+        tmp.path().to_str().unwrap(),
+        "--kind",
+        "annual",
+    ]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("expected a year from 1995 to 9999"), "{}", stderr(&o));
 }
