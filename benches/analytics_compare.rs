@@ -89,10 +89,16 @@ pub fn compare(events: u64, reps: usize, adhoc_reps: usize) -> Comparison {
     });
     runs.push(Run { name: "request_facts".into(), kind: "indicators", custos: facts, duckdb: vec![] });
     let year = || vec![ScalarValue::Int64(Some(YEAR))];
+    // The year of the reports: from 00:00 Brussels on 1 January (UTC+1 in winter).
+    let (from, to) = (format!("{}-12-31T23:00:00Z", YEAR - 1), format!("{YEAR}-12-31T23:00:00Z"));
+    let micros = |t: &str| chrono::DateTime::parse_from_rfc3339(t).unwrap().timestamp_micros();
+    let ts = |t: &str| ScalarValue::TimestampMicrosecond(Some(micros(t)), Some("UTC".into()));
+    let usage_period = || vec![ts(&from), ts(&to)];
+    let usage_period_json = || vec![json!({"timestamp": from}), json!({"timestamp": to})];
     let mut queries: Vec<Query> = vec![
         ("indicators".into(), "indicators", sql::INDICATORS.into(), year(), vec![json!(YEAR)], reps),
         ("benchmark".into(), "benchmarking", sql::BENCHMARK.into(), year(), vec![json!(YEAR)], reps),
-        ("usage".into(), "report", sql::USAGE.into(), year(), vec![json!(YEAR)], reps),
+        ("usage".into(), "report", sql::USAGE.into(), usage_period(), usage_period_json(), reps),
         (
             "answer_distribution".into(),
             "report",

@@ -32,6 +32,8 @@ cases = " ".join(f"WHEN '{s}' THEN '{z}'" for s, z in spec["zones"].items())
 con.execute(
     f"CREATE MACRO zone_of(state) AS CASE state {cases} ELSE 'UTC' END"
 )
+# local_year(ts, state): the year of ts in the state's legal time, as Custos's function.
+con.execute("CREATE MACRO local_year(ts, state) AS year(timezone(zone_of(state), ts))")
 con.execute(
     "CREATE MACRO end_of_local_day(ts, state) AS "
     "timezone(zone_of(state), date_trunc('day', timezone(zone_of(state), ts)) + INTERVAL 1 DAY)"

@@ -169,7 +169,7 @@ enum Command {
         /// The store.
         #[arg(long)]
         store: PathBuf,
-        /// The year reported on.
+        /// The year reported on: a calendar year in Brussels time; for `edps`, the five years before 5 December of it.
         #[arg(long)]
         year: i32,
         /// The directory to write into (created if absent).

@@ -112,13 +112,36 @@ impl Item {
     pub fn admin() -> Item {
         Item { kind: "admin", aggregate: false, ..Item::statistics() }
     }
+
+    /// The Commission's report to the EDPS (IMI Art. 25(2)): counts, and detail only about
+    /// Union controllers' breaches; `commission` is the Commission's authority, whose DPO
+    /// reads it.
+    pub fn edps_report(commission: &str) -> Item {
+        Item {
+            kind: "edps_report",
+            aggregate: true,
+            personal: false,
+            protected: false,
+            member_state: "EU".to_owned(),
+            controller: commission.to_owned(),
+        }
+    }
+}
+
+/// What a viewer asks to do with an item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Action {
+    /// See it.
+    View,
+    /// Make it (a report).
+    Produce,
 }
 
 /// The view policies and the decisions taken so far.
 pub struct Guard {
     policies: Policies,
     authorizer: Authorizer,
-    cache: Mutex<HashMap<(Viewer, Item), bool>>,
+    cache: Mutex<HashMap<(Viewer, Action, Item), bool>>,
 }
 
 impl Guard {
@@ -138,11 +161,16 @@ impl Guard {
 
     /// Whether `viewer` may see `item`.
     pub fn allows(&self, viewer: &Viewer, item: &Item) -> bool {
-        let key = (viewer.clone(), item.clone());
+        self.allows_to(viewer, Action::View, item)
+    }
+
+    /// Whether the view policies let `viewer` do `action` with `item`.
+    pub fn allows_to(&self, viewer: &Viewer, action: Action, item: &Item) -> bool {
+        let key = (viewer.clone(), action, item.clone());
         if let Some(&d) = self.cache.lock().ok().and_then(|c| c.get(&key).copied()).as_ref() {
             return d;
         }
-        let decision = self.decide(viewer, item).unwrap_or_else(|e| {
+        let decision = self.decide(viewer, action, item).unwrap_or_else(|e| {
             tracing::error!(%e, "a view decision failed: refused");
             false
         });
@@ -152,12 +180,17 @@ impl Guard {
         decision
     }
 
-    fn decide(&self, viewer: &Viewer, item: &Item) -> Result<bool> {
+    fn decide(&self, viewer: &Viewer, action: Action, item: &Item) -> Result<bool> {
         let schema = self.policies.schema();
         let bad = |e: &dyn std::fmt::Display| crate::error::Error::Internal(e.to_string());
         let principal: EntityUid = r#"Dashboard::Viewer::"v""#.parse().map_err(|e| bad(&e))?;
         let resource: EntityUid = r#"Dashboard::Item::"i""#.parse().map_err(|e| bad(&e))?;
-        let action: EntityUid = r#"Dashboard::Action::"view""#.parse().map_err(|e| bad(&e))?;
+        let action: EntityUid = match action {
+            Action::View => r#"Dashboard::Action::"view""#,
+            Action::Produce => r#"Dashboard::Action::"produce""#,
+        }
+        .parse()
+        .map_err(|e| bad(&e))?;
         let entities = Entities::from_json_value(
             json!([
                 {"uid": {"type": "Dashboard::Viewer", "id": "v"}, "parents": [], "attrs": {

@@ -721,10 +721,12 @@ fn build_deadlines(
     let data = state.data();
     let mode = stats(state, v);
     let (rule, status, actor) = (q(params, "rule"), q(params, "status"), q(params, "actor"));
+    let severity = q(params, "severity");
     let selected = |f: &&Finding| {
         (rule.is_empty() || f.rule == rule)
             && (status.is_empty() || f.status == status)
             && (actor.is_empty() || opt(&f.authority_id) == actor)
+            && (severity.is_empty() || f.severity == severity)
     };
     let personal = |f: &Finding| f.subject_kind == "user" || f.subject_kind == "request";
     let counted: Vec<&Finding> = data
@@ -747,13 +749,25 @@ fn build_deadlines(
         return Err(AppError::Forbidden);
     }
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    let mut by_severity: BTreeMap<(String, String), u64> = BTreeMap::new();
     for f in &counted {
         *counts.entry((f.rule.clone(), f.status.clone())).or_default() += 1;
+        *by_severity.entry((f.severity.clone(), f.status.clone())).or_default() += 1;
     }
     let (table, counts_json) =
         count_table("Deadline findings per rule and status", "rule", &counts, mode, state.k, &|r, s| {
             link_with("/deadlines", &[("rule", r), ("status", s)])
         });
+    // Violations (periods and duties the law sets) apart from warnings (Custos defaults and
+    // controllers' own commitments).
+    let (severity_table, severity_json) = count_table(
+        "Deadline findings per severity and status",
+        "severity",
+        &by_severity,
+        mode,
+        state.k,
+        &|r, s| link_with("/deadlines", &[("severity", r), ("status", s)]),
+    );
     let now = data.as_of;
     let zone = v.zone();
     let rows = shown
@@ -765,7 +779,10 @@ fn build_deadlines(
                 Cell::text(f.rule.clone()).link(format!("/policies/{}", f.rule)),
                 Cell::text(f.status.clone()).class(if f.status == "overdue" { "overdue" } else { "" }),
                 Cell::text(f.severity.clone()),
-                Cell::text(format!("{} {}", f.subject_kind, f.subject_id)),
+                Cell::text(match &f.detail {
+                    Some(d) => format!("{} {} ({d})", f.subject_kind, f.subject_id),
+                    None => format!("{} {}", f.subject_kind, f.subject_id),
+                }),
                 f.due_at.as_deref().map_or_else(|| Cell::text("-"), |d| Cell::time(d, zone)),
                 age.map_or_else(
                     || Cell::text("-"),
@@ -797,21 +814,28 @@ fn build_deadlines(
     Ok(Page {
         title: "Deadlines".into(),
         intro: format!(
-            "Retention, blocking, deletion, requests, breaches and response times as of {}: overdue, late, due within 30 days, or unmet.",
+            "Retention, blocking, deletion, requests, breaches, response times and users' access rights as of {}: overdue, late, due within 30 days, or unmet. A violation breaks a period or duty the law sets; a warning, a Custos default or a controller's own commitment.",
             custos_engine::finding::format_micros(now)
         ),
         sections: vec![
             Section::Filters {
-                fields: [("rule", "Rule"), ("status", "Status"), ("actor", "Actor")]
-                    .iter()
-                    .map(|(n, l)| Field { name: (*n).into(), label: (*l).into(), value: q(params, n).into() })
-                    .collect(),
+                fields: [
+                    ("rule", "Rule"),
+                    ("status", "Status"),
+                    ("severity", "Severity"),
+                    ("actor", "Actor"),
+                ]
+                .iter()
+                .map(|(n, l)| Field { name: (*n).into(), label: (*l).into(), value: q(params, n).into() })
+                .collect(),
             },
+            Section::Table(severity_table),
             Section::Table(table),
             Section::Table(list),
         ],
         json: json!({
             "as_of": custos_engine::finding::format_micros(now),
+            "counts_by_severity": severity_json,
             "counts": counts_json,
             "total": shown.len(),
             "findings": shown.iter().skip((page_no - 1) * crate::page::PAGE_SIZE).take(crate::page::PAGE_SIZE).collect::<Vec<_>>(),
@@ -1292,16 +1316,23 @@ async fn openapi() -> Json<Value> {
 // Reports: produce them, list them, download them.
 
 /// The item a report shows, for the view policies: the annual report is protected statistics;
-/// the report to the EDPS lists every breach and the rules' findings in detail, so it is for
-/// whoever may see Union actors' records in detail (the EDPS); a member state's pack shows that
-/// member state's actors in detail.
-fn report_item(kind: &str, ms: &str) -> Option<Item> {
+/// the report to the EDPS is the Commission's, addressed to the EDPS (counts, and detail only
+/// about Union controllers' breaches: IMI Art. 25(2)); a member state's pack shows that member
+/// state's actors in detail.
+fn report_item(state: &AppState, kind: &str, ms: &str) -> Option<Item> {
     match kind {
         "annual" => Some(Item::statistics().protected()),
-        "edps" => Some(Item::detail("EU", "", true)),
+        "edps" => Some(Item::edps_report(state.data().commission.as_deref().unwrap_or_default())),
         "member-state" if ms.len() == 2 => Some(Item::detail(ms, "", true)),
         _ => None,
     }
+}
+
+/// Whether `v` may produce a report of `kind`: the report to the EDPS by its own policy (the
+/// Commission's, IMI Art. 25(2)); the others by whoever may see them.
+fn may_produce(state: &AppState, v: &Viewer, kind: &str, item: &Item) -> bool {
+    let action = if kind == "edps" { crate::authz::Action::Produce } else { crate::authz::Action::View };
+    state.guard.allows_to(v, action, item)
 }
 
 /// The kind and member state of a report file's name (`imi-annual-report-2025.pdf`).
@@ -1328,21 +1359,25 @@ async fn reports(
     Query(params): Params,
 ) -> Response {
     let v = &current.session.viewer;
+    // The kinds this viewer may produce.
     let kinds: Vec<(&str, &str)> =
         [("annual", "Annual IMI report (Art. 25(1))"), ("edps", "Report to the EDPS (Art. 25(2))")]
             .into_iter()
-            .filter(|(k, _)| report_item(k, "").is_some_and(|i| state.guard.allows(v, &i)))
+            .filter(|(k, _)| report_item(&state, k, "").is_some_and(|i| may_produce(&state, v, k, &i)))
             .collect();
     let own_pack =
         !v.member_state.is_empty() && state.guard.allows(v, &Item::detail(&v.member_state, "", true));
-    if kinds.is_empty() && !own_pack {
+    let reads_edps = report_item(&state, "edps", "").is_some_and(|i| state.guard.allows(v, &i));
+    if kinds.is_empty() && !own_pack && !reads_edps {
         return respond(&uri, &current, Err(AppError::Forbidden));
     }
     let mut files: Vec<String> = std::fs::read_dir(report_dir(&state))
         .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
     files.retain(|f| {
-        report_of(f).and_then(|(k, ms)| report_item(k, &ms)).is_some_and(|i| state.guard.allows(v, &i))
+        report_of(f)
+            .and_then(|(k, ms)| report_item(&state, k, &ms))
+            .is_some_and(|i| state.guard.allows(v, &i))
     });
     files.sort();
     let mut fields = vec![
@@ -1375,10 +1410,13 @@ async fn reports(
     let page = Page {
         title: "Reports".into(),
         intro: "Produce the reports of IMI Arts. 21 and 25 from the store, as HTML and PDF, and download them. The same store and year give the same files as `custos report`.".into(),
-        sections: vec![
-            Section::Produce { fields, csrf: current.session.csrf.clone() },
-            Section::Table(Table::new("Reports you may download", &["file"], rows)),
-        ],
+        // Only those who may produce a report see the form (the Commission's DPO reads the
+        // report to the EDPS, and produces none).
+        sections: (!kinds.is_empty() || own_pack)
+            .then(|| Section::Produce { fields, csrf: current.session.csrf.clone() })
+            .into_iter()
+            .chain([Section::Table(Table::new("Reports you may download", &["file"], rows))])
+            .collect(),
         json: json!({"kinds": kinds.iter().map(|(k, _)| *k).collect::<Vec<_>>(), "member_state_pack": own_pack, "files": files}),
     };
     respond(&uri, &current, Ok(Arc::new(page)))
@@ -1404,14 +1442,14 @@ async fn produce_report(
         return AppError::Forbidden.into_response();
     }
     let ms = if form.kind == "member-state" { form.member_state.trim().to_owned() } else { String::new() };
-    let Some(item) = report_item(&form.kind, &ms) else {
+    let Some(item) = report_item(&state, &form.kind, &ms) else {
         return AppError::BadRequest(format!(
             "kind `{}`: expected annual, edps or member-state (with a member state)",
             form.kind
         ))
         .into_response();
     };
-    if !state.guard.allows(&v, &item) {
+    if !may_produce(&state, &v, &form.kind, &item) {
         tracing::warn!(name = %v.name, kind = %form.kind, "refused: report");
         return AppError::Forbidden.into_response();
     }
@@ -1465,7 +1503,7 @@ async fn download(
     let Some((kind, ms)) = report_of(&file).filter(|_| !file.contains('/') && !file.contains("..")) else {
         return AppError::NotFound(file).into_response();
     };
-    if !report_item(kind, &ms).is_some_and(|i| state.guard.allows(v, &i)) {
+    if !report_item(&state, kind, &ms).is_some_and(|i| state.guard.allows(v, &i)) {
         tracing::warn!(name = %v.name, %file, "refused: report download");
         return AppError::Forbidden.into_response();
     }

@@ -398,3 +398,51 @@ fn reports_are_produced_with_a_csrf_token_and_downloaded_only_by_those_who_may_s
     assert!(!get("/api/reports", &commission).2.contains("imi-supervision-DE"));
     assert_eq!(get("/reports/..%2Faccounts.json", &commission).0, StatusCode::NOT_FOUND);
 }
+
+/// The report to the EDPS is the Commission's (IMI Art. 25(2)): the Commission produces it;
+/// the EDPS and the Commission's DPO read it; a national DPA and the EDPS itself may not
+/// produce it, and the DPA may not read it.
+#[test]
+fn the_report_to_the_edps_is_produced_by_the_commission_and_read_by_the_edps_and_its_dpo() {
+    let csrf_of = |cookie: &str| {
+        let (status, _, html) = get("/reports", cookie);
+        assert_eq!(status, StatusCode::OK, "{html}");
+        html.split("name=\"csrf\" value=\"").nth(1).map(|c| c.split('"').next().unwrap().to_owned())
+    };
+    let produce = |cookie: &str, csrf: &str| {
+        send(
+            Request::post("/reports")
+                .header(header::COOKIE, cookie)
+                .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+                .body(Body::from(format!("csrf={csrf}&kind=edps&year=2027")))
+                .unwrap(),
+        )
+        .0
+    };
+    let (edps, dpa) = (login("edps"), login("dpa-de"));
+    assert_eq!(produce(&edps, &csrf_of(&edps).unwrap()), StatusCode::FORBIDDEN);
+    assert_eq!(produce(&dpa, &csrf_of(&dpa).unwrap()), StatusCode::FORBIDDEN);
+    let commission = login("commission");
+    let csrf = csrf_of(&commission).unwrap();
+    assert_eq!(produce(&commission, &csrf), StatusCode::SEE_OTHER);
+    let file = "/reports/imi-edps-report-2027.html";
+    for (who, status) in [
+        ("commission", StatusCode::OK),
+        ("edps", StatusCode::OK),
+        ("dpo", StatusCode::OK),
+        ("dpa-de", StatusCode::FORBIDDEN),
+        ("admin", StatusCode::FORBIDDEN),
+    ] {
+        let (got, _, body) = get(file, &login(who));
+        assert_eq!(got, status, "{who}");
+        if status == StatusCode::OK {
+            assert!(
+                body.contains("Report of the Commission to the European Data Protection Supervisor"),
+                "{who}"
+            );
+        }
+    }
+    // The Commission's DPO sees it listed, though it produces nothing.
+    let (_, _, list) = get("/api/reports", &login("dpo"));
+    assert!(list.contains("imi-edps-report-2027.html"), "{list}");
+}

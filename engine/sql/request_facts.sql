@@ -24,7 +24,7 @@ WITH responders AS (
 ),
 requests AS (
     SELECT c.case_id,
-           CAST(date_part('year', arrow_cast(c.sent_at, 'Timestamp(Microsecond, Some("Europe/Brussels"))')) AS BIGINT) AS year,
+           local_year(c.sent_at, 'EU') AS year,
            c.domain,
            r.authority_id,
            a.member_state,
@@ -39,7 +39,7 @@ requests AS (
     JOIN authorities a ON a.authority_id = r.authority_id
     WHERE c.procedure = 'request'
       AND c.sent_at IS NOT NULL
-      AND date_part('year', arrow_cast(c.sent_at, 'Timestamp(Microsecond, Some("Europe/Brussels"))')) BETWEEN $1 AND $2
+      AND local_year(c.sent_at, 'EU') BETWEEN $1 AND $2
       AND array_has($3, c.domain)
 )
 SELECT case_id,

@@ -771,6 +771,7 @@ impl Event<'_> {
             ts: Some(finding::format_micros(self.ts)),
             policies: Some(broken.to_vec()),
             default_period: None,
+            detail: None,
         }
     }
 }

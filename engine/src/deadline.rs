@@ -104,6 +104,8 @@ struct Subject<'a> {
     /// Who must act, by the policies' `@actor`.
     actors: Actors<'a>,
     facts: Vec<(Name, Fact)>,
+    /// The particulars of one fact that a finding lists (`@detail`), by the fact's name.
+    detail: Option<(Name, String)>,
 }
 
 impl Subject<'_> {
@@ -662,7 +664,11 @@ fn push(
     let due = rule.due.as_deref().and_then(|d| s.instant_named(d));
     let (authority, member_state) =
         rule.actor.as_deref().and_then(|a| s.actors.get(a)).copied().unwrap_or((None, None));
-    found.push(policy, status, kind, s.id, due, authority, member_state);
+    let detail = rule.detail.as_deref().and_then(|name| match &s.detail {
+        Some((n, text)) if n.as_str() == name => Some(text.as_str()),
+        _ => None,
+    });
+    found.push(policy, status, kind, s.id, due, authority, member_state, detail);
 }
 
 /// The kinds of subject, in the order of their names.
@@ -742,23 +748,23 @@ impl<'a> Row<'a> {
         let a = self.c.get(n)?.as_primitive::<TimestampMicrosecondType>();
         (!a.is_null(self.r)).then(|| a.value(self.r))
     }
-    /// Whether the list in column `items` holds a value the list in column `allowed` lacks;
-    /// false when `allowed` is null or empty (not recorded: an IMI actor is registered for
-    /// at least one area, and an export without competences must not make every user a
-    /// finding).
-    fn list_has_outside(&self, items: Col, allowed: Col) -> bool {
+    /// The values of the list in column `items` that the list in column `allowed` lacks;
+    /// none when `allowed` is null or empty (not recorded: an IMI actor is registered for at
+    /// least one area, and an export without competences must not make every user a finding).
+    fn outside(&self, items: Col, allowed: Col) -> Vec<String> {
         let list = |c: Col| {
             self.c.get(c).and_then(|a| {
                 let a = a.as_list_opt::<i32>()?;
                 (!a.is_null(self.r)).then(|| a.value(self.r))
             })
         };
-        let (Some(items), Some(allowed)) = (list(items), list(allowed)) else { return false };
+        let (Some(items), Some(allowed)) = (list(items), list(allowed)) else { return Vec::new() };
         if allowed.is_empty() {
-            return false;
+            return Vec::new();
         }
         let (items, allowed) = (items.as_string::<i32>(), allowed.as_string::<i32>());
-        items.iter().flatten().any(|d| !allowed.iter().flatten().any(|a| a == d))
+        let allowed: Vec<&str> = allowed.iter().flatten().collect();
+        items.iter().flatten().filter(|d| !allowed.contains(d)).map(str::to_owned).collect()
     }
 
     /// Calls `f` with each responder of the `responders` column (authority, member state,
@@ -959,7 +965,7 @@ impl Facts {
             requesting: (row.text(col!("requesting_authority")), requester_state),
             ..Actors::default()
         };
-        Some(Subject { kind: "Case", id, actors, facts })
+        Some(Subject { kind: "Case", id, actors, facts, detail: None })
     }
 
     /// The replies a request case owes (RT-LATE): one per responder holding the `responding`
@@ -1003,7 +1009,7 @@ impl Facts {
                 facts.push((fact!("answered"), Fact::Instant(a)));
             }
             let actors = Actors { responding: (h.authority, h.state), ..Actors::default() };
-            out.push(Subject { kind: "Reply", id: case, actors, facts });
+            out.push(Subject { kind: "Reply", id: case, actors, facts, detail: None });
         }
     }
 
@@ -1020,8 +1026,10 @@ impl Facts {
         facts.push((fact!("active"), Fact::Bool(deactivated.is_none())));
         // Rights in a domain the authority is not competent in; an authority whose domains
         // are not recorded is not judged.
-        let outside = row.list_has_outside(col!("domains"), col!("authority_domains"));
-        facts.push((fact!("rights_outside"), Fact::Bool(outside)));
+        let outside = row.outside(col!("domains"), col!("authority_domains"));
+        facts.push((fact!("rights_outside"), Fact::Bool(!outside.is_empty())));
+        // The finding lists them.
+        let detail = (!outside.is_empty()).then(|| (fact!("rights_outside"), outside.join(";")));
         if deactivated.is_none() {
             let since = row.seen(col!("last_login")).map_or(registered, |l| l.max(registered));
             let cal = self.calendars.get(state.unwrap_or("EU"));
@@ -1048,7 +1056,7 @@ impl Facts {
             authority: (row.text(col!("authority_id")), state),
             ..Actors::default()
         };
-        Some(Subject { kind: "User", id, actors, facts })
+        Some(Subject { kind: "User", id, actors, facts, detail })
     }
 
     fn request<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
@@ -1089,7 +1097,7 @@ impl Facts {
             facts.push((fact!("responded"), Fact::Instant(t)));
         }
         let actors = Actors { controller: (row.text(col!("controller_id")), state), ..Actors::default() };
-        Some(Subject { kind: "Request", id, actors, facts })
+        Some(Subject { kind: "Request", id, actors, facts, detail: None })
     }
 
     fn breach<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
@@ -1125,6 +1133,6 @@ impl Facts {
             }
         }
         let actors = Actors { controller: (row.text(col!("controller_id")), state), ..Actors::default() };
-        Some(Subject { kind: "Breach", id, actors, facts })
+        Some(Subject { kind: "Breach", id, actors, facts, detail: None })
     }
 }

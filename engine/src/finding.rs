@@ -49,6 +49,10 @@ pub struct Finding {
     /// The period, when it is Custos's configurable default and not set by law.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_period: Option<String>,
+    /// The particulars a rule lists (USR-RIGHTS: the domains outside the authority's areas,
+    /// `;`-separated).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 /// The Arrow schema findings are stored in, with the run's policy hash and time.
@@ -158,6 +162,7 @@ pub fn from_batch(batch: &RecordBatch) -> Vec<Finding> {
             policies: (!lists.is_null(row))
                 .then(|| lists.value(row).as_string::<i32>().iter().flatten().map(str::to_owned).collect()),
             default_period: text(14, row),
+            detail: None,
         })
         .collect()
 }
@@ -199,6 +204,7 @@ mod tests {
             ts: Some("2024-03-15T09:37:00Z".into()),
             policies: Some(vec!["NTK-DOMAIN".into(), "NTK-INVOLVED".into()]),
             default_period: None,
+            detail: None,
         };
         let batch = to_batch(std::slice::from_ref(&f), "abc", 0).unwrap_or_else(|e| panic!("{e}"));
         assert_eq!(from_batch(&batch), vec![f]);

@@ -164,6 +164,7 @@ async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionConte
     let domains = effective_domains(store)?;
     ctx.register_table("domains", Arc::new(MemTable::try_new(domains.schema(), vec![vec![domains]])?))?;
     ctx.register_udf(end_of_local_day());
+    ctx.register_udf(local_year());
     ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(InAnyPeriod::new()));
     ctx.register_udf(datafusion::logical_expr::ScalarUDF::new_from_impl(PackedPeriods::new()));
     Ok(ctx)
@@ -201,6 +202,38 @@ fn end_of_local_day() -> datafusion::logical_expr::ScalarUDF {
         })
     });
     create_udf("end_of_local_day", vec![utc.clone(), DataType::Utf8], utc, Volatility::Immutable, fun)
+}
+
+/// `local_year(ts, member_state)`: the year of `ts` in the member state's legal time (`EU`:
+/// Brussels, where the Commission counts the years of its reports).
+fn local_year() -> datafusion::logical_expr::ScalarUDF {
+    use arrow::array::{Array, AsArray, Int64Array};
+    use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
+    use chrono::Datelike;
+    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let fun = Arc::new(|args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(args)?;
+        let ts = arrays[0].as_primitive::<TimestampMicrosecondType>();
+        let states = arrow::compute::cast(&arrays[1], &DataType::Utf8)?;
+        let states = states.as_string::<i32>();
+        let out: Int64Array = ts
+            .iter()
+            .zip(states.iter())
+            .map(|(t, state)| {
+                let t = chrono::DateTime::from_timestamp_micros(t?)?;
+                Some(i64::from(t.with_timezone(&calendar::zone(state?)).year()))
+            })
+            .collect();
+        let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let array: ArrayRef = Arc::new(out);
+        Ok(if scalar && array.len() == 1 {
+            ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&array, 0)?)
+        } else {
+            ColumnarValue::Array(array)
+        })
+    });
+    create_udf("local_year", vec![utc, DataType::Utf8], DataType::Int64, Volatility::Immutable, fun)
 }
 
 /// `in_any_period(ts, periods [, authority])`: whether `ts` falls in one of `periods`, a list

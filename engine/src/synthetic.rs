@@ -938,6 +938,14 @@ fn write_events(
             }
             _ => {}
         }
+        // A user at work logs in: the first plain event of a user who has not logged in for
+        // three weeks is that login (the injections, `inject` below 14, stay as they are).
+        if let Some((u, Some(_), ..)) = row
+            && inject >= 14
+            && last_login[u].is_none_or(|l| t - l > 21 * DAY)
+        {
+            row = Some((u, None, "login", "administrative_cooperation", ""));
+        }
         if row.is_none() {
             // No case at hand: a login or a search by an active user.
             for _ in 0..20 {

@@ -78,6 +78,8 @@ pub const VIEWS: &[(&str, &str)] = &[
     ("rules/view/policies.cedar", include_str!("../rules/view/policies.cedar")),
     ("rules/view/admin.cedar", include_str!("../rules/view/admin.cedar")),
     ("rules/view/no-user-data.cedar", include_str!("../rules/view/no-user-data.cedar")),
+    ("rules/view/edps-report.cedar", include_str!("../rules/view/edps-report.cedar")),
+    ("rules/view/produce-edps-report.cedar", include_str!("../rules/view/produce-edps-report.cedar")),
 ];
 
 /// The dashboard rules' cases, in `cedar run-tests` format.
@@ -121,6 +123,9 @@ pub struct Rule {
     pub severity: String,
     /// The period, when it is Custos's default and not the law's (`@default`).
     pub default: Option<String>,
+    /// The fact whose particulars a finding lists (`@detail`), e.g. the domains of
+    /// USR-RIGHTS.
+    pub detail: Option<String>,
     /// Who must act, for deadline rules (`@actor`: `commission`, `requesting`, `responding`
     /// or `controller`).
     pub actor: Option<String>,
@@ -198,6 +203,7 @@ impl Policies {
                     done: optional("done"),
                     severity: optional("severity").unwrap_or_else(|| "violation".to_owned()),
                     default: optional("default"),
+                    detail: optional("detail"),
                     actor: optional("actor"),
                     article: annotation("article")?,
                     title: annotation("title")?,

@@ -38,6 +38,9 @@ pub struct Data {
     pub requests: Vec<Row>,
     /// Member state of every authority.
     pub states: HashMap<String, String>,
+    /// The Commission's authority (the first of kind `commission` by identifier), whose DPO
+    /// reads the report to the EDPS.
+    pub commission: Option<String>,
     /// The indicators of every year with requests, overall and per member state and domain.
     pub indicators: BTreeMap<i32, Vec<Indicators>>,
     /// Benchmarking of the latest year.
@@ -73,6 +76,13 @@ impl Data {
                 .iter()
                 .map(|r| (text(r, "authority_id"), text(r, "member_state")))
                 .collect();
+        let commission = rows_of(
+            &ctx,
+            "SELECT authority_id FROM authorities WHERE kind = 'commission' ORDER BY authority_id LIMIT 1",
+        )
+        .await?
+        .first()
+        .map(|r| text(r, "authority_id"));
         let with_state = |mut rows: Vec<Row>| {
             for r in &mut rows {
                 let ms = states.get(&text(r, "controller_id")).cloned().unwrap_or_default();
@@ -96,7 +106,7 @@ impl Data {
         // Indicators of every year with requests; benchmarking of the latest.
         let years = rows_of(
             &ctx,
-            "SELECT CAST(min(date_part('year', sent_at)) AS BIGINT) AS lo, CAST(max(date_part('year', sent_at)) AS BIGINT) AS hi \
+            "SELECT min(local_year(sent_at, 'EU')) AS lo, max(local_year(sent_at, 'EU')) AS hi \
              FROM cases WHERE procedure = 'request' AND sent_at IS NOT NULL",
         )
         .await?;
@@ -139,6 +149,7 @@ impl Data {
             breaches,
             requests,
             states,
+            commission,
             indicators,
             benchmark,
             readings: options.describe(),

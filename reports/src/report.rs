@@ -362,9 +362,36 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
             if f.status == "late" && !period.holds_opt(&f.due_at) {
                 continue;
             }
-            *counts.entry((f.rule.clone(), f.status.clone())).or_default() += 1;
+            *counts.entry((with_severity(f), f.status.clone())).or_default() += 1;
         }
         part.tables.push(counts_table("Retention findings by rule and status", "rule", &counts, 1));
+        parts.push(part);
+    }
+
+    // Users' access rights: counts about natural persons (IMI users), for supervisors only.
+    if req.kind != ReportKind::Annual {
+        let mut part = Part::new("Users' access rights");
+        part.paragraphs.push(format!(
+            "As of {}: active users holding access rights outside the areas in which their authority is \
+             competent (IMI Art. 9(2)-(3), USR-RIGHTS), and active users without a granted login for the \
+             period Custos assumes (USR-DORMANT, a warning: access rights are to be withdrawn where no \
+             longer necessary, Art. 9(3)), by the member state of their authority.",
+            custos_engine::finding::format_micros(period.to)
+        ));
+        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+        for f in data.deadlines.iter().filter(|f| {
+            f.rule.starts_with("USR-")
+                && f.status != "due_soon"
+                && mine(f.member_state.as_deref().unwrap_or(""))
+        }) {
+            *counts.entry((with_severity(f), f.member_state.clone().unwrap_or_default())).or_default() += 1;
+        }
+        part.tables.push(counts_table(
+            "Users' access-rights findings by rule and member state",
+            "rule",
+            &counts,
+            1,
+        ));
         parts.push(part);
     }
 
@@ -406,18 +433,19 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
             "Breaches the controllers became aware of from {} (Regulation 2018/1725 Arts. 34, 35).",
             period.describe()
         ));
-        let late: BTreeSet<String> = data
+        // A late notification with reasons is a warning (the supervisor judges the delay).
+        let late: BTreeMap<String, &str> = data
             .deadlines
             .iter()
             .filter(|f| f.rule == "BRE-NOTIFY" && (f.status == "late" || f.status == "overdue"))
-            .map(|f| f.subject_id.clone())
+            .map(|f| (f.subject_id.clone(), f.severity.as_str()))
             .collect();
         let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
         for b in &breaches {
             let notified = if text(b, "risk") == "unlikely" {
                 "not required"
-            } else if late.contains(&text(b, "breach_id")) {
-                "late or not notified"
+            } else if let Some(severity) = late.get(&text(b, "breach_id")) {
+                if *severity == "warning" { "late, with reasons (warning)" } else { "late or not notified" }
             } else {
                 "within 72 hours"
             };
@@ -490,7 +518,7 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
         let ids: BTreeSet<String> = requests.iter().map(|r| text(r, "request_id")).collect();
         let mut met: BTreeMap<(String, String), u64> = BTreeMap::new();
         for f in data.deadlines.iter().filter(|f| f.rule.starts_with("DSR-") && ids.contains(&f.subject_id)) {
-            *met.entry((f.rule.clone(), f.status.clone())).or_default() += 1;
+            *met.entry((with_severity(f), f.status.clone())).or_default() += 1;
         }
         part.tables.push(counts_table("Request deadlines missed, by rule and status", "rule", &met, k));
         parts.push(part);
@@ -541,6 +569,12 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
         provenance.push(("Need-to-know audit".to_owned(), format!("{at}, policy set {hash}")));
     }
     Ok(Report { kind: req.kind, title, subtitle, year, period, provenance, parts })
+}
+
+/// A finding's rule as a report's row names it: a warning (a Custos default or a controller's
+/// own commitment) says so, so that it is never read as a violation of the law.
+fn with_severity(f: &Finding) -> String {
+    if f.severity == "warning" { format!("{} (warning)", f.rule) } else { f.rule.clone() }
 }
 
 /// Counts keyed by (row, column) as a table with its totals, suppressed with threshold `k`

@@ -272,7 +272,7 @@ fn every_role_uses_the_dashboard_in_a_headless_browser() {
         ("/requests", "Data-subject requests", "Requests by right and outcome"),
         ("/response-times", "Response times", "Average days to answer"),
         ("/policies", "Policy explorer", "NTK-DOMAIN"),
-        ("/reports", "Reports", "Produce"),
+        ("/reports", "Reports", "Reports you may download"),
     ];
     for login in &logins {
         let (name, role, password) = (&login[0], &login[1], &login[3]);
@@ -290,7 +290,8 @@ fn every_role_uses_the_dashboard_in_a_headless_browser() {
             let html = b.source();
             let refused = match role.as_str() {
                 "admin" => path != "/policies",
-                "dpo" => path == "/response-times" || path == "/reports",
+                // The demo's DPO is the Commission's: it reads the report to the EDPS.
+                "dpo" => path == "/response-times",
                 _ => false,
             };
             if refused {
@@ -326,6 +327,43 @@ fn every_role_uses_the_dashboard_in_a_headless_browser() {
         assert!(b.url().ends_with("/login"), "{name} logged out");
         b.go(&format!("{base}/"));
         assert!(b.url().ends_with("/login"), "{name}'s session ended");
+    }
+    // The report to the EDPS: the Commission produces it with the form; the EDPS and the
+    // Commission's DPO find it among the reports they may download; a national DPA does not.
+    let sign_in = |name: &str| {
+        let login = logins.iter().find(|l| l[0] == name).unwrap_or_else(|| panic!("no login {name}"));
+        b.go(&format!("{base}/login"));
+        b.type_into("#name", &login[0]);
+        b.type_into("#password", &login[3]);
+        b.click("button[type=submit]");
+        b.wait(&format!("{name} to log in"), |h| {
+            h.contains("<h1>Overview</h1>") || h.contains("you may not see this")
+        });
+    };
+    let sign_out = || {
+        b.go(&format!("{base}/policies"));
+        b.click("header form button");
+        b.wait("to log out", |h| h.contains("id=\"password\""));
+    };
+    let commission = logins.iter().find(|l| l[1] == "commission").unwrap()[0].clone();
+    sign_in(&commission);
+    b.go(&format!("{base}/reports"));
+    b.type_into("input[name=year]", "2027");
+    b.type_into("input[name=kind]", "edps");
+    b.click("main form button[type=submit]");
+    let html = b.wait("the report to the EDPS", |h| h.contains("imi-edps-report-2027.html"));
+    assert!(html.contains("imi-edps-report-2027.pdf"), "{html}");
+    b.screenshot(&shots.join("commission-edps-report.png"));
+    sign_out();
+    for l in logins.iter().filter(|l| l[1] == "edps" || l[1] == "dpo" || l[1] == "dpa") {
+        sign_in(&l[0]);
+        b.go(&format!("{base}/reports"));
+        let listed = b.source().contains("imi-edps-report-2027.html");
+        assert_eq!(listed, l[1] != "dpa", "{}: the report to the EDPS listed", l[0]);
+        if l[1] == "dpo" {
+            assert!(!b.source().contains(">Produce<"), "the Commission's DPO produces nothing");
+        }
+        sign_out();
     }
     http(driver_port, "DELETE", &format!("/session/{}", b.session), None);
 }

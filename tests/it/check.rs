@@ -380,6 +380,9 @@ fn revision_2_edges_hold() {
     };
     assert_eq!(fails(&[]), Some(1));
     assert_eq!(fails(&["--fail-on", "warnings"]), Some(1));
+    // USR-RIGHTS lists the domains outside the authority's areas.
+    let rights = doc["findings"].as_array().unwrap().iter().find(|f| f["rule"] == "USR-RIGHTS").unwrap();
+    assert_eq!(rights["detail"], "solvit", "{rights}");
     // USR-DORMANT's period is a Custos default, configurable.
     let doc = check_json(&store, "2027-06-01T00:00:00Z", &["--dormant-months", "24"]);
     assert!(doc["findings"].as_array().unwrap().iter().all(|f| f["rule"] != "USR-DORMANT"), "{doc}");

@@ -63,6 +63,7 @@ struct Found {
     due: Option<i64>,
     authority: Option<Span>,
     member_state: Option<Span>,
+    detail: Option<Span>,
 }
 
 /// A finding as read from [`Findings`], borrowing its texts.
@@ -82,6 +83,8 @@ pub struct FindingRef<'a> {
     pub authority_id: Option<&'a str>,
     /// Its member state (`EU` for Union actors).
     pub member_state: Option<&'a str>,
+    /// The particulars the rule lists (`@detail`: USR-RIGHTS's domains), `;`-separated.
+    pub detail: Option<&'a str>,
 }
 
 impl FindingRef<'_> {
@@ -104,6 +107,7 @@ impl FindingRef<'_> {
             ts: None,
             policies: Some(vec![p.id.clone()]),
             default_period: p.default.clone(),
+            detail: self.detail.map(str::to_owned),
         }
     }
 }
@@ -181,6 +185,7 @@ impl Findings {
             due: f.due,
             authority_id: f.authority.map(|s| self.span(s)),
             member_state: f.member_state.map(|s| self.span(s)),
+            detail: f.detail.map(|s| self.span(s)),
         }
     }
 
@@ -201,6 +206,7 @@ impl Findings {
         due: Option<i64>,
         authority: Option<&str>,
         member_state: Option<&str>,
+        detail: Option<&str>,
     ) {
         let mut head = [0u8; 16];
         let n = subject.len().min(16);
@@ -215,6 +221,7 @@ impl Findings {
             due,
             authority: authority.map(|t| self.keep(t)),
             member_state: member_state.map(|t| self.keep(t)),
+            detail: detail.map(|t| self.keep(t)),
         };
         self.found.push(found);
     }
@@ -228,21 +235,25 @@ impl Findings {
             subject: shift(f.subject),
             authority: f.authority.map(shift),
             member_state: f.member_state.map(shift),
+            detail: f.detail.map(shift),
             ..f
         }));
         other.text.clear();
     }
 
-    /// Orders the findings by rule ID, subject kind, subject and status. No two findings
-    /// share a rule, subject and status, so the order is total.
+    /// Orders the findings by rule ID, subject kind, subject and status, then (for a request
+    /// that several responders had to answer, one RT-LATE finding each) by due instant and
+    /// actor: the order is total.
     pub(super) fn sort(&mut self) {
         let text = &self.text;
-        let subject = |f: &Found| &text[f.subject.at..f.subject.at + f.subject.len];
+        let span = |s: Span| &text[s.at..s.at + s.len];
         self.found.sort_unstable_by(|a, b| {
             (a.rule, a.kind, a.head)
                 .cmp(&(b.rule, b.kind, b.head))
-                .then_with(|| subject(a).cmp(subject(b)))
+                .then_with(|| span(a.subject).cmp(span(b.subject)))
                 .then_with(|| a.status.cmp(&b.status))
+                .then_with(|| a.due.cmp(&b.due))
+                .then_with(|| a.authority.map(span).cmp(&b.authority.map(span)))
         });
     }
 }
@@ -256,8 +267,17 @@ impl PartialEq for Findings {
 
 /// Compares two findings field by field (the policy by its ID).
 fn same(a: &FindingRef, b: &FindingRef) -> Ordering {
-    (a.policy.id.as_str(), a.status, a.subject_kind, a.subject_id, a.due, a.authority_id, a.member_state).cmp(
-        &(
+    (
+        a.policy.id.as_str(),
+        a.status,
+        a.subject_kind,
+        a.subject_id,
+        a.due,
+        a.authority_id,
+        a.member_state,
+        a.detail,
+    )
+        .cmp(&(
             b.policy.id.as_str(),
             b.status,
             b.subject_kind,
@@ -265,8 +285,8 @@ fn same(a: &FindingRef, b: &FindingRef) -> Ordering {
             b.due,
             b.authority_id,
             b.member_state,
-        ),
-    )
+            b.detail,
+        ))
 }
 
 /// A JSON array of [`Finding`]s, each made as it is written.
