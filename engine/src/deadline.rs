@@ -958,7 +958,7 @@ impl Facts {
         if row.is(col!("procedure"), "request")
             && let Some(agreed) = row.raw(col!("due_at"))
         {
-            self.replies(row, id, agreed, replies);
+            self.replies(row, id, agreed, memo, replies);
         }
         let actors = Actors {
             commission: self.commission(),
@@ -972,45 +972,50 @@ impl Facts {
     /// role when the agreed day ends in its own legal time, or, when none does, per responder
     /// who held it last before that instant. The agreed day is the UTC date of `due_at` (a
     /// bare date is stored as 00:00 UTC of that date).
-    fn replies<'a>(&'a self, row: &Row<'a>, case: &'a str, agreed: i64, out: &mut Vec<Subject<'a>>) {
-        /// A responding participation, as known at the check's instant.
-        struct Held<'a> {
-            authority: Option<&'a str>,
-            state: Option<&'a str>,
-            /// The end of the agreed day in this responder's legal time.
-            due: i64,
-            joined: i64,
-            left: Option<i64>,
-        }
-        impl Held<'_> {
-            /// Held the role when the agreed day ended where it is.
-            fn holds(&self) -> bool {
-                self.joined <= self.due && self.left.is_none_or(|l| self.due < l)
-            }
-        }
+    fn replies<'a>(
+        &'a self,
+        row: &Row<'a>,
+        case: &'a str,
+        agreed: i64,
+        memo: &mut period::Memo,
+        out: &mut Vec<Subject<'a>>,
+    ) {
         let day = utc(agreed).date_naive();
-        let answered = row.seen(col!("answered_at"));
-        let mut held: Vec<Held<'a>> = Vec::new();
-        row.responders(|authority, state, joined, left| {
-            let zone = self.calendars.get(state.unwrap_or("EU")).zone;
-            let due = micros(period::end_of_date(day, &zone));
-            held.push(Held { authority, state, due, joined, left: left.filter(|l| *l <= row.as_of) });
-        });
-        let anyone = held.iter().any(Held::holds);
-        // When nobody held it then: whoever left it last before its day ended.
-        let last_left = held.iter().filter_map(|h| h.left.filter(|l| h.joined <= h.due && *l <= h.due)).max();
-        let responsible = |h: &Held| {
-            if anyone { h.holds() } else { last_left.is_some() && h.left == last_left && h.joined <= h.due }
-        };
-        for h in held.iter().filter(|h| responsible(h)) {
-            let mut facts = Vec::with_capacity(2);
-            facts.push((fact!("answer_due"), Fact::Instant(h.due)));
-            if let Some(a) = answered {
-                facts.push((fact!("answered"), Fact::Instant(a)));
+        // A responder's end of the agreed day, in its own legal time.
+        let mut due_of =
+            |state: Option<&str>| memo.end_of_date(day, &self.calendars.get(state.unwrap_or("EU")));
+        // Held the role when the agreed day ended where it is.
+        let holds = |joined: i64, due: i64, left: Option<i64>| joined <= due && left.is_none_or(|l| due < l);
+        // A departure is known once it happened by the check's instant.
+        let known = |left: Option<i64>| left.filter(|l| *l <= row.as_of);
+        // First pass: does anyone hold it, and, if not, when did the last one leave before?
+        let (mut anyone, mut last_left) = (false, None);
+        row.responders(|_, state, joined, left| {
+            let (due, left) = (due_of(state), known(left));
+            if holds(joined, due, left) {
+                anyone = true;
+            } else if let Some(l) = left.filter(|l| joined <= due && *l <= due) {
+                last_left = last_left.max(Some(l));
             }
-            let actors = Actors { responding: (h.authority, h.state), ..Actors::default() };
-            out.push(Subject { kind: "Reply", id: case, actors, facts, detail: None });
+        });
+        if !anyone && last_left.is_none() {
+            return;
         }
+        let answered = row.seen(col!("answered_at"));
+        row.responders(|authority, state, joined, left| {
+            let (due, left) = (due_of(state), known(left));
+            let responsible =
+                if anyone { holds(joined, due, left) } else { left == last_left && joined <= due };
+            if responsible {
+                let mut facts = Vec::with_capacity(2);
+                facts.push((fact!("answer_due"), Fact::Instant(due)));
+                if let Some(a) = answered {
+                    facts.push((fact!("answered"), Fact::Instant(a)));
+                }
+                let actors = Actors { responding: (authority, state), ..Actors::default() };
+                out.push(Subject { kind: "Reply", id: case, actors, facts, detail: None });
+            }
+        });
     }
 
     fn user<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {

@@ -60,6 +60,16 @@ impl std::fmt::Display for Length {
 #[derive(Debug, Default)]
 pub struct Memo {
     tables: Vec<Table>,
+    /// The ends of days agreed as dates ([`end_of_date`]), per calendar, by day.
+    dates: Vec<Dates>,
+}
+
+/// 24:00 of each day in one calendar's zone (UTC microseconds), by day from the Common Era.
+#[derive(Debug)]
+struct Dates {
+    calendar: u64,
+    first: i32,
+    ends: Vec<Option<i64>>,
 }
 
 /// The ends of periods of one length in one calendar, by the local day of their start.
@@ -76,6 +86,30 @@ struct Table {
 const MEMO_SPAN: i32 = 36_525;
 
 impl Memo {
+    /// [`end_of_date`] in `calendar`'s zone, remembered (UTC microseconds).
+    pub fn end_of_date(&mut self, day: NaiveDate, calendar: &Calendar) -> i64 {
+        let n = day.num_days_from_ce();
+        let compute = || end_of_date(day, &calendar.zone).timestamp_micros();
+        let i = self.dates.iter().position(|d| d.calendar == calendar.id).unwrap_or_else(|| {
+            self.dates.push(Dates { calendar: calendar.id, first: n, ends: Vec::new() });
+            self.dates.len() - 1
+        });
+        let dates = &mut self.dates[i];
+        let (low, high) = (n.min(dates.first), n.max(dates.first + dates.ends.len() as i32));
+        if high - low > MEMO_SPAN {
+            return compute();
+        }
+        if n < dates.first {
+            dates.ends.splice(0..0, std::iter::repeat_n(None, (dates.first - n) as usize));
+            dates.first = n;
+        }
+        let at = (n - dates.first) as usize;
+        if dates.ends.len() <= at {
+            dates.ends.resize(at + 1, None);
+        }
+        *dates.ends[at].get_or_insert_with(compute)
+    }
+
     /// [`end`], remembered.
     pub fn end(&mut self, start: DateTime<Utc>, length: Length, calendar: &Calendar) -> DateTime<Utc> {
         if matches!(length, Length::Hours(_)) {

@@ -69,7 +69,6 @@ impl CaseLookups {
             }
             authority_row[key] = row as u32;
         }
-        let names = text(&authorities, "authority_id")?;
         let domain_names = text(&domains, "domain")?;
         let domain_row =
             (0..domains.num_rows()).map(|r| (domain_names.value(r).to_owned(), r as u32)).collect();
@@ -107,11 +106,9 @@ impl CaseLookups {
                 responders.push((case, row, joined.value(i), left.is_valid(i).then(|| left.value(i))));
             }
         }
-        // The query's order: by case, then authority identifier, then joined.
-        responders.sort_unstable_by(|a, b| {
-            (a.0, names.value(a.1 as usize), a.2, a.3).cmp(&(b.0, names.value(b.1 as usize), b.2, b.3))
-        });
-        let cases = responders.last().map_or(0, |r| r.0 as usize + 1);
+        // Grouped by case, each in the order read (a counting placement rather than a sort:
+        // which of a case's responders comes first changes no finding, whose order is total).
+        let cases = responders.iter().map(|r| r.0 as usize + 1).max().unwrap_or(0);
         let mut responder_start = vec![0u32; cases + 1];
         for r in &responders {
             responder_start[r.0 as usize + 1] += 1;
@@ -119,7 +116,14 @@ impl CaseLookups {
         for i in 1..responder_start.len() {
             responder_start[i] += responder_start[i - 1];
         }
-        let responders = responders.into_iter().map(|(_, row, joined, left)| (row, joined, left)).collect();
+        let mut next = responder_start.clone();
+        let mut placed = vec![(NONE, 0i64, None); responders.len()];
+        for (case, row, joined, left) in responders {
+            let at = &mut next[case as usize];
+            placed[*at as usize] = (row, joined, left);
+            *at += 1;
+        }
+        let responders = placed;
         Ok(CaseLookups { authorities, authority_row, domains, domain_row, responders, responder_start })
     }
 
