@@ -174,7 +174,7 @@ async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionConte
 /// time (`EU`: Brussels), as [`period::end_of_local_day`] computes it, so that SQL judges an
 /// agreed day exactly as the deadline checks do.
 fn end_of_local_day() -> datafusion::logical_expr::ScalarUDF {
-    use arrow::array::{Array, AsArray, TimestampMicrosecondArray};
+    use arrow::array::{AsArray, TimestampMicrosecondArray};
     use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
     use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
     let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
@@ -193,21 +193,30 @@ fn end_of_local_day() -> datafusion::logical_expr::ScalarUDF {
             })
             .collect();
         let out = out.with_timezone("UTC");
-        let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let array: ArrayRef = Arc::new(out);
-        Ok(if scalar && array.len() == 1 {
-            ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(array)
-        })
+        udf_value(args, Arc::new(out))
     });
     create_udf("end_of_local_day", vec![utc.clone(), DataType::Utf8], utc, Volatility::Immutable, fun)
+}
+
+/// A UDF's result: a scalar when every argument was one, else the array.
+fn udf_value(
+    args: &[datafusion::logical_expr::ColumnarValue],
+    array: ArrayRef,
+) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
+    use arrow::array::Array;
+    use datafusion::logical_expr::ColumnarValue;
+    let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+    Ok(if scalar && array.len() == 1 {
+        ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&array, 0)?)
+    } else {
+        ColumnarValue::Array(array)
+    })
 }
 
 /// `local_year(ts, member_state)`: the year of `ts` in the member state's legal time (`EU`:
 /// Brussels, where the Commission counts the years of its reports).
 fn local_year() -> datafusion::logical_expr::ScalarUDF {
-    use arrow::array::{Array, AsArray, Int64Array};
+    use arrow::array::{AsArray, Int64Array};
     use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
     use chrono::Datelike;
     use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
@@ -225,13 +234,7 @@ fn local_year() -> datafusion::logical_expr::ScalarUDF {
                 Some(i64::from(t.with_timezone(&calendar::zone(state?)).year()))
             })
             .collect();
-        let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-        let array: ArrayRef = Arc::new(out);
-        Ok(if scalar && array.len() == 1 {
-            ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&array, 0)?)
-        } else {
-            ColumnarValue::Array(array)
-        })
+        udf_value(args, Arc::new(out))
     });
     create_udf("local_year", vec![utc, DataType::Utf8], DataType::Int64, Volatility::Immutable, fun)
 }
