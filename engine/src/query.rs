@@ -174,54 +174,33 @@ async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionConte
 /// time (`EU`: Brussels), as [`period::end_of_local_day`] computes it, so that SQL judges an
 /// agreed day exactly as the deadline checks do.
 fn end_of_local_day() -> datafusion::logical_expr::ScalarUDF {
-    use arrow::array::{AsArray, TimestampMicrosecondArray};
-    use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
-    use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
+    use arrow::datatypes::{DataType, TimeUnit};
     let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    let fun = Arc::new(|args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(args)?;
-        let ts = arrays[0].as_primitive::<TimestampMicrosecondType>();
-        let states = arrow::compute::cast(&arrays[1], &DataType::Utf8)?;
-        let states = states.as_string::<i32>();
-        let out: TimestampMicrosecondArray = ts
-            .iter()
-            .zip(states.iter())
-            .map(|(t, state)| {
-                let t = chrono::DateTime::from_timestamp_micros(t?)?;
-                let zone = calendar::zone(state?);
-                Some(period::end_of_local_day(t, &zone).timestamp_micros())
-            })
-            .collect();
-        let out = out.with_timezone("UTC");
-        udf_value(args, Arc::new(out))
-    });
-    create_udf("end_of_local_day", vec![utc.clone(), DataType::Utf8], utc, Volatility::Immutable, fun)
-}
-
-/// A UDF's result: a scalar when every argument was one, else the array.
-fn udf_value(
-    args: &[datafusion::logical_expr::ColumnarValue],
-    array: ArrayRef,
-) -> datafusion::error::Result<datafusion::logical_expr::ColumnarValue> {
-    use arrow::array::Array;
-    use datafusion::logical_expr::ColumnarValue;
-    let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
-    Ok(if scalar && array.len() == 1 {
-        ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&array, 0)?)
-    } else {
-        ColumnarValue::Array(array)
-    })
+    zoned_udf("end_of_local_day", utc, |t, zone| period::end_of_local_day(t, zone).timestamp_micros())
 }
 
 /// `local_year(ts, member_state)`: the year of `ts` in the member state's legal time (`EU`:
 /// Brussels, where the Commission counts the years of its reports).
 fn local_year() -> datafusion::logical_expr::ScalarUDF {
-    use arrow::array::{AsArray, Int64Array};
-    use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
     use chrono::Datelike;
+    zoned_udf("local_year", arrow::datatypes::DataType::Int64, |t, zone| {
+        i64::from(t.with_timezone(zone).year())
+    })
+}
+
+/// A UDF `name(ts, member_state)`: `f` of the instant `ts` and the member state's zone, as a
+/// value of type `returns` (microseconds, for a timestamp); null where either is null.
+fn zoned_udf(
+    name: &str,
+    returns: arrow::datatypes::DataType,
+    f: fn(chrono::DateTime<chrono::Utc>, &chrono_tz::Tz) -> i64,
+) -> datafusion::logical_expr::ScalarUDF {
+    use arrow::array::{Array, AsArray, Int64Array};
+    use arrow::datatypes::{DataType, TimeUnit, TimestampMicrosecondType};
     use datafusion::logical_expr::{ColumnarValue, Volatility, create_udf};
     let utc = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    let fun = Arc::new(|args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
+    let out_type = returns.clone();
+    let fun = Arc::new(move |args: &[ColumnarValue]| -> datafusion::error::Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(args)?;
         let ts = arrays[0].as_primitive::<TimestampMicrosecondType>();
         let states = arrow::compute::cast(&arrays[1], &DataType::Utf8)?;
@@ -229,14 +208,18 @@ fn local_year() -> datafusion::logical_expr::ScalarUDF {
         let out: Int64Array = ts
             .iter()
             .zip(states.iter())
-            .map(|(t, state)| {
-                let t = chrono::DateTime::from_timestamp_micros(t?)?;
-                Some(i64::from(t.with_timezone(&calendar::zone(state?)).year()))
-            })
+            .map(|(t, state)| Some(f(chrono::DateTime::from_timestamp_micros(t?)?, &calendar::zone(state?))))
             .collect();
-        udf_value(args, Arc::new(out))
+        let array = arrow::compute::cast(&out, &out_type)?;
+        // A scalar when every argument was one, else the array.
+        let scalar = args.iter().all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        Ok(if scalar && array.len() == 1 {
+            ColumnarValue::Scalar(datafusion::scalar::ScalarValue::try_from_array(&array, 0)?)
+        } else {
+            ColumnarValue::Array(array)
+        })
     });
-    create_udf("local_year", vec![utc, DataType::Utf8], DataType::Int64, Volatility::Immutable, fun)
+    create_udf(name, vec![utc, DataType::Utf8], returns, Volatility::Immutable, fun)
 }
 
 /// `in_any_period(ts, periods [, authority])`: whether `ts` falls in one of `periods`, a list
