@@ -516,23 +516,26 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
     let started = std::time::Instant::now();
     let lookups =
         if naive { None } else { Some(cases::CaseLookups::load(store, &ctx, options.as_of).await?) };
-    let sources: [(&str, Kind); 4] = [
-        (if naive { query::sql::CASE_DEADLINE_FACTS } else { cases::SQL }, Kind::Case),
-        (query::sql::USER_DEADLINE_FACTS, Kind::User),
-        (query::sql::REQUEST_DEADLINE_FACTS, Kind::Request),
-        (query::sql::BREACH_DEADLINE_FACTS, Kind::Breach),
+    // Each query, its subjects, and whether it takes the check's instant as `$1`: the cases'
+    // query (the twin's) knows only the participants who joined by then, the users' only the
+    // logins by then.
+    let sources: [(&str, Kind, bool); 4] = [
+        if naive {
+            (query::sql::CASE_DEADLINE_FACTS, Kind::Case, true)
+        } else {
+            (cases::SQL, Kind::Case, false)
+        },
+        (query::sql::USER_DEADLINE_FACTS, Kind::User, true),
+        (query::sql::REQUEST_DEADLINE_FACTS, Kind::Request, false),
+        (query::sql::BREACH_DEADLINE_FACTS, Kind::Breach, false),
     ];
     // The facts queries run ahead on the runtime while this thread judges the batch before:
     // at most two batches wait between them.
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(Kind, RecordBatch)>>(2);
     let as_of = options.as_of;
     let producer = tokio::spawn(async move {
-        for (sql, kind) in sources {
-            // The cases' query (the twin's) knows only the participants who joined by then, the
-            // users' only the logins by then.
-            let bound = |df: datafusion::dataframe::DataFrame| match sql == query::sql::CASE_DEADLINE_FACTS
-                || sql == query::sql::USER_DEADLINE_FACTS
-            {
+        for (sql, kind, takes_as_of) in sources {
+            let bound = |df: datafusion::dataframe::DataFrame| match takes_as_of {
                 true => df.with_param_values(vec![crate::audit::ts_param(as_of)]),
                 false => Ok(df),
             };
