@@ -130,12 +130,12 @@ pub fn compare(events: u64, reps: usize, adhoc_reps: usize) -> Comparison {
     // DuckDB, on the same files.
     let mut tables: serde_json::Map<String, Value> = custos_engine::catalog::TABLES
         .iter()
-        .filter(|t| !store.paths(t.name).is_empty())
-        .map(|t| (t.name.to_owned(), json!(absolute(store.paths(t.name)))))
+        .filter(|t| store.rows(t.name) > 0)
+        .map(|t| (t.name.to_owned(), json!(absolute(store.paths(t.name).unwrap()))))
         .collect();
     tables.insert(
         custos_engine::audit::NTK_FINDINGS.into(),
-        json!(absolute(store.latest_paths(custos_engine::audit::NTK_FINDINGS))),
+        json!(absolute(store.latest_paths(custos_engine::audit::NTK_FINDINGS).unwrap())),
     );
     let zones: serde_json::Map<String, Value> = [
         "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IS", "IT",

@@ -227,7 +227,7 @@ fn cedarpy_spec(store: &Store, to: Option<i64>) -> Value {
     let tables: serde_json::Map<String, Value> =
         ["authorities", "users", "cases", "case_participants", "access_log"]
             .iter()
-            .map(|t| ((*t).to_owned(), json!(analytics::absolute(store.paths(t)))))
+            .map(|t| ((*t).to_owned(), json!(analytics::absolute(store.paths(t).unwrap()))))
             .collect();
     let d = custos_engine::query::effective_domains(store).unwrap();
     let codes = d.column_by_name("domain").unwrap().as_string::<i32>();

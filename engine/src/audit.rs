@@ -179,15 +179,39 @@ pub struct Audit {
     pub events: u64,
     /// Distinct scenes sent to Cedar.
     pub scenes: u64,
+    /// The store it read (its newest entry and head) and the window of event times.
+    pub judged: crate::manifest::Judged,
 }
 
 /// Window of event times to audit, as UTC microseconds, half-open.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 pub struct Window {
     /// First instant included.
     pub from: Option<i64>,
     /// First instant excluded.
     pub to: Option<i64>,
+}
+
+impl Window {
+    /// What an audit of `store` over this window judges; an empty or inverted window is
+    /// refused (it would judge nothing and say so as if the store were clean).
+    fn judged(self, store: &Store) -> Result<crate::manifest::Judged> {
+        if let (Some(from), Some(to)) = (self.from, self.to)
+            && from >= to
+        {
+            return Err(Error::Usage(format!(
+                "the window from {} to {} holds no instant: `--from` must be before `--to`",
+                finding::format_micros(from),
+                finding::format_micros(to)
+            )));
+        }
+        Ok(crate::manifest::Judged {
+            seq: store.entries().len() as u64,
+            head: store.head().to_owned(),
+            from: self.from.map(finding::format_micros),
+            to: self.to.map(finding::format_micros),
+        })
+    }
 }
 
 pub(crate) fn ts_param(v: i64) -> ScalarValue {
@@ -219,6 +243,7 @@ pub async fn audit_by(
     mut decide: impl FnMut(&Scene<'_>) -> Result<Verdict>,
 ) -> Result<Audit> {
     let started = std::time::Instant::now();
+    let judged = window.judged(store)?;
     let ctx = query::session_with(store, query::planned_config()).await?;
     let df = facts(&ctx, window).await?;
     let plan = df.create_physical_plan().await?;
@@ -232,7 +257,7 @@ pub async fn audit_by(
     let lists = Lists::load(&ctx).await?;
     tracing::debug!("need-to-know audit: lists read after {:.3} s", started.elapsed().as_secs_f64());
     let mut scenes = Scenes::new(&lists);
-    let mut out = Audit::default();
+    let mut out = Audit { judged, ..Audit::default() };
     let mut judging = std::time::Duration::ZERO;
     while let Some(batch) = stream.next().await {
         let batch = batch?;
@@ -777,10 +802,14 @@ impl Event<'_> {
 }
 
 /// Commits an audit's findings to the store, with the policy set that decided them (its
-/// hash, and every rule's text) and the time of the run. Returns the manifest entry.
+/// hash, and every rule's text), the time of the run, and what it judged (the store's head
+/// as the audit read it, and its window). Returns the manifest entry: when its `seq` is more
+/// than one after the judged entry's, other commits landed while the audit ran, and they
+/// are not judged by it. A windowed audit is stored beside the whole one, never in its place.
 pub fn record(store: &Store, audit: &Audit, judge: &Judge, run_at: i64) -> Result<crate::manifest::Entry> {
     let policies = judge.policies();
     let mut txn = store.begin("audit")?;
+    txn.judged(audit.judged.clone());
     let batch = finding::to_batch(&audit.findings, policies.hash(), run_at)?;
     txn.write(NTK_FINDINGS, Arc::clone(&finding::SCHEMA), &[batch])?;
     let texts = policy_texts(policies)?;
@@ -998,7 +1027,7 @@ pub fn naive(store: &Store, judge: &Judge, window: Window) -> Result<Audit> {
     }
 
     let none = (String::new(), String::new());
-    let mut out = Audit::default();
+    let mut out = Audit { judged: window.judged(store)?, ..Audit::default() };
     for b in store.read(catalog::ACCESS_LOG.name)? {
         let (event, user, case, action, purpose, ground, outcome) = (
             text(&b, "event_id"),

@@ -59,6 +59,32 @@ pub struct EntryBody {
     /// absent) had no surrogate columns (see [`crate::catalog::Surrogate`]).
     #[serde(default = "layout_one", skip_serializing_if = "is_layout_one")]
     pub layout: u32,
+    /// For a commit of findings (an audit): the store it judged and the window of time.
+    /// Absent from imports, and from entries written before Custos recorded it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub judged: Option<Judged>,
+}
+
+/// What a run of findings judged: the store as of one entry, over a window of event times.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Judged {
+    /// The newest entry of the store the run read (0: an empty store).
+    pub seq: u64,
+    /// That entry's hash (the chain's head as the run read it).
+    pub head: String,
+    /// First event time judged (RFC 3339, UTC), if the run was limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from: Option<String>,
+    /// First event time not judged (RFC 3339, UTC), if the run was limited.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<String>,
+}
+
+impl Judged {
+    /// Whether the run judged every event (no window).
+    pub fn is_whole(&self) -> bool {
+        self.from.is_none() && self.to.is_none()
+    }
 }
 
 /// The layout of the files this version of Custos writes: 2, with surrogate columns.
@@ -192,6 +218,7 @@ mod tests {
             sources: vec!["cases.csv".into()],
             files: vec![],
             layout: LAYOUT,
+            judged: None,
         }
     }
 

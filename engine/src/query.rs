@@ -152,13 +152,13 @@ async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionConte
     register_paths(
         &ctx,
         crate::audit::NTK_FINDINGS,
-        store.latest_paths(crate::audit::NTK_FINDINGS),
+        store.latest_paths(crate::audit::NTK_FINDINGS)?,
         Arc::clone(&crate::finding::SCHEMA),
     )?;
     register_paths(
         &ctx,
         crate::audit::POLICY_TEXTS,
-        store.paths(crate::audit::POLICY_TEXTS),
+        store.paths(crate::audit::POLICY_TEXTS)?,
         crate::audit::policy_texts_schema(),
     )?;
     let domains = effective_domains(store)?;
@@ -463,7 +463,7 @@ pub fn register(
     name: &str,
     schema: arrow::datatypes::SchemaRef,
 ) -> Result<()> {
-    register_paths(ctx, name, store.paths(name), schema)
+    register_paths(ctx, name, store.paths(name)?, schema)
 }
 
 /// Registers Parquet files `paths` as table `name` of `schema` (empty if there are none).

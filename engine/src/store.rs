@@ -89,18 +89,47 @@ impl Store {
         let root = root.as_ref();
         if !root.join(MANIFEST).exists() {
             fs::create_dir_all(root).map_err(Error::io(root))?;
-            let is_empty = fs::read_dir(root).map_err(Error::io(root))?.next().is_none();
-            if !is_empty {
-                return Err(Error::Store {
-                    path: root.to_path_buf(),
-                    message:
-                        "the directory is not empty and holds no store: choose an empty or new directory"
-                            .into(),
-                });
+            // Two first imports at once: the one that takes the lock makes the store, the
+            // other waits for it and finds the store made.
+            let _lock = lock(root)?;
+            if !root.join(MANIFEST).exists() {
+                let mut others = fs::read_dir(root).map_err(Error::io(root))?.filter_map(|e| e.ok());
+                if others.any(|e| e.file_name() != LOCK) {
+                    return Err(Error::Store {
+                        path: root.to_path_buf(),
+                        message:
+                            "the directory is not empty and holds no store: choose an empty or new directory"
+                                .into(),
+                    });
+                }
+                write_atomically(&root.join(MANIFEST), b"")?;
             }
-            write_atomically(&root.join(MANIFEST), b"")?;
         }
         Store::open(root)
+    }
+
+    /// Undoes [`open_or_create`](Store::open_or_create) where a first write into a new store
+    /// failed: if the store at `root` is still empty (no entry committed), the files that
+    /// made it a store are removed, and the directory too if `made_dir` (it was created for
+    /// it) and it is empty. Anything else in the directory is left as it is.
+    pub fn remove_if_empty(root: impl AsRef<Path>, made_dir: bool) -> Result<()> {
+        let root = root.as_ref();
+        {
+            let _lock = lock(root)?;
+            let manifest = root.join(MANIFEST);
+            if fs::metadata(&manifest).map_err(Error::io(&manifest))?.len() != 0 {
+                return Ok(());
+            }
+            for dir in [PENDING, DATA] {
+                let _ = fs::remove_dir(root.join(dir));
+            }
+            fs::remove_file(&manifest).map_err(Error::io(&manifest))?;
+        }
+        let _ = fs::remove_file(root.join(LOCK));
+        if made_dir {
+            let _ = fs::remove_dir(root);
+        }
+        Ok(())
     }
 
     /// The store's directory.
@@ -123,20 +152,146 @@ impl Store {
         self.entries.iter().flat_map(|e| &e.body.files).filter(|f| f.table == table).collect()
     }
 
-    /// Absolute paths of the files of `table` in the newest entry that has any: the latest
-    /// run of a derived table (findings), where each run replaces the one before.
-    pub fn latest_paths(&self, table: &str) -> Vec<PathBuf> {
-        let newest = self.entries.iter().rev().find(|e| e.body.files.iter().any(|f| f.table == table));
-        newest
-            .map(|e| {
-                e.body.files.iter().filter(|f| f.table == table).map(|f| self.root.join(&f.path)).collect()
-            })
-            .unwrap_or_default()
+    /// The files of `table` in the newest entry that has any and judged the whole store,
+    /// checked (see [`checked`](Store::checked)): the latest run of a derived table
+    /// (findings), where each run replaces the one before. A run limited to a window of time
+    /// is kept beside it, never in its place.
+    pub fn latest_paths(&self, table: &str) -> Result<Vec<PathBuf>> {
+        let newest = self.entries.iter().rev().find(|e| {
+            e.body.judged.as_ref().is_none_or(manifest::Judged::is_whole)
+                && e.body.files.iter().any(|f| f.table == table)
+        });
+        let files: Vec<&FileRecord> =
+            newest.map(|e| e.body.files.iter().filter(|f| f.table == table).collect()).unwrap_or_default();
+        self.checked(&files)
     }
 
-    /// Absolute paths of the committed files of `table`.
-    pub fn paths(&self, table: &str) -> Vec<PathBuf> {
-        self.files(table).iter().map(|f| self.root.join(&f.path)).collect()
+    /// The committed files of `table`, checked (see [`checked`](Store::checked)).
+    pub fn paths(&self, table: &str) -> Result<Vec<PathBuf>> {
+        self.checked(&self.files(table))
+    }
+
+    /// The absolute paths of `files`, each checked before it is handed out: its recorded
+    /// path is a data file's inside the store, reached through no symbolic link; it is a
+    /// regular file of the recorded size; and its SHA-256 is the recorded one. The digest is
+    /// computed once per file per process (both cores at once), then remembered with the
+    /// file's size, modification time and inode, so that a file replaced while a server
+    /// runs is hashed again. A file that fails stops the caller with [`Error::Store`] naming
+    /// it: never a result computed from it.
+    pub fn checked(&self, files: &[&FileRecord]) -> Result<Vec<PathBuf>> {
+        let mut paths = Vec::with_capacity(files.len());
+        let mut unhashed = Vec::new();
+        for f in files {
+            let (path, stamp) = self.regular(f)?;
+            if !digested().lock().map(|d| d.contains(&stamp)).unwrap_or(false) {
+                unhashed.push((*f, path.clone(), stamp));
+            }
+            paths.push(path);
+        }
+        let threads = std::thread::available_parallelism().map_or(1, usize::from).min(unhashed.len()).max(1);
+        let results: Vec<Result<()>> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let mine: Vec<_> = unhashed.iter().skip(t).step_by(threads).collect();
+                    scope.spawn(move || -> Result<()> {
+                        for (record, path, stamp) in mine {
+                            let (bytes, digest) = sha256_of(path)?;
+                            if bytes != record.bytes || digest != record.sha256 {
+                                return Err(self.damaged(
+                                    path,
+                                    format!(
+                                        "its SHA-256 is {digest}, the manifest records {}: the file was altered; run `custos verify`",
+                                        record.sha256
+                                    ),
+                                ));
+                            }
+                            if let Ok(mut d) = digested().lock() {
+                                d.insert(stamp.clone());
+                            }
+                        }
+                        Ok(())
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(Error::Usage("a digest thread failed".into()))))
+                .collect()
+        });
+        results.into_iter().collect::<Result<Vec<()>>>()?;
+        Ok(paths)
+    }
+
+    /// Where `record` lies, if it is a regular file of its recorded size inside the data
+    /// directory, reached through no symbolic link; and what identifies its present bytes.
+    fn regular(&self, record: &FileRecord) -> Result<(PathBuf, Stamp)> {
+        let path = self.root.join(&record.path);
+        let meta = match self.plain(&record.path) {
+            Ok(Some(meta)) => meta,
+            Ok(None) => return Err(self.damaged(&path, "the file was removed; run `custos verify`".into())),
+            Err(problem) => return Err(self.damaged(&path, format!("{problem}; run `custos verify`"))),
+        };
+        if meta.len() != record.bytes {
+            return Err(self.damaged(
+                &path,
+                format!(
+                    "it holds {} bytes, the manifest records {}: the file was altered; run `custos verify`",
+                    meta.len(),
+                    record.bytes
+                ),
+            ));
+        }
+        let stamp = Stamp {
+            path: path.clone(),
+            sha256: record.sha256.clone(),
+            bytes: meta.len(),
+            modified: meta.modified().ok(),
+            inode: inode(&meta),
+        };
+        Ok((path, stamp))
+    }
+
+    /// The metadata of the store's data file `rel`: `Ok(None)` when it is absent, an error
+    /// when `rel` is not a data file's path, or a symbolic link, a directory, a device or a
+    /// FIFO lies on the way. Nothing is followed or opened, so nothing can hang.
+    fn plain(&self, rel: &str) -> Result<Option<fs::Metadata>, String> {
+        if data_file_seq(rel).is_none() {
+            return Err("the manifest names a path that is not one of the store's data files".into());
+        }
+        let mut at = self.root.clone();
+        let parts: Vec<&str> = rel.split('/').collect();
+        for (i, part) in parts.iter().enumerate() {
+            at.push(part);
+            let meta = match fs::symlink_metadata(&at) {
+                Ok(m) => m,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(format!("cannot be examined: {e}")),
+            };
+            let last = i + 1 == parts.len();
+            if meta.file_type().is_symlink() {
+                return Err(format!(
+                    "`{}` is a symbolic link where the store keeps its own files: refused",
+                    relative(&self.root, &at)
+                ));
+            }
+            if last && !meta.is_file() {
+                return Err("not a regular file (a directory, a device or a FIFO): refused".into());
+            }
+            if !last && !meta.is_dir() {
+                return Err(format!("`{}` is not a directory", relative(&self.root, &at)));
+            }
+            if last {
+                return Ok(Some(meta));
+            }
+        }
+        Ok(None)
+    }
+
+    fn damaged(&self, file: &Path, problem: String) -> Error {
+        Error::Store {
+            path: self.root.clone(),
+            message: format!("file `{}`: {problem}", relative(&self.root, file)),
+        }
     }
 
     /// Rows committed to `table`.
@@ -147,7 +302,7 @@ impl Store {
     /// Reads every committed row of `table`, file by file.
     pub fn read(&self, table: &str) -> Result<Vec<arrow::array::RecordBatch>> {
         let mut batches = Vec::new();
-        for path in self.paths(table) {
+        for path in self.paths(table)? {
             let file = File::open(&path).map_err(Error::io(&path))?;
             let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
                 .with_batch_size(64 * 1024)
@@ -162,14 +317,7 @@ impl Store {
     /// Starts a write. Takes the store's lock (waiting for another writer to finish) and
     /// removes what an interrupted write left behind.
     pub fn begin(&self, kind: &str) -> Result<Transaction> {
-        let lock_path = self.root.join(LOCK);
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .map_err(Error::io(&lock_path))?;
-        lock.lock().map_err(Error::io(&lock_path))?;
+        let lock = lock(&self.root)?;
         // Another writer may have committed while we waited: read the manifest afresh.
         let store = Store::open(&self.root)?;
         store.recover()?;
@@ -183,15 +331,18 @@ impl Store {
             staged: Vec::new(),
             written: Vec::new(),
             committed: false,
+            judged: None,
+            made: Vec::new(),
         })
     }
 
     /// Removes the files of writes that never committed, as their `pending/` notes list them.
+    /// Only what a pending write could have made is removed (see [`leftover`](Store::leftover)):
+    /// a note naming anything else, `../x` or an absolute path, a committed file, a link,
+    /// removes nothing of it.
     fn recover(&self) -> Result<()> {
-        let committed: BTreeSet<&str> =
-            self.entries.iter().flat_map(|e| &e.body.files).map(|f| f.path.as_str()).collect();
         for (note, files) in self.pending()? {
-            for f in files.iter().filter(|f| !committed.contains(f.as_str())) {
+            for f in files.iter().filter(|f| self.leftover(f)) {
                 let path = self.root.join(f);
                 match fs::remove_file(&path) {
                     Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(Error::io(&path)(e)),
@@ -203,13 +354,33 @@ impl Store {
         Ok(())
     }
 
-    /// The notes of uncommitted writes, with the files each lists.
+    /// Whether `rel` is a file that a write which never committed could have made: the exact
+    /// shape of a transaction's data file, numbered after the head (so no committed file),
+    /// a regular file reached through no symbolic link.
+    fn leftover(&self, rel: &str) -> bool {
+        data_file_seq(rel).is_some_and(|seq| seq > self.entries.len() as u64)
+            && matches!(self.plain(rel), Ok(Some(_)))
+    }
+
+    /// The notes of uncommitted writes, with the files each lists. A note is a regular file
+    /// named as a transaction names it (`c000007.json`); anything else in `pending/` is not
+    /// read (a FIFO would block) and is left for `verify` to report.
     fn pending(&self) -> Result<Vec<(PathBuf, Vec<String>)>> {
         let dir = self.root.join(PENDING);
         let Ok(read) = fs::read_dir(&dir) else { return Ok(Vec::new()) };
         let mut notes = Vec::new();
         for item in read {
-            let path = item.map_err(Error::io(&dir))?.path();
+            let item = item.map_err(Error::io(&dir))?;
+            let path = item.path();
+            let name = item.file_name();
+            let is_note = name
+                .to_str()
+                .and_then(|n| n.strip_prefix('c'))
+                .and_then(|n| n.strip_suffix(".json"))
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()));
+            if !is_note || !item.file_type().is_ok_and(|t| t.is_file()) {
+                continue;
+            }
             // A note cut off mid-write lists nothing that can have been written after it.
             let files: Vec<String> =
                 fs::read(&path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
@@ -239,14 +410,14 @@ impl Store {
                 listed.insert(f.path.clone(), (e.body.seq, f));
             }
         }
+        let store = Store { root: root.clone(), entries: entries.clone() };
         for (path, (seq, record)) in &listed {
             let full = root.join(path);
-            match File::open(&full) {
-                Err(_) => problems.push(Problem::Removed { path: path.clone(), entry: *seq }),
-                Ok(mut file) => {
-                    let mut hasher = Sha256::new();
-                    let bytes = std::io::copy(&mut file, &mut hasher).map_err(Error::io(&full))?;
-                    let digest = hex::encode(hasher.finalize());
+            match store.plain(path) {
+                Ok(None) => problems.push(Problem::Removed { path: path.clone(), entry: *seq }),
+                Err(reason) => problems.push(Problem::Refused { path: path.clone(), entry: *seq, reason }),
+                Ok(Some(_)) => {
+                    let (bytes, digest) = sha256_of(&full)?;
                     if digest != record.sha256 || bytes != record.bytes {
                         problems.push(Problem::Altered {
                             path: path.clone(),
@@ -258,8 +429,13 @@ impl Store {
                 }
             }
         }
-        let store = Store { root: root.clone(), entries: entries.clone() };
-        let leftovers: BTreeSet<String> = store.pending()?.into_iter().flat_map(|(_, f)| f).collect();
+        // A note hides only what a write that never committed could have made.
+        let leftovers: BTreeSet<String> = store
+            .pending()?
+            .into_iter()
+            .flat_map(|(_, f)| f)
+            .filter(|f| !listed.contains_key(f) && store.leftover(f))
+            .collect();
         let mut interrupted = Vec::new();
         let mut on_disk = Vec::new();
         walk(&root.join(DATA), &mut on_disk)?;
@@ -291,6 +467,9 @@ pub enum Problem {
     Altered { path: String, entry: u64, expected: String, actual: String },
     /// A file is in the data directory but in no entry.
     Added { path: String },
+    /// A listed file is not one Custos reads: outside the data directory, a symbolic link,
+    /// a directory, a device or a FIFO.
+    Refused { path: String, entry: u64, reason: String },
 }
 
 impl std::fmt::Display for Problem {
@@ -304,6 +483,9 @@ impl std::fmt::Display for Problem {
                 f,
                 "file `{path}` (manifest entry {entry}) was altered: its SHA-256 is {actual}, the manifest records {expected}"
             ),
+            Problem::Refused { path, entry, reason } => {
+                write!(f, "file `{path}` (manifest entry {entry}): {reason}")
+            }
             Problem::Added { path } => write!(
                 f,
                 "file `{path}` is in no manifest entry: it was added, or the entry listing it was cut from the manifest"
@@ -343,12 +525,20 @@ pub struct Transaction {
     staged: Vec<FileRecord>,
     written: Vec<String>,
     committed: bool,
+    judged: Option<manifest::Judged>,
+    /// Directories this write created, in order of creation.
+    made: Vec<PathBuf>,
 }
 
 impl Transaction {
     /// The store as it was when the write began.
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// Records what the findings this write commits judged (see [`manifest::Judged`]).
+    pub fn judged(&mut self, judged: manifest::Judged) {
+        self.judged = Some(judged);
     }
 
     /// Creates a new data file for `table` (in `partition`, a directory name such as
@@ -362,10 +552,11 @@ impl Transaction {
         }
         rel.push_str(&format!("{}-{n}.parquet", self.txn));
         self.written.push(rel.clone());
-        self.write_note(&self.written)?;
+        let written = self.written.clone();
+        self.write_note(&written)?;
         let path = self.store.root.join(&rel);
         if let Some(dir) = path.parent() {
-            fs::create_dir_all(dir).map_err(Error::io(dir))?;
+            self.make_dir(dir)?;
         }
         let file = File::create_new(&path).map_err(Error::io(&path))?;
         Ok((rel, HashingFile { file, hasher: Sha256::new(), bytes: 0 }))
@@ -375,10 +566,25 @@ impl Transaction {
         self.store.root.join(PENDING).join(format!("{}.json", self.txn))
     }
 
-    fn write_note(&self, files: &[String]) -> Result<()> {
+    fn write_note(&mut self, files: &[String]) -> Result<()> {
         let dir = self.store.root.join(PENDING);
-        fs::create_dir_all(&dir).map_err(Error::io(&dir))?;
+        self.make_dir(&dir)?;
         write_atomically(&self.note_path(), &serde_json::to_vec(files)?)
+    }
+
+    /// Creates `dir` and its missing parents, remembering which were new, so that a write
+    /// that does not commit leaves no directory behind either.
+    fn make_dir(&mut self, dir: &Path) -> Result<()> {
+        let mut missing = Vec::new();
+        let mut at = Some(dir);
+        while let Some(d) = at.filter(|d| !d.exists()) {
+            missing.push(d.to_path_buf());
+            at = d.parent();
+        }
+        fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        // Deepest last: removed in reverse order of creation.
+        self.made.extend(missing.into_iter().rev());
+        Ok(())
     }
 
     /// Writes `batches` as one new Parquet file of `table` and records it.
@@ -428,6 +634,7 @@ impl Transaction {
             sources,
             files: self.staged.clone(),
             layout: manifest::LAYOUT,
+            judged: self.judged.clone(),
         };
         let entry = Entry::seal(body);
         for dir in self.staged.iter().filter_map(|s| Path::new(&s.path).parent().map(Path::to_path_buf)) {
@@ -456,6 +663,10 @@ impl Drop for Transaction {
             let _ = fs::remove_file(self.store.root.join(name));
         }
         let _ = fs::remove_file(self.note_path());
+        // Only if empty: another writer's files are never removed.
+        for dir in self.made.iter().rev() {
+            let _ = fs::remove_dir(dir);
+        }
     }
 }
 
@@ -507,6 +718,15 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// Takes the store's write lock (waiting for another writer to release it).
+fn lock(root: &Path) -> Result<File> {
+    let path = root.join(LOCK);
+    let file =
+        OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(Error::io(&path))?;
+    file.lock().map_err(Error::io(&path))?;
+    Ok(file)
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io(dir))
 }
@@ -514,8 +734,10 @@ fn sync_dir(dir: &Path) -> Result<()> {
 fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     let Ok(read) = fs::read_dir(dir) else { return Ok(()) };
     for item in read {
-        let path = item.map_err(Error::io(dir))?.path();
-        if path.is_dir() {
+        let item = item.map_err(Error::io(dir))?;
+        let path = item.path();
+        // A link is listed as what it is, never followed (it could lead anywhere, or in a circle).
+        if item.file_type().is_ok_and(|t| t.is_dir()) {
             walk(&path, out)?;
         } else {
             out.push(path);
@@ -527,4 +749,91 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
 fn relative(root: &Path, path: &Path) -> String {
     let rel = path.strip_prefix(root).unwrap_or(path);
     rel.components().map(|c| c.as_os_str().to_string_lossy()).collect::<Vec<_>>().join("/")
+}
+
+/// The commit number in a data file's path, if `path` has the exact shape a transaction gives
+/// its files: `data/<table>/c<seq>-<n>.parquet`, or `data/<table>/month=<YYYY-MM>/c<seq>-<n>.parquet`.
+fn data_file_seq(path: &str) -> Option<u64> {
+    let parts: Vec<&str> = path.split('/').collect();
+    let (table, month, name) = match parts.as_slice() {
+        [DATA, table, name] => (*table, None, *name),
+        [DATA, table, month, name] => (*table, Some(*month), *name),
+        _ => return None,
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if table.is_empty() || !table.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_') {
+        return None;
+    }
+    if let Some(month) = month {
+        let (year, m) = month.strip_prefix("month=")?.rsplit_once('-')?;
+        if !digits(year.trim_start_matches('-')) || m.len() != 2 || !digits(m) {
+            return None;
+        }
+    }
+    let (seq, n) = name.strip_suffix(".parquet")?.strip_prefix('c')?.split_once('-')?;
+    (digits(seq) && digits(n)).then(|| seq.parse().ok()).flatten()
+}
+
+/// What identifies a file's bytes as checked: its path and recorded digest, and the size,
+/// modification time and inode it had when hashed.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct Stamp {
+    path: PathBuf,
+    sha256: String,
+    bytes: u64,
+    modified: Option<std::time::SystemTime>,
+    inode: u64,
+}
+
+/// The files whose digests this process has checked.
+fn digested() -> &'static std::sync::Mutex<std::collections::HashSet<Stamp>> {
+    static DIGESTED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<Stamp>>> =
+        std::sync::OnceLock::new();
+    DIGESTED.get_or_init(Default::default)
+}
+
+#[cfg(unix)]
+fn inode(meta: &fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(meta)
+}
+
+#[cfg(not(unix))]
+fn inode(_: &fs::Metadata) -> u64 {
+    0
+}
+
+/// The size and SHA-256 (lowercase hex) of the regular file at `path`.
+fn sha256_of(path: &Path) -> Result<(u64, String)> {
+    let mut file = File::open(path).map_err(Error::io(path))?;
+    let mut hasher = Sha256::new();
+    let bytes = std::io::copy(&mut file, &mut hasher).map_err(Error::io(path))?;
+    Ok((bytes, hex::encode(hasher.finalize())))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_transactions_own_file_names_have_a_commit_number() {
+        assert_eq!(data_file_seq("data/cases/c000007-0.parquet"), Some(7));
+        assert_eq!(data_file_seq("data/access_log/month=2024-03/c000012-3.parquet"), Some(12));
+        for bad in [
+            "../victim.txt",
+            "/etc/passwd",
+            "data/cases/../../victim.txt",
+            "data/../manifest.jsonl",
+            "manifest.jsonl",
+            "data/cases/c000007-0.parquet.tmp",
+            "data/cases/x000007-0.parquet",
+            "data/cases/c-0.parquet",
+            "data/Cases/c000007-0.parquet",
+            "data/access_log/month=2024-3/c000001-0.parquet",
+            "data/access_log/month=../c000001-0.parquet",
+            "data//c000001-0.parquet",
+            "data/cases/sub/dir/c000001-0.parquet",
+        ] {
+            assert_eq!(data_file_seq(bad), None, "{bad}");
+        }
+    }
 }
