@@ -59,10 +59,10 @@ enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Size relative to the real IMI (1.0: about 12,600 authorities, 44,000 users, 60,000 exchanges a year).
-        #[arg(long, default_value_t = 0.02)]
+        #[arg(long, default_value_t = 0.02, value_parser = parse_scale)]
         scale: f64,
         /// Access events to write (default: about 20 per case).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(0..=2_000_000_000))]
         events: Option<u64>,
     },
     /// Validate files named after their tables and import them into a store, atomically.
@@ -73,6 +73,34 @@ enum Command {
         /// The table of a single file not named after it.
         #[arg(long)]
         table: Option<String>,
+        /// Leave out columns (and JSON keys) the data model does not have, naming them in a
+        /// warning, instead of refusing the file.
+        #[arg(long)]
+        ignore_unknown_columns: bool,
+        /// The earliest instant a timestamp may hold (RFC 3339 or a date); earlier ones are refused as implausible.
+        #[arg(long, default_value = "1990-01-01", value_parser = parse_time)]
+        not_before: i64,
+        /// How many years after the import a timestamp may lie; later ones are refused as implausible.
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(0..=100))]
+        years_ahead: u32,
+        /// How many refused rows the error quotes (in line order); the rest are counted and summed up by kind.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        max_errors: u64,
+        /// Write every refused row with its reasons to this CSV file, to fix and import again.
+        #[arg(long, value_name = "FILE")]
+        rejects: Option<PathBuf>,
+        /// Longest field (a CSV cell, a JSON string) in bytes.
+        #[arg(long, default_value_t = 64 << 10, value_parser = clap::value_parser!(u64).range(1..=1 << 30))]
+        max_field_bytes: u64,
+        /// Most columns a file (keys a JSON object) may have.
+        #[arg(long, default_value_t = 1_000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        max_columns: u64,
+        /// Longest line of a CSV or JSON Lines file in bytes.
+        #[arg(long, default_value_t = 1 << 20, value_parser = clap::value_parser!(u64).range(1..=1 << 32))]
+        max_line_bytes: u64,
+        /// Most bytes of one table's files in one import.
+        #[arg(long, default_value_t = 256 << 30, value_parser = clap::value_parser!(u64).range(1..))]
+        max_table_bytes: u64,
         /// Files (`cases.csv`, `access_log.parquet`, `users.jsonl`, `holidays.arrow`, …) or directories of them.
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
@@ -119,13 +147,13 @@ enum Command {
         #[arg(long, value_enum, default_value_t = CheckFormat::Table)]
         format: CheckFormat,
         /// Days to block a deactivated user's data (RET-USER-BLOCK; a Custos default, the law sets none).
-        #[arg(long, default_value_t = 1)]
+        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(0..=3650))]
         user_block_days: u32,
         /// Hours to inform the DPO of a breach (BRE-DPO; a Custos default, the law sets none).
-        #[arg(long, default_value_t = 72)]
+        #[arg(long, default_value_t = 72, value_parser = clap::value_parser!(u32).range(0..=8784))]
         dpo_hours: u32,
         /// Hours to tell data subjects of a high-risk breach (BRE-SUBJECTS; a Custos default for "without undue delay").
-        #[arg(long, default_value_t = 72)]
+        #[arg(long, default_value_t = 72, value_parser = clap::value_parser!(u32).range(0..=8784))]
         subjects_hours: u32,
         /// Months without a granted login before a user's access rights are due for review (USR-DORMANT; a Custos default, the law sets none).
         #[arg(long, default_value_t = 12, value_parser = clap::value_parser!(u32).range(1..=120))]
@@ -143,7 +171,7 @@ enum Command {
         #[arg(long)]
         store: PathBuf,
         /// The year (of sending the request, UTC); trends compare with the year before.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_year)]
         year: i32,
         /// Output format.
         #[arg(long, value_enum, default_value_t = analytics::IndicatorFormat::Table)]
@@ -170,7 +198,7 @@ enum Command {
         #[arg(long)]
         store: PathBuf,
         /// The year reported on: a calendar year in Brussels time; for `edps`, the five years before 5 December of it.
-        #[arg(long)]
+        #[arg(long, value_parser = parse_year)]
         year: i32,
         /// The directory to write into (created if absent).
         #[arg(long)]
@@ -250,9 +278,34 @@ enum AuditFormat {
 }
 
 fn parse_time(s: &str) -> Result<i64, String> {
-    custos_engine::import::parse_timestamp(s).ok_or_else(|| {
+    let t = custos_engine::import::parse_timestamp(s).ok_or_else(|| {
         format!("`{s}` is not a time: expected RFC 3339 (`2024-03-15T10:37:00+01:00`) or a date")
+    })?;
+    // The instants every calendar and period here can compute with.
+    let (first, last) = (
+        custos_engine::import::parse_timestamp("1900-01-01").unwrap_or(i64::MIN),
+        custos_engine::import::parse_timestamp("2200-01-01").unwrap_or(i64::MAX),
+    );
+    if (first..last).contains(&t) {
+        Ok(t)
+    } else {
+        Err(format!("`{s}` is out of range: expected a time from 1900 to 2199"))
+    }
+}
+
+/// A generator's scale: a positive size up to ten times the real IMI.
+fn parse_scale(s: &str) -> Result<f64, String> {
+    s.parse::<f64>().ok().filter(|x| *x > 0.0 && *x <= 10.0).ok_or_else(|| {
+        format!("`{s}` is not a scale: expected a number above 0 and at most 10 (1.0: the real IMI)")
     })
+}
+
+/// A year a report or the indicators can be about.
+fn parse_year(s: &str) -> Result<i32, String> {
+    s.parse::<i32>()
+        .ok()
+        .filter(|y| (1990..=2199).contains(y))
+        .ok_or_else(|| format!("`{s}` is not a year Custos reports on: expected a year from 1990 to 2199"))
 }
 
 /// How deadline findings are written.
@@ -290,7 +343,10 @@ fn parse_horizon(s: &str) -> Result<i64, String> {
         "w" => 24 * 7,
         _ => return Err(format!("`{s}`: the unit is `h`, `d` or `w`")),
     };
-    Ok(n * hours * 3_600_000_000)
+    // Up to 100 years ahead: beyond that an instant leaves what any calendar here can hold.
+    n.checked_mul(hours * 3_600_000_000)
+        .filter(|micros| (0..=100 * 366 * 24 * 3_600_000_000).contains(micros))
+        .ok_or_else(|| format!("`{s}` is not a horizon: expected from 0 up to 100 years (`36600d`)"))
 }
 
 /// Which report.
@@ -388,10 +444,36 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             println!("{:<18} {:>12} labelled (labels/violations.csv)", "violations", s.violations);
             progress(&format!("done in {:.1} s", started.elapsed().as_secs_f64()));
         }
-        Command::Import { store, table, inputs } => {
+        Command::Import {
+            store,
+            table,
+            ignore_unknown_columns,
+            not_before,
+            years_ahead,
+            max_errors,
+            rejects,
+            max_field_bytes,
+            max_columns,
+            max_line_bytes,
+            max_table_bytes,
+            inputs,
+        } => {
             let inputs = import::inputs(&inputs, table.as_deref())?;
             let started = Instant::now();
-            let report = import::import(&store, &inputs, &now())?;
+            let options = import::Options {
+                ignore_unknown_columns,
+                earliest: not_before,
+                years_ahead,
+                max_errors: max_errors as usize,
+                rejects,
+                limits: import::Limits {
+                    field_bytes: max_field_bytes as usize,
+                    columns: max_columns as usize,
+                    line_bytes: max_line_bytes as usize,
+                    table_bytes: max_table_bytes,
+                },
+            };
+            let report = import::import_with(&store, &inputs, &now(), &options)?;
             print_import(&report, started);
         }
         Command::Verify { store } => {
@@ -463,6 +545,15 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             let audit = rt.block_on(custos_engine::audit::audit(&store, &judge, window))?;
             let run_at = now_micros();
             let entry = custos_engine::audit::record(&store, &audit, &judge, run_at)?;
+            if entry.body.seq > audit.judged.seq + 1 {
+                eprintln!(
+                    "warning: entries {} to {} were committed while the audit ran; it judged the store as of entry {} (head {}) and not them: run `custos audit` again to judge them",
+                    audit.judged.seq + 1,
+                    entry.body.seq - 1,
+                    audit.judged.seq,
+                    audit.judged.head
+                );
+            }
             progress(&format!(
                 "judged {} events ({} distinct scenes) in {:.2} s; findings stored in entry {}",
                 audit.events,
@@ -779,6 +870,15 @@ fn print_import(report: &import::Report, started: Instant) {
     for (table, count) in &report.tables {
         read += count.read;
         println!("{table:<18} {:>12} read {:>12} new", count.read, count.added);
+    }
+    for (calendar, dates) in &report.new_holidays {
+        let shown: Vec<&str> = dates.iter().take(12).map(String::as_str).collect();
+        let more = if dates.len() > shown.len() {
+            format!(" and {} more", dates.len() - shown.len())
+        } else {
+            String::new()
+        };
+        println!("holidays of {calendar:<6} {:>5} new: {}{more}", dates.len(), shown.join(", "));
     }
     match &report.entry {
         Some(e) => println!(

@@ -103,12 +103,61 @@ impl fmt::Display for InputError {
     }
 }
 
+/// The rows an import refused: the first ones, in line order, and how many of each kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// The first refusals (up to `--max-errors`), in the order of the files and their lines.
+    pub shown: Vec<InputError>,
+    /// How many there were in all.
+    pub total: u64,
+    /// Each kind of refusal (file, column, problem) with its count, most frequent first.
+    pub kinds: Vec<(String, u64)>,
+    /// Where every refused row was written, with its reasons.
+    pub rejects: Option<PathBuf>,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rows = if self.total == 1 { "refusal" } else { "refusals" };
+        if let [only] = self.shown.as_slice()
+            && self.total == 1
+        {
+            write!(f, "{only}")?;
+        } else {
+            writeln!(
+                f,
+                "{} {rows}; nothing was imported. In the order of the files and their lines:",
+                self.total
+            )?;
+            for e in &self.shown {
+                writeln!(f, "  {e}")?;
+            }
+            let more = self.total - self.shown.len() as u64;
+            if more > 0 {
+                writeln!(f, "  … and {more} more (`--max-errors N` shows more)")?;
+            }
+            writeln!(f, "By kind:")?;
+            for (kind, n) in &self.kinds {
+                writeln!(f, "  {n:>8}  {kind}")?;
+            }
+            write!(f, "Nothing was imported: fix every row and import again")?;
+        }
+        if let Some(p) = &self.rejects {
+            write!(f, "\nThe refused rows, with their reasons: {}", p.display())?;
+        }
+        Ok(())
+    }
+}
+
 /// The engine's error.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// Bad input: the file, where, and what was expected.
     #[error("{0}")]
     Input(Box<InputError>),
+    /// Rows of an import refused: every one of them (up to a limit), nothing imported.
+    #[error("{0}")]
+    Refused(Box<Refusal>),
     /// A request that cannot be carried out as asked (an unknown table, a bad argument).
     #[error("{0}")]
     Usage(String),
@@ -139,7 +188,7 @@ pub enum Error {
 impl Error {
     /// Whether the user caused this error by what they gave Custos (exit code 2).
     pub fn is_user_error(&self) -> bool {
-        matches!(self, Error::Input(_) | Error::Usage(_))
+        matches!(self, Error::Input(_) | Error::Refused(_) | Error::Usage(_))
     }
 
     /// An I/O error on `path`.

@@ -17,12 +17,13 @@
 
 mod builder;
 mod reader;
+mod refusals;
 mod validate;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use arrow::array::{AsArray, RecordBatch, UInt32Array};
+use arrow::array::{Array, AsArray, RecordBatch, UInt32Array};
 use arrow::compute::take_record_batch;
 use arrow::datatypes::TimestampMicrosecondType;
 use parquet::arrow::ArrowWriter;
@@ -31,12 +32,14 @@ use parquet::file::properties::WriterProperties;
 
 pub use builder::{parse_date, parse_timestamp};
 use reader::Chunk;
-pub use reader::Format;
+pub use reader::{Format, Limits, Options};
+use refusals::Refusals;
 use validate::{Digester, Digests, KeyIndex, References};
 
 use crate::catalog::{self, Partition, Table};
 use crate::error::{Error, InputError, Result};
 use crate::store::{HashingFile, Store, Transaction};
+use crate::synthetic;
 
 /// One input file and the table it feeds.
 #[derive(Debug, Clone)]
@@ -51,29 +54,69 @@ pub struct Input {
     pub format: Format,
 }
 
-/// Finds the input files among `paths`: files as given, directories by the files in them
-/// that are named after a table. `table` names the table of a single file not so named.
+/// Finds the input files among `paths`: files as given, directories by the files in them,
+/// each of which must be named after a table. Nothing in a directory is skipped silently: a
+/// file not named after a table, a subdirectory, a link or a FIFO is refused by name (all of
+/// them at once), except the answer key `custos generate` writes beside its export
+/// (`labels/`, marked by its `about.json`), which is named in a warning and left out.
+/// `table` names the table of a single file not so named.
 pub fn inputs(paths: &[PathBuf], table: Option<&str>) -> Result<Vec<Input>> {
     let mut out = Vec::new();
+    let mut refused = Vec::new();
     for path in paths {
         if path.is_dir() {
-            let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            let mut entries: Vec<std::fs::DirEntry> = std::fs::read_dir(path)
                 .map_err(Error::io(path))?
-                .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.is_file())
-                .collect();
-            entries.sort();
-            for p in entries {
-                match input(&p, None) {
-                    Ok(i) => out.push(i),
-                    Err(e) => tracing::warn!("skipped {}: {e}", p.display()),
+                .collect::<std::io::Result<_>>()
+                .map_err(Error::io(path))?;
+            entries.sort_by_key(std::fs::DirEntry::path);
+            for entry in entries {
+                let p = entry.path();
+                let kind = entry.file_type().map_err(Error::io(&p))?;
+                if kind.is_dir() && synthetic::is_answer_key(&p) {
+                    tracing::warn!(
+                        "left out {}: the answer key of `custos generate`, not IMI data",
+                        p.display()
+                    );
+                } else if kind.is_dir() {
+                    refused.push(format!(
+                        "`{}` is a subdirectory: Custos imports the files directly in a directory it is given; name the subdirectory to import its files",
+                        p.display()
+                    ));
+                } else if !kind.is_file() {
+                    refused.push(format!(
+                        "`{}` is not a regular file (a link, a FIFO or a device)",
+                        p.display()
+                    ));
+                } else {
+                    match input(&p, None) {
+                        Ok(i) => out.push(i),
+                        Err(e) => refused.push(e.to_string()),
+                    }
                 }
             }
         } else if path.exists() {
+            if !path.is_file() {
+                return Err(InputError::file(
+                    path.display().to_string(),
+                    "not a regular file (a FIFO or a device): expected a file of rows",
+                )
+                .into());
+            }
             out.push(input(path, table)?);
         } else {
             return Err(InputError::file(path.display().to_string(), "no such file or directory").into());
         }
+    }
+    if !refused.is_empty() {
+        return Err(Error::Usage(format!(
+            "{} {} in the directories to import {} not data of any table, and nothing was imported:\n  {}\nMove {} away, or name the files to import on the command line.",
+            refused.len(),
+            if refused.len() == 1 { "entry" } else { "entries" },
+            if refused.len() == 1 { "is" } else { "are" },
+            refused.join("\n  "),
+            if refused.len() == 1 { "it" } else { "them" },
+        )));
     }
     if out.is_empty() {
         return Err(Error::Usage(
@@ -121,11 +164,37 @@ pub struct Report {
     pub tables: BTreeMap<&'static str, TableCount>,
     /// The manifest entry made, or `None` when every row was already in the store.
     pub entry: Option<crate::manifest::Entry>,
+    /// The holidays new to the store, by calendar (`YYYY-MM-DD`, in order): a holiday moves
+    /// deadlines, so each one added is said, never taken silently.
+    pub new_holidays: BTreeMap<String, Vec<String>>,
 }
 
 /// Imports `inputs` into the store at `root` (created if absent) as one commit stamped
 /// `committed_at`. Everything is validated; on any error nothing is stored.
 pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Report> {
+    import_with(root, inputs, committed_at, &Options::default())
+}
+
+/// [`import`], read as `options` say.
+pub fn import_with(root: &Path, inputs: &[Input], committed_at: &str, options: &Options) -> Result<Report> {
+    let bounds = bounds(committed_at, options)?;
+    // A refused first import leaves no store behind: the directory is as it was.
+    let made_dir = !root.exists();
+    let fresh = !root.join("manifest.jsonl").exists();
+    let result = import_into(root, inputs, committed_at, options, bounds);
+    if result.is_err() && fresh && root.join("manifest.jsonl").exists() {
+        Store::remove_if_empty(root, made_dir)?;
+    }
+    result
+}
+
+fn import_into(
+    root: &Path,
+    inputs: &[Input],
+    committed_at: &str,
+    options: &Options,
+    bounds: validate::Bounds,
+) -> Result<Report> {
     let store = Store::open_or_create(root)?;
     let mut txn = store.begin("import")?;
     let mut refs = References::new();
@@ -135,7 +204,9 @@ pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Repor
         }
     }
     let names: Vec<String> = inputs.iter().map(|i| i.name.clone()).collect();
+    let refusals = Refusals::new(options.max_errors, options.rejects.as_deref())?;
     let mut report = Report::default();
+    let mut new_holidays: BTreeMap<String, Vec<String>> = BTreeMap::new();
     let mut i = 0;
     while i < inputs.len() {
         let table = inputs[i].table;
@@ -143,6 +214,11 @@ pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Repor
             inputs.iter().enumerate().skip(i).take_while(|(_, x)| x.table.name == table.name).collect();
         i += group.len();
         let digester = Digester::new(table)?;
+        let files: Vec<(&str, u64)> = group
+            .iter()
+            .map(|(_, i)| (i.name.as_str(), std::fs::metadata(&i.path).map_or(0, |m| m.len())))
+            .collect();
+        options.limits.check_table(table.name, &files)?;
         let mut keys = KeyIndex::new(table)?;
         // The table's own numbers (see `catalog::Surrogate`) count on from the stored rows'.
         let mut next = 0;
@@ -164,35 +240,83 @@ pub fn import(root: &Path, inputs: &[Input], committed_at: &str) -> Result<Repor
         // the references are read-only, and checking runs on the reader's thread.
         let mut fresh_batches = Vec::new();
         for (n, input) in group {
-            let prepare = |chunk: Chunk| -> Result<(Chunk, Digests)> {
-                validate::check(&input.name, table, &chunk, &refs)?;
+            let prepare = |mut chunk: Chunk| -> Result<(Chunk, Digests)> {
+                validate::check(&input.name, table, &mut chunk, &refs);
+                validate::plausible(&input.name, table, &mut chunk, bounds);
                 let digests = digester.digests(&chunk.batch)?;
                 Ok((refs.with_references(&input.name, table, chunk)?, digests))
             };
-            reader::read(&input.path, &input.name, table, input.format, &prepare, &mut |(
-                chunk,
-                digests,
-            )| {
-                count.read += chunk.batch.num_rows() as u64;
-                let fresh = keys.admit(&input.name, n as u32, &names, &chunk, &digests)?;
-                if fresh.num_rows() > 0 {
-                    let fresh = validate::number_rows(table, &fresh, &mut next)?;
-                    count.added += fresh.num_rows() as u64;
-                    if References::needs(table) {
-                        fresh_batches.push(fresh.clone());
+            reader::read(
+                &input.path,
+                &input.name,
+                table,
+                input.format,
+                options,
+                &prepare,
+                &mut |(mut chunk, digests)| {
+                    count.read += chunk.batch.num_rows() as u64;
+                    let fresh = keys.admit(&input.name, n as u32, &names, &mut chunk, &digests)?;
+                    refusals.absorb(table.name, &mut chunk)?;
+                    if fresh.num_rows() > 0 {
+                        let fresh = validate::number_rows(table, &fresh, &mut next)?;
+                        count.added += fresh.num_rows() as u64;
+                        if table.name == catalog::HOLIDAYS.name {
+                            note_holidays(&fresh, &mut new_holidays);
+                        }
+                        // Refused rows are known still, so that rows referring to them are not
+                        // refused too: the one mistake is reported once.
+                        if References::needs(table) {
+                            fresh_batches.push(fresh.clone());
+                        }
+                        // Once a row is refused nothing is committed: nothing more is written.
+                        if !refusals.any() {
+                            sink.write(&mut txn, &fresh)?;
+                        }
                     }
-                    sink.write(&mut txn, &fresh)?;
-                }
-                Ok(())
-            })?;
+                    Ok(())
+                },
+            )?;
         }
         for batch in &fresh_batches {
             refs.absorb(table, batch)?;
         }
         sink.close(&mut txn)?;
     }
+    // Every row was read and judged: any refused fails the import, naming them all.
+    refusals.finish()?;
+    for dates in new_holidays.values_mut() {
+        dates.sort();
+    }
+    report.new_holidays = new_holidays;
     report.entry = txn.commit(committed_at, names)?;
     Ok(report)
+}
+
+/// Adds the holidays of `batch` (rows new to the store) to `out`, by calendar.
+fn note_holidays(batch: &RecordBatch, out: &mut BTreeMap<String, Vec<String>>) {
+    let (Some(calendar), Some(date)) = (batch.column_by_name("calendar"), batch.column_by_name("date"))
+    else {
+        return;
+    };
+    let (calendar, date) = (calendar.as_string::<i32>(), date.as_primitive::<arrow::datatypes::Date32Type>());
+    for row in 0..batch.num_rows() {
+        if calendar.is_valid(row) && date.is_valid(row) {
+            let day =
+                chrono::DateTime::from_timestamp(i64::from(date.value(row)) * 86_400, 0).unwrap_or_default();
+            out.entry(calendar.value(row).to_owned()).or_default().push(day.format("%Y-%m-%d").to_string());
+        }
+    }
+}
+
+/// The instants an import at `committed_at` accepts, as `options` say.
+fn bounds(committed_at: &str, options: &Options) -> Result<validate::Bounds> {
+    let now = parse_timestamp(committed_at)
+        .ok_or_else(|| Error::Usage(format!("`{committed_at}` is not the instant of an import")))?;
+    let now = chrono::DateTime::from_timestamp_micros(now).unwrap_or_default();
+    let latest = now
+        .checked_add_months(chrono::Months::new(12 * options.years_ahead))
+        .ok_or_else(|| Error::Usage(format!("{} years ahead is beyond any calendar", options.years_ahead)))?;
+    Ok(validate::Bounds { earliest: options.earliest, latest: latest.timestamp_micros() })
 }
 
 /// Where accepted rows of one table go: one staged Parquet file, or one per month.

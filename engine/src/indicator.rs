@@ -110,9 +110,12 @@ pub async fn register_request_facts(
         ScalarValue::TimestampMicrosecond(Some(options.as_of), Some(Arc::from("UTC"))),
     ];
     let facts = ctx.sql(sql::REQUEST_FACTS).await?.with_param_values(params)?;
+    // A year without requests has no batch: its columns still come from the plan, so the
+    // queries over it find them and answer with no rows.
+    let planned = Arc::clone(facts.schema().inner());
     // Materialised: both queries read it, and it is small beside the tables it comes from.
     let batches = facts.collect().await?;
-    let schema = batches.first().map_or_else(|| Arc::new(arrow::datatypes::Schema::empty()), |b| b.schema());
+    let schema = batches.first().map_or(planned, |b| b.schema());
     let table = datafusion::datasource::MemTable::try_new(schema, vec![batches])?;
     ctx.deregister_table("request_facts")?;
     ctx.register_table("request_facts", Arc::new(table))?;

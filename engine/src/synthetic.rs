@@ -643,11 +643,26 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
         "scale": params.scale,
         "events": events,
         "as_of": ts(as_of),
+        "kind": ANSWER_KEY,
         "note": "violations.csv lists every (rule, subject) a correct check finds as of `as_of` with status overdue, late or unmet; due_soon findings are not violations and are not listed",
     });
     let path = dir.join("labels").join("about.json");
     fs::write(&path, serde_json::to_vec_pretty(&about)?).map_err(Error::io(&path))?;
     Ok(summary)
+}
+
+/// What `labels/about.json` says it is: the answer key of a generated export, which an
+/// import of the export's directory leaves out (see [`is_answer_key`]).
+pub const ANSWER_KEY: &str = "custos-generate answer key";
+
+/// Whether `dir` is the answer key `custos generate` wrote beside an export: a directory
+/// `labels` whose `about.json` says so.
+pub fn is_answer_key(dir: &Path) -> bool {
+    dir.file_name().is_some_and(|n| n == "labels")
+        && fs::read(dir.join("about.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["kind"] == ANSWER_KEY)
 }
 
 /// Labels USR-DORMANT: every user active at `as_of` whose last granted login (or, without

@@ -186,9 +186,8 @@ fn facts_dated_after_the_instant_never_change_the_check() {
         let before = check_json(&base, as_of, &[]);
         let later = later_facts(&export, &tmp.path().join(format!("later{n}")), as_of, &mut next);
         let store = tmp.path().join(format!("store{n}"));
-        assert!(
-            run(&["import", "--store", store.to_str().unwrap(), later.to_str().unwrap()]).status.success()
-        );
+        let out = run(&["import", "--store", store.to_str().unwrap(), later.to_str().unwrap()]);
+        assert!(out.status.success(), "{}", crate::stderr(&out));
         let after = check_json(&store, as_of, &[]);
         assert_eq!(before["findings"], after["findings"], "as of {as_of}");
         assert!(!before["findings"].as_array().unwrap().is_empty());
@@ -236,10 +235,15 @@ fn later_facts(export: &Path, out: &Path, as_of: &str, next: &mut dyn FnMut() ->
         for record in reader.records() {
             let mut fields: Vec<String> = record.unwrap().iter().map(str::to_owned).collect();
             first.get_or_insert_with(|| fields.clone());
-            for &i in &fillable {
-                if fields[i].is_empty() && next().is_multiple_of(3) {
-                    let later = t + 1_000_000 + (next() % (400 * 86_400)) as i64 * 1_000_000;
-                    fields[i] = custos_engine::finding::format_micros(later);
+            // Filled instants keep the order import demands (created, closed, blocked,
+            // deleted): after every instant of the row, a second more for each column further
+            // right, and never left of a column that holds one already.
+            let latest = fields.iter().filter_map(|f| custos_engine::import::parse_timestamp(f)).max();
+            let later = latest.unwrap_or(t).max(t) + 1_000_000 + (next() % (400 * 86_400)) as i64 * 1_000_000;
+            for (n, &i) in fillable.iter().enumerate() {
+                let right_is_empty = fillable[n + 1..].iter().all(|&j| fields[j].is_empty());
+                if fields[i].is_empty() && right_is_empty && next().is_multiple_of(3) {
+                    fields[i] = custos_engine::finding::format_micros(later + i as i64 * 1_000_000);
                 }
             }
             writer.write_record(&fields).unwrap();

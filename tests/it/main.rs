@@ -6,6 +6,7 @@ mod audit;
 mod browser;
 mod check;
 mod generate;
+mod hostile;
 mod import;
 mod malformed;
 mod report;
@@ -86,14 +87,19 @@ pub fn as_written_before_surrogates(store: &Path) {
     std::fs::write(&path, text).expect("manifest written");
 }
 
-/// Every file under `dir` with its bytes: two snapshots are equal exactly when nothing changed.
+/// Every file and directory under `dir` with its bytes (a directory's are empty, its name
+/// ends in `/`): two snapshots are equal exactly when nothing changed, an empty directory
+/// left behind included.
 pub fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     fn walk(dir: &Path, root: &Path, out: &mut BTreeMap<PathBuf, Vec<u8>>) {
         let Ok(read) = std::fs::read_dir(dir) else { return };
         for e in read.flatten() {
             let p = e.path();
-            if p.is_dir() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                let mut key = p.strip_prefix(root).expect("under root").as_os_str().to_owned();
+                key.push("/");
+                out.insert(PathBuf::from(key), Vec::new());
                 walk(&p, root, out);
             } else if p.file_name().is_some_and(|n| n != ".lock") {
                 out.insert(

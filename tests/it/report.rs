@@ -316,5 +316,5 @@ fn report_periods_run_in_brussels_time_and_the_edps_report_details_only_union_br
         "annual",
     ]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    assert!(stderr(&o).contains("expected a year from 1995 to 9999"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("expected a year from 1990 to 2199"), "{}", stderr(&o));
 }

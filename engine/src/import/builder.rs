@@ -23,11 +23,53 @@ const UNIX_EPOCH_DAYS_FROM_CE: i32 = 719_163;
 /// Parses a timestamp as the data model accepts it: RFC 3339 with `Z` or an offset, or a bare
 /// date meaning 00:00 UTC of that day. Returns UTC microseconds.
 pub fn parse_timestamp(s: &str) -> Option<i64> {
+    timestamp(s).ok()
+}
+
+/// The UTC days at whose end (23:59:60 UTC) a leap second was inserted, since 1990
+/// (IERS Bulletin C; none has been announced since the one of 31 December 2016).
+const LEAP_SECOND_DAYS: [&str; 12] = [
+    "1990-12-31",
+    "1992-06-30",
+    "1993-06-30",
+    "1994-06-30",
+    "1995-12-31",
+    "1997-06-30",
+    "1998-12-31",
+    "2005-12-31",
+    "2008-12-31",
+    "2012-06-30",
+    "2015-06-30",
+    "2016-12-31",
+];
+
+/// [`parse_timestamp`], saying what is wrong. Besides RFC 3339's syntax: an offset lies
+/// within ±14:00 (the widest any zone uses); a fraction has at most six digits (Custos keeps
+/// microseconds, and refuses rather than rounds a finer instant); a second of 60 is accepted
+/// only where a leap second was inserted, and is stored as the first instant of the next day.
+pub fn timestamp(s: &str) -> Result<i64, &'static str> {
     if s.len() == 10 {
-        return parse_date(s).map(|d| i64::from(d) * 86_400_000_000);
+        return parse_date(s).map(|d| i64::from(d) * 86_400_000_000).ok_or(Kind::Timestamp.expected());
     }
     // RFC 3339 demands the `T` (or a space) and an offset; chrono's parser enforces both.
-    DateTime::parse_from_rfc3339(s).ok().map(|t| t.timestamp_micros())
+    let t = DateTime::parse_from_rfc3339(s).map_err(|_| Kind::Timestamp.expected())?;
+    if t.offset().local_minus_utc().abs() > 14 * 3600 {
+        return Err("an offset from -14:00 to +14:00");
+    }
+    if let Some((_, fraction)) = s.split_once('.')
+        && fraction.bytes().take_while(u8::is_ascii_digit).count() > 6
+    {
+        return Err("at most six decimals of a second (microseconds)");
+    }
+    let utc = t.naive_utc();
+    if chrono::Timelike::nanosecond(&utc) >= 1_000_000_000 {
+        let day = utc.date().format("%Y-%m-%d").to_string();
+        let at_end = chrono::Timelike::hour(&utc) == 23 && chrono::Timelike::minute(&utc) == 59;
+        if !at_end || !LEAP_SECOND_DAYS.contains(&day.as_str()) {
+            return Err("seconds from 00 to 59 (60 only for a leap second IERS inserted, at 23:59:60 UTC)");
+        }
+    }
+    Ok(t.timestamp_micros())
 }
 
 /// Parses a `YYYY-MM-DD` date into days since 1970-01-01.
@@ -91,7 +133,7 @@ impl Builder {
             Builder::Text(b) => b.append_value(cell),
             Builder::Int(b) => b.append_value(cell.parse().map_err(|_| kind.expected())?),
             Builder::Bool(b) => b.append_value(parse_bool(cell, csv).ok_or(kind.expected())?),
-            Builder::Timestamp(b) => b.append_value(parse_timestamp(cell).ok_or(kind.expected())?),
+            Builder::Timestamp(b) => b.append_value(timestamp(cell)?),
             Builder::Date(b) => b.append_value(parse_date(cell).ok_or(kind.expected())?),
             Builder::List(b) => {
                 for item in cell.split(';').filter(|s| !s.is_empty()) {
@@ -116,21 +158,28 @@ impl Builder {
 }
 
 /// Parses a text column of a typed file (a timestamp kept as text in Parquet, say) into
-/// column `i` of `table`. On failure, returns the row and what was expected.
+/// column `i` of `table`. Returns the column, null where a value did not parse, and each
+/// such row with what was expected.
 pub fn parse_text_column(
     table: &Table,
     i: usize,
     text: &arrow::array::StringArray,
-) -> Result<ArrayRef, (usize, &'static str)> {
+) -> (ArrayRef, Vec<(usize, &'static str)>) {
     let kind = table.columns[i].kind;
     let mut b = Builder::new(kind, arrow::array::Array::len(text));
+    let mut failed = Vec::new();
     for (row, cell) in text.iter().enumerate() {
         match cell {
             None => b.null(),
-            Some(cell) => b.push_str(kind, cell, false).map_err(|e| (row, e))?,
+            Some(cell) => {
+                if let Err(e) = b.push_str(kind, cell, false) {
+                    b.null();
+                    failed.push((row, e));
+                }
+            }
         }
     }
-    Ok(b.finish())
+    (b.finish(), failed)
 }
 
 /// Builds one table's record batch from cells.
@@ -234,6 +283,24 @@ mod tests {
         assert_eq!(parse_timestamp("1970-01-02"), Some(86_400_000_000));
         assert_eq!(parse_date("2024-02-29"), Some(19_782));
         assert_eq!(parse_date("2023-02-29"), None);
+    }
+
+    #[test]
+    fn implausible_clocks_are_refused_with_what_was_expected() {
+        assert_eq!(timestamp("2024-03-15T10:37:00+14:00").map(|_| ()), Ok(()));
+        assert_eq!(timestamp("2024-03-15T10:37:00-14:01"), Err("an offset from -14:00 to +14:00"));
+        assert_eq!(timestamp("2024-03-15T10:37:00+23:59"), Err("an offset from -14:00 to +14:00"));
+        assert_eq!(timestamp("2024-03-15T10:37:00.123456Z").map(|_| ()), Ok(()));
+        assert_eq!(
+            timestamp("2024-03-15T10:37:00.1234567Z"),
+            Err("at most six decimals of a second (microseconds)")
+        );
+        assert!(timestamp("2024-03-15T10:37:60Z").is_err(), "no leap second that day");
+        assert!(timestamp("2016-12-31T22:59:60Z").is_err(), "a leap second is at 23:59:60 UTC");
+        // The leap second at the end of 2016, in UTC and in Brussels time.
+        let next_day = parse_timestamp("2017-01-01T00:00:00Z");
+        assert_eq!(timestamp("2016-12-31T23:59:60Z").ok(), next_day);
+        assert_eq!(timestamp("2017-01-01T00:59:60+01:00").ok(), next_day);
     }
 
     #[test]

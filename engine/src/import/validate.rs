@@ -12,7 +12,7 @@ use arrow::datatypes::{Field, Int32Type, Int64Type, Schema};
 use arrow::row::{RowConverter, SortField};
 use xxhash_rust::xxh3::{Xxh3Builder, xxh3_128};
 
-use super::reader::Chunk;
+use super::reader::{Chunk, Origins};
 use crate::annex;
 use crate::catalog::{self, Domain, Entity, Kind, Table};
 use crate::error::{InputError, Result};
@@ -92,20 +92,18 @@ impl References {
 
     /// The rows of `chunk` (of `file`, checked by [`check`]) with the surrogate columns of
     /// their references appended: the number of each row's authority, user or case. Finding
-    /// the number is finding the row referred to: a reference to no known row is an error
-    /// naming the file, the row and the column. A table's own number is not among them (see
-    /// [`number_rows`]).
-    pub fn with_references(&self, file: &str, table: &'static Table, chunk: Chunk) -> Result<Chunk> {
+    /// the number is finding the row referred to: a row referring to no known row is refused,
+    /// naming the file, the row and the column (its number is null). A table's own number is
+    /// not among them (see [`number_rows`]).
+    pub fn with_references(&self, file: &str, table: &'static Table, mut chunk: Chunk) -> Result<Chunk> {
         let own = table.own_surrogate().map(|s| s.name);
         let references: Vec<_> = table.surrogates.iter().filter(|s| Some(s.name) != own).collect();
         if references.is_empty() {
             return Ok(chunk);
         }
-        let batch = &chunk.batch;
+        let batch = chunk.batch.clone();
+        let mut refused: Vec<(usize, InputError)> = Vec::new();
         let text = |name: &str| batch.column(table.index(name).unwrap_or(0)).as_string::<i32>();
-        let dangling = |row: usize, column: &str, value: &str, entity: Entity| {
-            dangling(file, &chunk, row, column, value, entity.noun())
-        };
         // An event names its user and the user's own authority: both numbers come from the user.
         let mut from_user: Option<(arrow::array::Int32Array, arrow::array::Int32Array)> = None;
         if table.name == "access_log" {
@@ -114,21 +112,32 @@ impl References {
             let mut authority = arrow::array::Int32Builder::with_capacity(batch.num_rows());
             for row in 0..batch.num_rows() {
                 let (u, a) = (users.value(row), authorities.value(row));
-                let Some((own, k, ak)) = self.users.get(u) else {
-                    return Err(dangling(row, "user_id", u, Entity::User));
-                };
-                if own != a {
-                    return Err(InputError::at(
-                        file,
-                        chunk.origins.at(row),
-                        format!("user `{u}` works for authority `{own}`: expected the user's own authority"),
-                    )
-                    .column("authority_id")
-                    .value(a)
-                    .into());
+                match self.users.get(u) {
+                    None => {
+                        if users.is_valid(row) {
+                            refused.push((
+                                row,
+                                dangling(file, &chunk.origins, row, "user_id", u, Entity::User.noun()),
+                            ));
+                        }
+                        user.append_null();
+                        authority.append_null();
+                    }
+                    Some((own, k, ak)) => {
+                        if own != a && authorities.is_valid(row) {
+                            let error = InputError::at(
+                                file,
+                                chunk.origins.at(row),
+                                format!("user `{u}` works for authority `{own}`: expected the user's own authority"),
+                            )
+                            .column("authority_id")
+                            .value(a);
+                            refused.push((row, error));
+                        }
+                        user.append_value(*k);
+                        authority.append_value(*ak);
+                    }
                 }
-                user.append_value(*k);
-                authority.append_value(*ak);
             }
             from_user = Some((user.finish(), authority.finish()));
         }
@@ -142,12 +151,16 @@ impl References {
                     let ids = text(s.of);
                     let mut numbers = arrow::array::Int32Builder::with_capacity(ids.len());
                     for (row, id) in ids.iter().enumerate() {
-                        match id {
+                        match id.map(|id| (id, self.number(s.entity, id))) {
                             None => numbers.append_null(),
-                            Some(id) => match self.number(s.entity, id) {
-                                Some(n) => numbers.append_value(n),
-                                None => return Err(dangling(row, s.of, id, s.entity)),
-                            },
+                            Some((_, Some(n))) => numbers.append_value(n),
+                            Some((id, None)) => {
+                                refused.push((
+                                    row,
+                                    dangling(file, &chunk.origins, row, s.of, id, s.entity.noun()),
+                                ));
+                                numbers.append_null();
+                            }
                         }
                     }
                     numbers.finish()
@@ -156,8 +169,11 @@ impl References {
             fields.push(Arc::new(Field::new(s.name, catalog::SURROGATE_TYPE, true)));
             columns.push(Arc::new(numbers));
         }
-        let batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
-        Ok(Chunk { batch, origins: chunk.origins })
+        for (row, error) in refused {
+            chunk.refuse(row, error);
+        }
+        chunk.batch = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)?;
+        Ok(chunk)
     }
 }
 
@@ -270,18 +286,26 @@ impl KeyIndex {
         Ok(())
     }
 
-    /// Keeps the rows of `chunk` whose key is new; drops those identical to a known row; fails
-    /// on the first whose key is known with other content.
+    /// Keeps the rows of `chunk` whose key is new; drops those identical to a known row;
+    /// refuses each whose key is known with other content.
     pub fn admit(
         &mut self,
         file: &str,
         file_no: u32,
         files: &[String],
-        chunk: &Chunk,
+        chunk: &mut Chunk,
         digests: &Digests,
     ) -> Result<RecordBatch> {
         let mut keep = Vec::with_capacity(digests.keys.len());
+        let mut refused = Vec::new();
+        // A refused row's key may not have parsed: it is kept (so that what refers to it is
+        // not refused as well) without being compared, and nothing is committed anyway.
+        let bad = chunk.refused_rows();
         for (row, (k, c)) in digests.keys.iter().zip(&digests.contents).enumerate() {
+            if bad.as_ref().is_some_and(|b| b[row]) {
+                keep.push(true);
+                continue;
+            }
             match self.seen.get(k) {
                 None => {
                     self.seen.insert(*k, (*c, file_no));
@@ -295,18 +319,24 @@ impl KeyIndex {
                         n => format!("in `{}`", files.get(n as usize).map_or("?", String::as_str)),
                     };
                     let key = self.key_text(&chunk.batch, row);
-                    return Err(InputError::at(
-                        file,
-                        chunk.origins.at(row),
-                        format!(
-                            "a row with this key already exists {whence} with other content: expected the same row again (a no-op) or a new key"
-                        ),
-                    )
-                    .column(self.table.key.join(", "))
-                    .value(&key)
-                    .into());
+                    refused.push((
+                        row,
+                        InputError::at(
+                            file,
+                            chunk.origins.at(row),
+                            format!(
+                                "a row with this key already exists {whence} with other content: expected the same row again (a no-op) or a new key"
+                            ),
+                        )
+                        .column(self.table.key.join(", "))
+                        .value(&key),
+                    ));
+                    keep.push(false);
                 }
             }
+        }
+        for (row, error) in refused {
+            chunk.refuse(row, error);
         }
         if keep.iter().all(|k| *k) {
             return Ok(chunk.batch.clone());
@@ -324,35 +354,46 @@ impl KeyIndex {
     }
 }
 
-/// Checks every row of `chunk` against the table's constraints and the references.
-pub fn check(file: &str, table: &'static Table, chunk: &Chunk, refs: &References) -> Result<()> {
-    let batch = &chunk.batch;
-    let fail = |row: usize, column: &str, value: &str, problem: String| -> crate::Error {
-        InputError::at(file, chunk.origins.at(row), problem).column(column).value(value).into()
+/// Checks every row of `chunk` against the table's constraints and the references, refusing
+/// each row that breaks one (every row, every broken constraint).
+pub fn check(file: &str, table: &'static Table, chunk: &mut Chunk, refs: &References) {
+    let batch = chunk.batch.clone();
+    let origins = chunk.origins.clone();
+    let fail = |row: usize, column: &str, value: &str, problem: String| {
+        InputError::at(file, origins.at(row), problem).column(column).value(value)
     };
+    // A cell that did not parse is null: it is not refused again as missing.
+    let bad = chunk.refused_rows();
+    let is_bad = |row: usize| bad.as_ref().is_some_and(|b| b[row]);
     for (i, column) in table.columns.iter().enumerate() {
         let array = batch.column(i);
         if !column.nullable && column.kind != Kind::TextList && array.null_count() > 0 {
-            let row = (0..array.len()).find(|&r| array.is_null(r)).unwrap_or(0);
-            return Err(InputError::at(
-                file,
-                chunk.origins.at(row),
-                format!("a value is required: expected {}", column.kind.expected()),
-            )
-            .column(column.name)
-            .into());
+            for row in (0..array.len()).filter(|&r| array.is_null(r) && !is_bad(r)) {
+                chunk.refuse(
+                    row,
+                    InputError::at(
+                        file,
+                        origins.at(row),
+                        format!("a value is required: expected {}", column.kind.expected()),
+                    )
+                    .column(column.name),
+                );
+            }
         }
         match (column.domain, column.kind) {
             (Domain::Any, _) => {}
             (Domain::Range(lo, hi), Kind::Int) => {
                 for (row, v) in array.as_primitive::<Int64Type>().iter().enumerate() {
                     if let Some(v) = v.filter(|v| !(lo..=hi).contains(v)) {
-                        return Err(fail(
+                        chunk.refuse(
                             row,
-                            column.name,
-                            &v.to_string(),
-                            format!("expected a number from {lo} to {hi}"),
-                        ));
+                            fail(
+                                row,
+                                column.name,
+                                &v.to_string(),
+                                format!("expected a number from {lo} to {hi}"),
+                            ),
+                        );
                     }
                 }
             }
@@ -361,7 +402,7 @@ pub fn check(file: &str, table: &'static Table, chunk: &Chunk, refs: &References
                     if let Some(v) = v
                         && let Some(expected) = allowed(domain, v)
                     {
-                        return Err(fail(row, column.name, v, expected));
+                        chunk.refuse(row, fail(row, column.name, v, expected));
                     }
                 }
             }
@@ -371,7 +412,7 @@ pub fn check(file: &str, table: &'static Table, chunk: &Chunk, refs: &References
                     let items = lists.value(row);
                     for v in items.as_string::<i32>().iter().flatten() {
                         if let Some(expected) = allowed(domain, v) {
-                            return Err(fail(row, column.name, v, expected));
+                            chunk.refuse(row, fail(row, column.name, v, expected));
                         }
                     }
                 }
@@ -379,7 +420,7 @@ pub fn check(file: &str, table: &'static Table, chunk: &Chunk, refs: &References
             _ => {}
         }
     }
-    check_references(file, table, chunk, refs)
+    check_references(file, table, chunk, refs);
 }
 
 /// `None` if `v` is allowed by `domain`, else what was expected.
@@ -407,91 +448,228 @@ fn allowed(domain: Domain, v: &str) -> Option<String> {
     }
 }
 
-/// The error of a reference (`value` in `column` of `row`) to no known `what`.
-fn dangling(file: &str, chunk: &Chunk, row: usize, column: &str, value: &str, what: &str) -> crate::Error {
+/// The refusal of a reference (`value` in `column` of `row`) to no known `what`.
+fn dangling(file: &str, origins: &Origins, row: usize, column: &str, value: &str, what: &str) -> InputError {
     InputError::at(
         file,
-        chunk.origins.at(row),
+        origins.at(row),
         format!("no {what} has this id: expected the id of an imported {what}"),
     )
     .column(column)
     .value(value)
-    .into()
 }
 
-fn check_references(file: &str, table: &'static Table, chunk: &Chunk, refs: &References) -> Result<()> {
-    let batch = &chunk.batch;
+fn check_references(file: &str, table: &'static Table, chunk: &mut Chunk, refs: &References) {
+    let batch = chunk.batch.clone();
+    let origins = chunk.origins.clone();
     let text = |name: &str| batch.column(table.index(name).unwrap_or(0)).as_string::<i32>();
     let list = |name: &str| batch.column(table.index(name).unwrap_or(0)).as_list::<i32>();
-    let dangling =
-        |row: usize, column: &str, value: &str, what: &str| dangling(file, chunk, row, column, value, what);
-    let must_exist = |column: &str, set: &dyn Fn(&str) -> bool, what: &str| -> Result<()> {
+    let mut refused: Vec<(usize, InputError)> = Vec::new();
+    let mut must_exist = |column: &str, set: &dyn Fn(&str) -> bool, what: &str| {
         for (row, v) in text(column).iter().enumerate() {
             if let Some(v) = v.filter(|v| !set(v)) {
-                return Err(dangling(row, column, v, what));
+                refused.push((row, dangling(file, &origins, row, column, v, what)));
             }
         }
-        Ok(())
-    };
-    let all_exist = |column: &str, set: &dyn Fn(&str) -> bool, what: &str| -> Result<()> {
-        let lists = list(column);
-        for row in 0..lists.len() {
-            for v in lists.value(row).as_string::<i32>().iter().flatten() {
-                if !set(v) {
-                    return Err(dangling(row, column, v, what));
-                }
-            }
-        }
-        Ok(())
     };
     let domain = |v: &str| refs.domains.contains(v);
     let authority = |v: &str| refs.authorities.contains_key(v);
     let case = |v: &str| refs.cases.contains_key(v);
     match table.name {
-        "authorities" => {
-            all_exist("domains", &domain, "domain")?;
-            let (ms, kind) = (text("member_state"), text("kind"));
-            for row in 0..batch.num_rows() {
-                let (m, k) = (ms.value(row), kind.value(row));
-                let expected = match k {
-                    "commission" | "union_body" if m != "EU" => {
-                        Some("`EU` for the Commission and Union bodies")
-                    }
-                    "third_country_authority" if m == "EU" || catalog::is_eea(m) => {
-                        Some("a third country's code for a third-country authority, not an EEA state or `EU`")
-                    }
-                    "competent_authority" | "imi_coordinator" | "national_coordinator"
-                        if !catalog::is_eea(m) =>
-                    {
-                        Some("one of the 30 EEA states for a national authority")
-                    }
-                    _ => None,
-                };
-                if let Some(e) = expected {
-                    return Err(InputError::at(
-                        file,
-                        chunk.origins.at(row),
-                        format!("expected {e} (kind `{k}`)"),
-                    )
-                    .column("member_state")
-                    .value(m)
-                    .into());
+        // References that have a number (`catalog::Surrogate`) are found, or found missing,
+        // as they are numbered: `References::with_references`.
+        "cases" => must_exist("domain", &domain, "domain"),
+        "dsr_requests" => {
+            must_exist("controller_id", &authority, "authority");
+            must_exist("case_id", &case, "case");
+        }
+        "breaches" => must_exist("controller_id", &authority, "authority"),
+        _ => {}
+    }
+    let mut all_exist = |column: &str, set: &dyn Fn(&str) -> bool, what: &str| {
+        let lists = list(column);
+        for row in 0..lists.len() {
+            for v in lists.value(row).as_string::<i32>().iter().flatten() {
+                if !set(v) {
+                    refused.push((row, dangling(file, &origins, row, column, v, what)));
                 }
             }
         }
-        // References that have a number (`catalog::Surrogate`) are found, or found missing,
-        // as they are numbered: `References::with_references`.
-        "users" => all_exist("domains", &domain, "domain")?,
-        "cases" => must_exist("domain", &domain, "domain")?,
-        "dsr_requests" => {
-            must_exist("controller_id", &authority, "authority")?;
-            must_exist("case_id", &case, "case")?;
-        }
-        "breaches" => {
-            must_exist("controller_id", &authority, "authority")?;
-            all_exist("case_ids", &case, "case")?;
-        }
+    };
+    match table.name {
+        "authorities" | "users" => all_exist("domains", &domain, "domain"),
+        "breaches" => all_exist("case_ids", &case, "case"),
         _ => {}
     }
-    Ok(())
+    if table.name == "authorities" {
+        let (ms, kind) = (text("member_state"), text("kind"));
+        for row in 0..batch.num_rows() {
+            let (m, k) = (ms.value(row), kind.value(row));
+            let expected = match k {
+                "commission" | "union_body" if m != "EU" => Some("`EU` for the Commission and Union bodies"),
+                "third_country_authority" if m == "EU" || catalog::is_eea(m) => {
+                    Some("a third country's code for a third-country authority, not an EEA state or `EU`")
+                }
+                "competent_authority" | "imi_coordinator" | "national_coordinator" if !catalog::is_eea(m) => {
+                    Some("one of the 30 EEA states for a national authority")
+                }
+                _ => None,
+            };
+            if let Some(e) = expected {
+                let error = InputError::at(file, origins.at(row), format!("expected {e} (kind `{k}`)"))
+                    .column("member_state")
+                    .value(m);
+                refused.push((row, error));
+            }
+        }
+    }
+    for (row, error) in refused {
+        chunk.refuse(row, error);
+    }
+}
+
+/// The instants an import accepts: from `earliest` up to `latest` (UTC microseconds).
+#[derive(Debug, Clone, Copy)]
+pub struct Bounds {
+    /// The first instant accepted.
+    pub earliest: i64,
+    /// The last instant accepted.
+    pub latest: i64,
+}
+
+/// Pairs of instants in one row that happen in order: `later` is never before `earlier`.
+/// (`deleted_at` of a case follows `blocked_at` if the case was blocked, else `closed_at`.)
+const IN_ORDER: &[(&str, &str, &str)] = &[
+    ("users", "registered_at", "deactivated_at"),
+    ("cases", "created_at", "closed_at"),
+    ("cases", "closed_at", "blocked_at"),
+    ("cases", "blocked_at", "deleted_at"),
+    ("case_participants", "joined_at", "left_at"),
+];
+
+/// Checks that the rows of `chunk` are plausible: every instant and date within `bounds`;
+/// the instants of one row in the order they happen ([`IN_ORDER`]); every identifier
+/// (a column named `…_id`, or a list of them) non-empty printable ASCII without spaces at
+/// either end, so that no two identifiers differ by a letter that only looks the same, an
+/// invisible character or a trailing space.
+pub fn plausible(file: &str, table: &'static Table, chunk: &mut Chunk, bounds: Bounds) {
+    let batch = &chunk.batch;
+    let mut refused: Vec<(usize, InputError)> = Vec::new();
+    let fail = |row: usize, column: &str, value: String, problem: String| {
+        (row, InputError::at(file, chunk.origins.at(row), problem).column(column).value(&value))
+    };
+    let show = |micros: i64| crate::finding::format_micros(micros);
+    for (i, column) in table.columns.iter().enumerate() {
+        let array = batch.column(i);
+        match column.kind {
+            Kind::Timestamp => {
+                let values = array.as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+                for (row, v) in values.iter().enumerate() {
+                    if let Some(v) = v.filter(|v| !(bounds.earliest..=bounds.latest).contains(v)) {
+                        refused.push(fail(
+                            row,
+                            column.name,
+                            show(v),
+                            format!(
+                                "an implausible instant: expected one from {} to {}",
+                                show(bounds.earliest),
+                                show(bounds.latest)
+                            ),
+                        ));
+                    }
+                }
+            }
+            Kind::Date => {
+                let values = array.as_primitive::<arrow::datatypes::Date32Type>();
+                let (first, last) =
+                    (bounds.earliest.div_euclid(86_400_000_000), bounds.latest.div_euclid(86_400_000_000));
+                for (row, v) in values.iter().enumerate() {
+                    if let Some(v) = v.filter(|v| !(first..=last).contains(&i64::from(*v))) {
+                        let day = show(i64::from(v) * 86_400_000_000);
+                        refused.push(fail(
+                            row,
+                            column.name,
+                            day[..10.min(day.len())].to_owned(),
+                            format!(
+                                "an implausible date: expected one from {} to {}",
+                                &show(bounds.earliest)[..10],
+                                &show(bounds.latest)[..10]
+                            ),
+                        ));
+                    }
+                }
+            }
+            Kind::Text if column.name.ends_with("_id") => {
+                for (row, v) in array.as_string::<i32>().iter().enumerate() {
+                    if let Some(v) = v
+                        && let Some(problem) = identifier_problem(v)
+                    {
+                        refused.push(fail(row, column.name, v.escape_debug().to_string(), problem.into()));
+                    }
+                }
+            }
+            Kind::TextList if column.name.ends_with("_ids") => {
+                let lists = array.as_list::<i32>();
+                for row in 0..lists.len() {
+                    for v in lists.value(row).as_string::<i32>().iter().flatten() {
+                        if let Some(problem) = identifier_problem(v) {
+                            refused.push(fail(
+                                row,
+                                column.name,
+                                v.escape_debug().to_string(),
+                                problem.into(),
+                            ));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for (name, earlier, later) in IN_ORDER.iter().filter(|(t, ..)| *t == table.name) {
+        let (Some(e), Some(l)) = (table.index(earlier), table.index(later)) else { continue };
+        let e = batch.column(e).as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        let l = batch.column(l).as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
+        // A case deleted without being blocked is judged against its closing.
+        let closed = (*name == "cases" && *later == "deleted_at")
+            .then(|| table.index("closed_at"))
+            .flatten()
+            .map(|c| batch.column(c).as_primitive::<arrow::datatypes::TimestampMicrosecondType>());
+        for row in 0..batch.num_rows() {
+            let (mut before, mut before_name) = (e.is_valid(row).then(|| e.value(row)), *earlier);
+            if before.is_none()
+                && let Some(c) = closed
+            {
+                (before, before_name) = (c.is_valid(row).then(|| c.value(row)), "closed_at");
+            }
+            if let (Some(b), true) = (before, l.is_valid(row))
+                && l.value(row) < b
+            {
+                refused.push(fail(
+                    row,
+                    later,
+                    show(l.value(row)),
+                    format!("an instant before `{before_name}` ({}): expected one at or after it", show(b)),
+                ));
+            }
+        }
+    }
+    for (row, error) in refused {
+        chunk.refuse(row, error);
+    }
+}
+
+/// What is wrong with `id` as an identifier, if anything.
+fn identifier_problem(id: &str) -> Option<&'static str> {
+    if id.is_empty() {
+        Some("an empty identifier: expected printable ASCII text")
+    } else if id.starts_with(' ') || id.ends_with(' ') {
+        Some("an identifier with a space at its start or end: expected none")
+    } else if !id.bytes().all(|b| b == b' ' || b.is_ascii_graphic()) {
+        Some(
+            "an identifier with a control character or a letter outside ASCII (which may only look like another): expected printable ASCII text",
+        )
+    } else {
+        None
+    }
 }
