@@ -240,13 +240,23 @@ pub enum QueryFormat {
 
 /// Runs a supervisor's read-only `sql` over `store`, streaming its rows to `out` (standard
 /// output when none) as `format`.
+/// Bounds on an ad-hoc query: how long it may run and how much memory its operators may hold.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Wall-clock time, planning to the last row written.
+    pub time: std::time::Duration,
+    /// Bytes the query's operators (sorts, joins, aggregates) may hold together.
+    pub memory: usize,
+}
+
 pub async fn query(
     store: &custos_engine::store::Store,
     sql: &str,
     format: QueryFormat,
     out: Option<&Path>,
+    limits: Limits,
 ) -> anyhow::Result<()> {
-    let ctx = custos_engine::query::session(store).await?;
+    let ctx = custos_engine::query::session_limited(store, limits.memory).await?;
     let df = custos_engine::query::read_only(&ctx, sql).await?;
     let schema = std::sync::Arc::new(df.schema().as_arrow().clone());
     let mut stream = df.execute_stream().await.map_err(custos_engine::Error::from)?;
@@ -266,7 +276,32 @@ pub async fn query(
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout())),
     };
-    let written = write_stream(&mut stream, schema, sink, format).await;
+    // On a task of its own, so that this one sees the time run out even while the query's
+    // operators keep every worker busy.
+    let writing = tokio::spawn(async move { write_stream(&mut stream, schema, sink, format).await });
+    let abort = writing.abort_handle();
+    // The clock is a thread of its own: Tokio's timers are driven by workers that a query's
+    // operators may keep busy far past the limit.
+    let (ring, alarm) = tokio::sync::oneshot::channel::<()>();
+    let limit = limits.time;
+    std::thread::spawn(move || {
+        std::thread::sleep(limit);
+        let _ = ring.send(());
+    });
+    let written = tokio::select! {
+        done = writing => match done {
+            Ok(written) => written,
+            Err(e) => Err(anyhow::anyhow!("the query failed: {e}")),
+        },
+        _ = alarm => {
+            abort.abort();
+            Err(custos_engine::Error::Usage(format!(
+                "the query ran longer than {} s and was stopped (raise `--timeout`); nothing was written",
+                limits.time.as_secs()
+            ))
+            .into())
+        }
+    };
     match (written, partial, out) {
         (Ok(()), Some(partial), Some(out)) => {
             std::fs::rename(&partial, out).with_context(|| format!("{}", out.display()))?;
@@ -297,7 +332,7 @@ async fn write_stream(
         QueryFormat::Csv => {
             let mut w = arrow::csv::WriterBuilder::new().with_header(true).build(sink);
             while let Some(b) = stream.next().await {
-                w.write(&b.map_err(custos_engine::Error::from)?)?;
+                w.write(&lists_joined(&b.map_err(custos_engine::Error::from)?)?)?;
             }
             w.into_inner().flush()?;
         }
@@ -320,4 +355,46 @@ async fn write_stream(
         }
     }
     Ok(())
+}
+
+/// `batch` with every list column written as its items joined by `;`, as imports read a list
+/// in CSV (CSV has no lists of its own).
+fn lists_joined(batch: &arrow::array::RecordBatch) -> anyhow::Result<arrow::array::RecordBatch> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Field};
+    let is_list = |t: &DataType| matches!(t, DataType::List(_) | DataType::LargeList(_));
+    let schema = batch.schema();
+    if !schema.fields().iter().any(|f| is_list(f.data_type())) {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(schema.fields().len());
+    let mut columns: Vec<arrow::array::ArrayRef> = Vec::with_capacity(fields.capacity());
+    for (field, column) in schema.fields().iter().zip(batch.columns()) {
+        if !is_list(field.data_type()) {
+            fields.push(std::sync::Arc::clone(field));
+            columns.push(std::sync::Arc::clone(column));
+            continue;
+        }
+        let mut joined = arrow::array::StringBuilder::new();
+        for row in 0..column.len() {
+            if column.is_null(row) {
+                joined.append_null();
+                continue;
+            }
+            let items = match field.data_type() {
+                DataType::LargeList(_) => column.as_list::<i64>().value(row),
+                _ => column.as_list::<i32>().value(row),
+            };
+            let texts = (0..items.len())
+                .map(|i| arrow::util::display::array_value_to_string(&items, i))
+                .collect::<Result<Vec<_>, _>>()?;
+            joined.append_value(texts.join(";"));
+        }
+        fields.push(std::sync::Arc::new(Field::new(field.name(), DataType::Utf8, true)));
+        columns.push(std::sync::Arc::new(joined.finish()));
+    }
+    Ok(arrow::array::RecordBatch::try_new(
+        std::sync::Arc::new(arrow::datatypes::Schema::new(fields)),
+        columns,
+    )?)
 }

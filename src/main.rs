@@ -227,6 +227,12 @@ enum Command {
         /// Write the result to this file (written whole or not at all) instead of standard output.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Seconds the query may run, planning to the last row written; past it, it stops and writes nothing.
+        #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=86_400))]
+        timeout: u64,
+        /// Mebibytes the query's sorts, joins and aggregates may hold together; past it, the query fails.
+        #[arg(long, default_value_t = 4096, value_parser = clap::value_parser!(u64).range(64..=1 << 20))]
+        memory_mb: u64,
         /// The query (`SELECT …`); tables are named as in the data model.
         sql: String,
     },
@@ -263,6 +269,51 @@ enum UserCommand {
         /// The store.
         #[arg(long)]
         store: PathBuf,
+    },
+    /// Give an account a new password (read from standard input); its sessions end, on a running server too.
+    Passwd {
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// The account's login name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Disable an account: it cannot log in, and its sessions end at once.
+    Disable {
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// The account's login name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Enable a disabled account again.
+    Enable {
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// The account's login name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Remove an account; its sessions end at once.
+    Remove {
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// The account's login name.
+        #[arg(long)]
+        name: String,
+    },
+    /// Lift an account's login limit (after failed logins) for every address, on a running server too.
+    Unlock {
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+        /// The account's login name.
+        #[arg(long)]
+        name: String,
     },
 }
 
@@ -512,21 +563,47 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::User { command: UserCommand::Add { store, name, role, member_state, controller } } => {
             Store::open(&store)?;
-            let mut accounts = custos_dashboard::account::Accounts::load(&store)?;
             if std::io::stdin().is_terminal() {
                 eprint!("password for `{name}` (at least 12 characters; it is shown as you type): ");
             }
             let mut password = String::new();
             std::io::stdin().read_line(&mut password).context("reading the password from standard input")?;
             let password = password.trim_end_matches(['\r', '\n']);
-            accounts.add(&name, &role, member_state.as_deref(), controller.as_deref(), password)?;
+            custos_dashboard::account::Accounts::edit(&store, |a| {
+                a.add(&name, &role, member_state.as_deref(), controller.as_deref(), password)
+            })?;
             println!("account `{name}` ({role}) saved in {}", store.join("accounts.json").display());
+        }
+        Command::User { command: UserCommand::Passwd { store, name } } => {
+            if std::io::stdin().is_terminal() {
+                eprint!("new password for `{name}` (at least 12 characters; it is shown as you type): ");
+            }
+            let mut password = String::new();
+            std::io::stdin().read_line(&mut password).context("reading the password from standard input")?;
+            let password = password.trim_end_matches(['\r', '\n']);
+            change_account(&store, &name, "new password saved; its sessions end", |a| {
+                a.passwd(&name, password)
+            })?;
+        }
+        Command::User { command: UserCommand::Disable { store, name } } => {
+            change_account(&store, &name, "disabled; its sessions end", |a| a.set_disabled(&name, true))?;
+        }
+        Command::User { command: UserCommand::Enable { store, name } } => {
+            change_account(&store, &name, "enabled", |a| a.set_disabled(&name, false))?;
+        }
+        Command::User { command: UserCommand::Remove { store, name } } => {
+            change_account(&store, &name, "removed; its sessions end", |a| a.remove(&name))?;
+        }
+        Command::User { command: UserCommand::Unlock { store, name } } => {
+            let at = now();
+            change_account(&store, &name, "login limit lifted for every address", |a| a.unlock(&name, &at))?;
         }
         Command::User { command: UserCommand::List { store } } => {
             Store::open(&store)?;
             for a in custos_dashboard::account::Accounts::load(&store)?.all() {
                 let scope = a.member_state.clone().or_else(|| a.controller.clone()).unwrap_or_default();
-                println!("{:<24} {:<11} {scope}", a.name, a.role);
+                let state = if a.disabled { "  (disabled)" } else { "" };
+                println!("{:<24} {:<11} {scope}{state}", a.name, a.role);
             }
         }
         Command::Audit { store, from, to, format, out, explain, fail_on_findings, fail_on } => {
@@ -574,11 +651,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     #[derive(serde::Serialize)]
                     struct Doc<'a> {
                         as_of: &'a str,
+                        /// The store as the audit read it (entry and head) and its window.
+                        judged: &'a custos_engine::manifest::Judged,
                         findings: &'a [custos_engine::finding::Finding],
                     }
                     serde_json::to_writer_pretty(
                         &mut sink,
-                        &Doc { as_of: &as_of, findings: &audit.findings },
+                        &Doc { as_of: &as_of, judged: &audit.judged, findings: &audit.findings },
                     )?;
                     writeln!(sink)?;
                 }
@@ -640,6 +719,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     #[derive(serde::Serialize)]
                     struct Doc<'a> {
                         as_of: &'a str,
+                        /// The store as the check read it: its newest entry and head.
+                        judged: custos_engine::manifest::Judged,
                         horizon_hours: i64,
                         defaults: serde_json::Value,
                         policy_hash: &'a str,
@@ -647,6 +728,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     }
                     let doc = Doc {
                         as_of: &as_of,
+                        judged: custos_engine::manifest::Judged {
+                            seq: store.entries().len() as u64,
+                            head: store.head().to_owned(),
+                            ..Default::default()
+                        },
                         horizon_hours: horizon / 3_600_000_000,
                         defaults: serde_json::json!({
                             "RET-USER-BLOCK": format!("{} (Custos default; the law sets no period)", defaults.user_block),
@@ -736,12 +822,33 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             progress(&format!("report written in {:.1} s", started.elapsed().as_secs_f64()));
         }
-        Command::Query { store, format, out, sql } => {
+        Command::Query { store, format, out, timeout, memory_mb, sql } => {
             let store = Store::open(&store)?;
-            runtime()?.block_on(analytics::query(&store, &sql, format, out.as_deref()))?;
+            let limits = analytics::Limits {
+                time: std::time::Duration::from_secs(timeout),
+                memory: usize::try_from(memory_mb << 20).unwrap_or(usize::MAX),
+            };
+            let rt = runtime()?;
+            let done = rt.block_on(analytics::query(&store, &sql, format, out.as_deref(), limits));
+            // A query stopped at its time may still be computing on the workers: not waited for.
+            rt.shutdown_background();
+            done?;
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Applies `change` to the accounts of `store` (saved, and seen by a running server at once).
+fn change_account(
+    store: &Path,
+    name: &str,
+    done: &str,
+    change: impl FnOnce(&mut custos_dashboard::account::Accounts) -> custos_dashboard::Result<()>,
+) -> anyhow::Result<()> {
+    Store::open(store)?;
+    custos_dashboard::account::Accounts::edit(store, change)?;
+    println!("account `{name}`: {done}");
+    Ok(())
 }
 
 /// Writes `bytes` to `path` whole or not at all (beside it, then renamed).
@@ -786,6 +893,16 @@ fn write_audit_summary(
         audit.scenes,
         audit.findings.len()
     )?;
+    let j = &audit.judged;
+    let window = match (&j.from, &j.to) {
+        (None, None) => "every event".to_owned(),
+        (from, to) => format!(
+            "events from {} to {}",
+            from.as_deref().unwrap_or("the first"),
+            to.as_deref().unwrap_or("the last")
+        ),
+    };
+    writeln!(out, "Store as read: entry {}, head {}; {window}.", j.seq, j.head)?;
     writeln!(out, "Policy set {}\n", judge.policies().hash())?;
     writeln!(out, "{:<20} {:<26} {:<6} {:>9}  examples", "rule", "article", "state", "findings")?;
     for ((rule, ms), (n, first, examples)) in &cells {

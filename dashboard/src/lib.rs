@@ -38,8 +38,11 @@ pub use error::{Error, Result};
 pub struct AppState {
     /// The store's directory.
     pub store_dir: PathBuf,
-    /// The accounts that may log in.
-    pub accounts: RwLock<account::Accounts>,
+    /// The accounts that may log in, read again whenever their file changes.
+    pub accounts: LiveAccounts,
+    /// Password hashing runs off the async workers, one at a time: a flood of logins takes
+    /// at most one core from serving pages.
+    pub hashing: tokio::sync::Semaphore,
     /// Live sessions and failed logins.
     pub sessions: session::Sessions,
     /// The view policies.
@@ -67,7 +70,8 @@ impl AppState {
         let data = data::Data::load(&store, as_of).await?;
         Ok(AppState {
             store_dir: store_dir.to_owned(),
-            accounts: RwLock::new(account::Accounts::load(store_dir)?),
+            accounts: LiveAccounts::open(store_dir)?,
+            hashing: tokio::sync::Semaphore::new(1),
             sessions: session::Sessions::default(),
             guard: authz::Guard::new()?,
             data: RwLock::new(Arc::new(data)),
@@ -83,6 +87,88 @@ impl AppState {
     }
 }
 
+/// What identifies the accounts file's present content: size, modification time, inode.
+type FileId = Option<(u64, Option<std::time::SystemTime>, u64)>;
+
+fn file_id(path: &Path) -> FileId {
+    let meta = std::fs::metadata(path).ok()?;
+    #[cfg(unix)]
+    let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+    #[cfg(not(unix))]
+    let inode = 0;
+    Some((meta.len(), meta.modified().ok(), inode))
+}
+
+/// The store's accounts as a running server sees them: read again as soon as the file
+/// changes, so that `custos user …` takes effect without a restart.
+pub struct LiveAccounts {
+    path: PathBuf,
+    dir: PathBuf,
+    current: RwLock<(FileId, Arc<account::Accounts>, Vec<u8>)>,
+}
+
+impl LiveAccounts {
+    /// The accounts of the store at `store_dir`.
+    pub fn open(store_dir: &Path) -> Result<LiveAccounts> {
+        let path = store_dir.join("accounts.json");
+        let id = file_id(&path);
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        let accounts = account::Accounts::load(store_dir)?;
+        Ok(LiveAccounts {
+            path,
+            dir: store_dir.to_owned(),
+            current: RwLock::new((id, Arc::new(accounts), bytes)),
+        })
+    }
+
+    /// The accounts now, read again if the file changed since. Sessions of accounts that
+    /// changed or went end; the login limit of accounts an operator unlocked is lifted.
+    pub fn now(&self, sessions: &session::Sessions) -> Arc<account::Accounts> {
+        let mut id = file_id(&self.path);
+        // A file replaced within the file system's clock granularity may show the same size,
+        // time and (reused) inode: such a fresh file is told apart by its bytes.
+        if let Some((_, Some(modified), _)) = id
+            && modified.elapsed().is_ok_and(|age| age < std::time::Duration::from_secs(2))
+        {
+            let bytes = std::fs::read(&self.path).unwrap_or_default();
+            let unchanged = self.current.read().is_ok_and(|c| c.0 == id && c.2 == bytes);
+            if !unchanged {
+                id = None;
+            }
+        }
+        let known = self.current.read().map(|c| (c.0 == id && id.is_some(), Arc::clone(&c.1)));
+        if let Ok((true, accounts)) = known {
+            return accounts;
+        }
+        let Ok(mut current) = self.current.write() else {
+            return Arc::new(account::Accounts::default());
+        };
+        let bytes = std::fs::read(&self.path).unwrap_or_default();
+        if current.0 == id && id.is_some() && current.2 == bytes {
+            return Arc::clone(&current.1);
+        }
+        let id = file_id(&self.path);
+        match account::Accounts::load(&self.dir) {
+            Ok(fresh) => {
+                for old in current.1.all() {
+                    match fresh.get(&old.name) {
+                        Some(new) if new.stamp() == old.stamp() => {}
+                        _ => sessions.end_all_of(&old.name),
+                    }
+                    if fresh.get(&old.name).is_some_and(|new| new.unlocked_at != old.unlocked_at) {
+                        sessions.forget_failures_of(&old.name);
+                    }
+                }
+                tracing::info!(accounts = fresh.all().len(), "accounts read again");
+                *current = (id, Arc::new(fresh), bytes);
+            }
+            // A file being replaced, or broken: the accounts as last read stand.
+            Err(e) => tracing::error!("accounts file not read again: {e}"),
+        }
+        Arc::clone(&current.1)
+    }
+}
+
 /// The application.
 pub fn app(state: Arc<AppState>) -> Router {
     let private =
@@ -90,6 +176,7 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(routes::public())
         .merge(private)
+        .layer(middleware::from_fn(deadline))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }
@@ -109,7 +196,17 @@ async fn require_session(State(state): State<Arc<AppState>>, mut req: Request, n
         .get(header::COOKIE)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| session::cookie(h, session::COOKIE))
-        .and_then(|id| state.sessions.get(id).map(|s| (id.to_owned(), s)));
+        .and_then(|id| state.sessions.get(id).map(|s| (id.to_owned(), s)))
+        // A session lasts as long as its account as it was at login: changed, disabled or
+        // removed, it ends.
+        .filter(|(id, s)| {
+            let accounts = state.accounts.now(&state.sessions);
+            let same = accounts.get(&s.viewer.name).is_some_and(|a| a.stamp() == s.stamp);
+            if !same {
+                state.sessions.end(id);
+            }
+            same
+        });
     match found {
         Some((id, session)) => {
             req.extensions_mut().insert(Current { id, session });
@@ -128,6 +225,22 @@ async fn require_session(State(state): State<Arc<AppState>>, mut req: Request, n
             } else {
                 Redirect::to("/login").into_response()
             }
+        }
+    }
+}
+
+/// How long a request may take, reading its body to the last byte of the answer.
+pub const REQUEST_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+/// Answers 503 to a request that takes longer than [`REQUEST_TIMEOUT`], so that no client
+/// holds a worker forever.
+async fn deadline(req: Request, next: Next) -> Response {
+    let path = req.uri().path().to_owned();
+    match tokio::time::timeout(REQUEST_TIMEOUT, next.run(req)).await {
+        Ok(res) => res,
+        Err(_) => {
+            tracing::warn!(%path, "stopped: the request took longer than {} s", REQUEST_TIMEOUT.as_secs());
+            (StatusCode::SERVICE_UNAVAILABLE, "the request took too long; try again later").into_response()
         }
     }
 }

@@ -21,10 +21,28 @@ pub const COOKIE: &str = "custos_session";
 pub const LOGIN_COOKIE: &str = "custos_login";
 /// How long a session lasts without use.
 pub const IDLE: Duration = Duration::from_secs(30 * 60);
-/// Failed logins allowed per name and per client within [`WINDOW`].
+/// How long a session lasts at most, however busy: a stolen session id is worth a working
+/// day, not forever.
+pub const LIFETIME: Duration = Duration::from_secs(8 * 3600);
+/// Failed logins allowed per account and client address together before each further try
+/// must wait: 30 s after the last failure, then 60, 120, … up to [`WINDOW`]. A limit on the
+/// pair, not on the account, so that failures from elsewhere never keep the owner out.
 pub const MAX_FAILURES: u32 = 5;
-/// The window of the login rate limit.
+/// The longest wait between tries, and how long failures are remembered.
 pub const WINDOW: Duration = Duration::from_secs(5 * 60);
+
+/// The wait after `n` failures in a row.
+fn backoff(n: u32) -> Duration {
+    if n < MAX_FAILURES {
+        return Duration::ZERO;
+    }
+    Duration::from_secs(30u64 << (n - MAX_FAILURES).min(16)).min(WINDOW)
+}
+
+/// The key of the login limit: an account name and a client address together.
+pub fn limit_key(name: &str, client: std::net::IpAddr) -> String {
+    format!("{client}|{name}")
+}
 
 /// A fresh random token (hex of 32 bytes).
 pub fn token() -> String {
@@ -40,7 +58,17 @@ pub struct Session {
     pub viewer: Viewer,
     /// The token every state-changing form must carry.
     pub csrf: String,
+    /// The account's [`stamp`](crate::account::Account::stamp) at login.
+    pub stamp: String,
+    started: Instant,
     last_used: Instant,
+}
+
+impl Session {
+    /// Whether the session has ended by itself: unused for [`IDLE`], or older than [`LIFETIME`].
+    fn expired(&self) -> bool {
+        self.last_used.elapsed() >= IDLE || self.started.elapsed() >= LIFETIME
+    }
 }
 
 /// Every live session, and recent failed logins.
@@ -51,12 +79,13 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Starts a session for `viewer`; returns its id.
-    pub fn start(&self, viewer: Viewer) -> String {
+    /// Starts a session for `viewer`, logged in as an account of `stamp`; returns its id.
+    pub fn start(&self, viewer: Viewer, stamp: String) -> String {
         let id = token();
-        let session = Session { viewer, csrf: token(), last_used: Instant::now() };
+        let now = Instant::now();
+        let session = Session { viewer, csrf: token(), stamp, started: now, last_used: now };
         if let Ok(mut live) = self.live.lock() {
-            live.retain(|_, s| s.last_used.elapsed() < IDLE);
+            live.retain(|_, s| !s.expired());
             live.insert(id.clone(), session);
         }
         id
@@ -66,7 +95,7 @@ impl Sessions {
     pub fn get(&self, id: &str) -> Option<Session> {
         let mut live = self.live.lock().ok()?;
         let s = live.get_mut(id)?;
-        if s.last_used.elapsed() >= IDLE {
+        if s.expired() {
             live.remove(id);
             return None;
         }
@@ -81,22 +110,31 @@ impl Sessions {
         }
     }
 
-    /// Seconds to wait if `key` (a name, or a client address) failed too often lately.
-    pub fn blocked(&self, key: &str) -> Option<u64> {
-        let failures = self.failures.lock().ok()?;
-        let (n, since) = failures.get(key)?;
-        let left = WINDOW.checked_sub(since.elapsed())?;
-        (*n >= MAX_FAILURES).then(|| left.as_secs().max(1))
+    /// Takes one try at logging in under `key` ([`limit_key`]), or says how many seconds
+    /// to wait. The try counts as a failure from now on, until [`succeeded`](Sessions::succeeded):
+    /// tries made at the same moment cannot slip past the limit together.
+    pub fn attempt(&self, key: &str) -> Result<(), u64> {
+        let Ok(mut failures) = self.failures.lock() else { return Err(1) };
+        let e = failures.entry(key.to_owned()).or_insert((0, Instant::now()));
+        if e.1.elapsed() >= WINDOW {
+            *e = (0, Instant::now());
+        }
+        let wait = backoff(e.0).saturating_sub(e.1.elapsed());
+        if !wait.is_zero() {
+            // Whole seconds, rounded up: never an invitation to come back too early.
+            return Err(wait.as_secs() + u64::from(wait.subsec_nanos() > 0));
+        }
+        e.0 += 1;
+        e.1 = Instant::now();
+        Ok(())
     }
 
-    /// Records a failed login for `key`.
+    /// Marks the try under `key` failed, now: the wait runs from the end of the try.
     pub fn failed(&self, key: &str) {
-        if let Ok(mut failures) = self.failures.lock() {
-            let e = failures.entry(key.to_owned()).or_insert((0, Instant::now()));
-            if e.1.elapsed() >= WINDOW {
-                *e = (0, Instant::now());
-            }
-            e.0 += 1;
+        if let Ok(mut failures) = self.failures.lock()
+            && let Some(e) = failures.get_mut(key)
+        {
+            e.1 = Instant::now();
         }
     }
 
@@ -104,6 +142,20 @@ impl Sessions {
     pub fn succeeded(&self, key: &str) {
         if let Ok(mut failures) = self.failures.lock() {
             failures.remove(key);
+        }
+    }
+
+    /// Lifts the limit of the account `name` for every address (an operator's unlock).
+    pub fn forget_failures_of(&self, name: &str) {
+        if let Ok(mut failures) = self.failures.lock() {
+            failures.retain(|k, _| k.rsplit_once('|').is_none_or(|(_, n)| n != name));
+        }
+    }
+
+    /// Ends every session of the account `name`.
+    pub fn end_all_of(&self, name: &str) {
+        if let Ok(mut live) = self.live.lock() {
+            live.retain(|_, s| s.viewer.name != name);
         }
     }
 }
@@ -132,7 +184,7 @@ mod tests {
             member_state: String::new(),
             controller: String::new(),
         };
-        let (a, b) = (s.start(v.clone()), s.start(v));
+        let (a, b) = (s.start(v.clone(), "stamp".into()), s.start(v, "stamp".into()));
         assert_ne!(a, b);
         assert_eq!(a.len(), 64);
         assert!(s.get(&a).is_some());
@@ -141,16 +193,26 @@ mod tests {
     }
 
     #[test]
-    fn five_failures_block_for_the_window() {
+    fn five_failures_of_one_account_from_one_address_make_that_pair_wait_and_no_other() {
         let s = Sessions::default();
-        for _ in 0..MAX_FAILURES - 1 {
-            s.failed("x");
+        let here: std::net::IpAddr = "127.0.0.2".parse().unwrap();
+        let there: std::net::IpAddr = "127.0.0.3".parse().unwrap();
+        let key = limit_key("edps", here);
+        for _ in 0..MAX_FAILURES {
+            assert!(s.attempt(&key).is_ok());
         }
-        assert!(s.blocked("x").is_none());
-        s.failed("x");
-        assert!(s.blocked("x").is_some_and(|secs| secs <= WINDOW.as_secs()));
-        s.succeeded("x");
-        assert!(s.blocked("x").is_none());
+        // The sixth try waits, however soon it comes: the tries in flight count.
+        assert_eq!(s.attempt(&key), Err(30));
+        // The owner, from another address, is not kept out; another account from here neither.
+        assert!(s.attempt(&limit_key("edps", there)).is_ok());
+        assert!(s.attempt(&limit_key("dpa-de", here)).is_ok());
+        // An operator's unlock lifts it for every address.
+        s.forget_failures_of("edps");
+        assert!(s.attempt(&key).is_ok());
+        s.succeeded(&key);
+        assert!(s.attempt(&key).is_ok());
+        assert_eq!(backoff(MAX_FAILURES + 3), Duration::from_secs(240));
+        assert_eq!(backoff(MAX_FAILURES + 40), WINDOW);
     }
 
     #[test]

@@ -91,6 +91,25 @@ fn cookie_of(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Tries to log in as `name` with `password` from `ip`: the answer's status and session cookie.
+fn try_login(name: &str, password: &str, ip: [u8; 4]) -> (StatusCode, Option<String>) {
+    let (status, headers, body) = get("/login", "");
+    assert_eq!(status, StatusCode::OK);
+    let token = body.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let pre = cookie_of(&headers, "custos_login").unwrap();
+    let pre = pre.split(';').next().unwrap().to_owned();
+    let form = format!("name={name}&password={}&csrf={token}", password.replace(' ', "+"));
+    let (status, headers, _) = send_from(
+        Request::post("/login")
+            .header(header::COOKIE, pre)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(form))
+            .unwrap(),
+        ip,
+    );
+    (status, cookie_of(&headers, "custos_session").map(|c| c.split(';').next().unwrap().to_owned()))
+}
+
 /// Logs in as `name`; returns the session's `Cookie` header value.
 fn login(name: &str) -> String {
     let (status, headers, body) = get("/login", "");
@@ -148,8 +167,7 @@ fn every_role_on_every_route_sees_its_scope_and_nothing_else() {
     let dpo_controller = world()
         .state
         .accounts
-        .read()
-        .unwrap()
+        .now(&world().state.sessions)
         .all()
         .iter()
         .find(|a| a.role == "dpo")
@@ -344,6 +362,56 @@ fn a_login_without_its_form_token_is_refused_and_failures_are_rate_limited() {
         post(&format!("name=target&password={pw}&csrf=t"), "custos_login=t"),
         StatusCode::TOO_MANY_REQUESTS
     );
+}
+
+#[test]
+fn failures_from_one_address_never_keep_the_owner_out_and_an_operator_lifts_the_limit() {
+    let (here, there) = ([10, 0, 1, 1], [10, 0, 1, 2]);
+    for _ in 0..5 {
+        assert_eq!(try_login("commission", "wrong password!", here).0, StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(try_login("commission", PASSWORD, here).0, StatusCode::TOO_MANY_REQUESTS);
+    // The owner, elsewhere, logs in.
+    assert_eq!(try_login("commission", PASSWORD, there).0, StatusCode::SEE_OTHER);
+    // `custos user unlock` lifts the limit on the running server.
+    let dir = &world().state.store_dir;
+    custos_dashboard::account::Accounts::edit(dir, |a| a.unlock("commission", "2026-12-07T03:00:00Z"))
+        .unwrap();
+    assert_eq!(try_login("commission", PASSWORD, here).0, StatusCode::SEE_OTHER);
+}
+
+#[test]
+fn accounts_added_changed_disabled_and_removed_take_effect_at_once_and_end_their_sessions() {
+    let ip = [10, 0, 2, 1];
+    let dir = &world().state.store_dir;
+    let edit = |f: &dyn Fn(&mut custos_dashboard::account::Accounts)| {
+        custos_dashboard::account::Accounts::edit(dir, |a| {
+            f(a);
+            Ok(())
+        })
+        .unwrap();
+    };
+    edit(&|a| a.add("live", "edps", None, None, PASSWORD).unwrap());
+    let (status, cookie) = try_login("live", PASSWORD, ip);
+    assert_eq!(status, StatusCode::SEE_OTHER, "a new account logs in without a restart");
+    let cookie = cookie.unwrap();
+    assert_eq!(get("/findings", &cookie).0, StatusCode::OK);
+    let other = login("edps");
+    edit(&|a| a.passwd("live", "a new password for live").unwrap());
+    assert_eq!(get("/findings", &cookie).0, StatusCode::SEE_OTHER, "the session ends with the old password");
+    assert_eq!(get("/findings", &other).0, StatusCode::OK, "another account's session lives on");
+    assert_eq!(try_login("live", PASSWORD, ip).0, StatusCode::UNAUTHORIZED, "the old password is refused");
+    let (status, cookie) = try_login("live", "a new password for live", ip);
+    assert_eq!(status, StatusCode::SEE_OTHER, "the new password is taken");
+    let cookie = cookie.unwrap();
+    edit(&|a| a.set_disabled("live", true).unwrap());
+    assert_eq!(get("/findings", &cookie).0, StatusCode::SEE_OTHER, "a disabled account's session ends");
+    assert_eq!(try_login("live", "a new password for live", ip).0, StatusCode::UNAUTHORIZED);
+    edit(&|a| a.set_disabled("live", false).unwrap());
+    let cookie = try_login("live", "a new password for live", ip).1.unwrap();
+    edit(&|a| a.remove("live").unwrap());
+    assert_eq!(get("/findings", &cookie).0, StatusCode::SEE_OTHER, "a removed account's session ends");
+    assert_eq!(try_login("live", "a new password for live", ip).0, StatusCode::UNAUTHORIZED);
 }
 
 #[test]

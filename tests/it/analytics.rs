@@ -232,3 +232,45 @@ fn query_results_as_csv_json_and_parquet() {
     let out = run(&["query", "--store", s, "--format", "parquet", "SELECT 1"]);
     assert!(stderr(&out).contains("needs `--out FILE`"));
 }
+
+#[test]
+fn query_writes_list_columns_to_csv_as_imports_read_them_and_stops_at_its_limits() {
+    let (tmp, store) = fixture_store();
+    let s = store.to_str().unwrap();
+    // A list column, joined with `;`: the same text `users.csv` holds.
+    let out = run(&[
+        "query",
+        "--store",
+        s,
+        "--format",
+        "csv",
+        "SELECT user_id, domains FROM users ORDER BY user_id LIMIT 1",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.starts_with("user_id,domains\n"), "{text}");
+    assert_eq!(text.lines().nth(1), Some("U1,services;professional_qualifications"), "{text}");
+    // A query past its time is stopped, and its file is not written.
+    let file = tmp.path().join("slow.csv");
+    let slow = "SELECT count(*) FROM (SELECT a.value FROM generate_series(1, 200000) a, generate_series(1, 200000) b WHERE a.value + b.value = -1)";
+    let out = run(&[
+        "query",
+        "--store",
+        s,
+        "--timeout",
+        "1",
+        "--format",
+        "csv",
+        "--out",
+        file.to_str().unwrap(),
+        slow,
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("ran longer than 1 s and was stopped"), "{}", stderr(&out));
+    assert!(!file.exists() && !tmp.path().join("slow.csv.partial").exists());
+    // A query past its memory fails rather than take the machine.
+    let big = "SELECT a.value, count(*) FROM generate_series(1, 5000000) a GROUP BY a.value ORDER BY 2 DESC";
+    let out = run(&["query", "--store", s, "--memory-mb", "64", "--format", "csv", big]);
+    assert!(!out.status.success(), "a 64 MiB query grouped 5 million keys");
+    assert!(stderr(&out).contains("Resources exhausted"), "{}", stderr(&out));
+}

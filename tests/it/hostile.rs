@@ -83,8 +83,33 @@ fn readers(store: &Path, out: &Path) -> Vec<Vec<String>> {
     .collect()
 }
 
+/// Runs `custos ARGS…`, killed if it has not ended after `secs` seconds (a server that
+/// started serving instead of refusing, a reader blocked on a FIFO).
+fn run_for(args: &[&str], secs: u64) -> Output {
+    let mut child = crate::custos()
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    child.wait_with_output().unwrap()
+}
+
 fn every_reader_refuses(tmp: &Path, store: &Path, file: &str, expect: &str) {
     let before = snapshot(store);
+    // The dashboard loads the store before it serves: it refuses too, and never serves.
+    let out = run_for(&["serve", "--store", s(store), "--addr", "127.0.0.1:0"], 60);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "serve: exit code; stderr:\n{err}");
+    assert!(err.contains(file) && err.contains(expect), "serve: expected `{file}` and `{expect}` in:\n{err}");
     for args in readers(store, &tmp.join("out")) {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         let out = run(&args);
@@ -637,6 +662,27 @@ fn point_8_audits_record_what_they_judged_and_a_windowed_audit_stands_beside_the
     let out = run(&["audit", "--store", s(&store), "--from", "2024-02-01", "--to", "2024-01-01"]);
     refused(&out, 2, &["holds no instant: `--from` must be before `--to`"]);
     assert!(snapshot(&store) == before);
+}
+
+#[test]
+fn point_8_an_audit_of_a_store_that_changed_while_it_ran_records_what_it_read() {
+    use custos_engine::audit;
+    let (tmp, dir) = base_store();
+    // The audit's view of the store, then another import commits before the audit records.
+    let store = custos_engine::store::Store::open(&dir).unwrap();
+    let more = dir_of(tmp.path(), "more", &[("holidays.csv", "calendar,date\nFR,2024-07-14\n")]);
+    assert!(import(&dir, &[s(&more)]).status.success());
+    let judge =
+        custos_engine::decision::Judge::new(Arc::new(custos_policies::Policies::need_to_know().unwrap()))
+            .unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let found = rt.block_on(audit::audit(&store, &judge, audit::Window::default())).unwrap();
+    let entry = audit::record(&store, &found, &judge, 1_780_000_000_000_000).unwrap();
+    // Entry 3 records that it judged the store as of entry 1, not the import of entry 2.
+    assert_eq!(entry.body.seq, 3);
+    let judged = entry.body.judged.unwrap();
+    assert_eq!((judged.seq, judged.head.as_str()), (1, entries(&dir)[0]["hash"].as_str().unwrap()));
+    assert!(run(&["verify", "--store", s(&dir)]).status.success());
 }
 
 #[test]
