@@ -559,7 +559,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Demo { dir, addr, no_serve } => demo(&dir, addr, no_serve)?,
         Command::Serve { store, addr, as_of } => {
             Store::open(&store)?;
-            serve(&store, addr, as_of.unwrap_or_else(now_micros))?;
+            serve(&store, addr, as_of)?;
         }
         Command::User { command: UserCommand::Add { store, name, role, member_state, controller } } => {
             Store::open(&store)?;
@@ -1062,7 +1062,7 @@ fn demo(dir: &Path, addr: std::net::SocketAddr, no_serve: bool) -> anyhow::Resul
     if no_serve {
         return Ok(());
     }
-    serve(&store, addr, now_micros())
+    serve(&store, addr, None)
 }
 
 /// One demo account per role, with random passwords kept in `DIR/logins.txt` (created once).
@@ -1121,12 +1121,19 @@ fn demo_accounts(dir: &Path, store: &Path) -> anyhow::Result<Vec<(String, String
     Ok(rows)
 }
 
-/// Serves the dashboard on `store` until interrupted.
-fn serve(store: &Path, addr: std::net::SocketAddr, as_of: i64) -> anyhow::Result<()> {
+/// Serves the dashboard on `store` until interrupted: deadlines as of `as_of`, or as of now
+/// (moving with the clock) if none is given.
+fn serve(store: &Path, addr: std::net::SocketAddr, as_of: Option<i64>) -> anyhow::Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         progress("loading the store …");
-        let state = custos_dashboard::AppState::open(store, as_of, !addr.ip().is_loopback()).await?;
+        let mut state = custos_dashboard::AppState::open(
+            store,
+            as_of.unwrap_or_else(now_micros),
+            !addr.ip().is_loopback(),
+        )
+        .await?;
+        state.follows_clock = as_of.is_none();
         println!("serving http://{addr}/ (Ctrl-C stops)");
         custos_dashboard::serve(std::sync::Arc::new(state), addr).await
     })?;

@@ -49,6 +49,13 @@ pub struct AppState {
     pub guard: authz::Guard,
     /// What the pages show.
     pub data: RwLock<Arc<data::Data>>,
+    /// Which load of the data is shown: one more at every reload, part of every cached
+    /// page's key, so that no page outlives the data it was built from.
+    pub generation: std::sync::atomic::AtomicU64,
+    /// The store as the data were loaded: what identifies its manifest, and its head.
+    pub loaded: std::sync::Mutex<(FileId, String)>,
+    /// Deadlines are judged as of now, moving with the clock (no `--as-of` given).
+    pub follows_clock: bool,
     /// Cookies carry `Secure` (anything but a loopback address).
     pub secure_cookies: bool,
     /// The disclosure-control threshold for counts shown without access to detail.
@@ -57,8 +64,13 @@ pub struct AppState {
     pub pages: std::sync::Mutex<std::collections::HashMap<PageKey, Arc<page::Page>>>,
 }
 
-/// Role, member state, controller, address.
-pub type PageKey = (String, String, String, String);
+/// Data generation, role, member state, controller, address.
+pub type PageKey = (u64, String, String, String, String);
+
+/// How often a server looks whether the store took a commit.
+pub const WATCH: std::time::Duration = std::time::Duration::from_secs(5);
+/// How often a server that follows the clock judges deadlines afresh.
+pub const CLOCK: std::time::Duration = std::time::Duration::from_secs(15 * 60);
 
 /// The most pages kept built; past it the cache starts afresh.
 pub const PAGE_CACHE: usize = 4096;
@@ -66,9 +78,13 @@ pub const PAGE_CACHE: usize = 4096;
 impl AppState {
     /// Opens `store_dir`, reads its accounts and loads its data as of `as_of`.
     pub async fn open(store_dir: &Path, as_of: i64, secure_cookies: bool) -> Result<AppState> {
+        let manifest = file_id(&store_dir.join("manifest.jsonl"));
         let store = Store::open(store_dir)?;
         let data = data::Data::load(&store, as_of).await?;
         Ok(AppState {
+            generation: std::sync::atomic::AtomicU64::new(0),
+            loaded: std::sync::Mutex::new((manifest, store.head().to_owned())),
+            follows_clock: false,
             store_dir: store_dir.to_owned(),
             accounts: LiveAccounts::open(store_dir)?,
             hashing: tokio::sync::Semaphore::new(1),
@@ -85,10 +101,51 @@ impl AppState {
     pub fn data(&self) -> Arc<data::Data> {
         self.data.read().map(|d| Arc::clone(&d)).unwrap_or_else(|p| Arc::clone(&p.into_inner()))
     }
+
+    /// Loads the data again if the store took a commit since they were loaded (a new audit,
+    /// an import) or, following the clock, if they were judged more than [`CLOCK`] ago.
+    /// Returns whether it did. Pages built from the data before are no longer served.
+    pub async fn refresh(&self) -> Result<bool> {
+        let manifest = file_id(&self.store_dir.join("manifest.jsonl"));
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as i64);
+        let stale = self.follows_clock && now - self.data().as_of >= CLOCK.as_micros() as i64;
+        let moved = self.loaded.lock().map(|l| l.0 != manifest).unwrap_or(true);
+        if !moved && !stale {
+            return Ok(false);
+        }
+        let store = Store::open(&self.store_dir)?;
+        let as_of = if self.follows_clock { now } else { self.data().as_of };
+        let fresh = data::Data::load(&store, as_of).await?;
+        if let Ok(mut d) = self.data.write() {
+            *d = Arc::new(fresh);
+        }
+        self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        if let Ok(mut l) = self.loaded.lock() {
+            *l = (manifest, store.head().to_owned());
+        }
+        if let Ok(mut pages) = self.pages.lock() {
+            pages.clear();
+        }
+        tracing::info!(head = %store.head(), as_of, "data loaded again");
+        Ok(true)
+    }
+}
+
+/// Refreshes `state` every [`WATCH`] until the server stops. A store that cannot be read
+/// (a damaged file) keeps the data as last loaded, and says so.
+async fn watch(state: Arc<AppState>) {
+    loop {
+        tokio::time::sleep(WATCH).await;
+        if let Err(e) = state.refresh().await {
+            tracing::error!("the store could not be read again; the pages show it as last read: {e}");
+        }
+    }
 }
 
 /// What identifies the accounts file's present content: size, modification time, inode.
-type FileId = Option<(u64, Option<std::time::SystemTime>, u64)>;
+pub type FileId = Option<(u64, Option<std::time::SystemTime>, u64)>;
 
 fn file_id(path: &Path) -> FileId {
     let meta = std::fs::metadata(path).ok()?;
@@ -290,10 +347,13 @@ pub async fn serve_on(
 ) -> Result<()> {
     let addr = listener.local_addr().map_err(|e| Error::Internal(e.to_string()))?;
     tracing::info!(%addr, "serving");
-    axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
+    let watcher = tokio::spawn(watch(Arc::clone(&state)));
+    let served = axum::serve(listener, app(state).into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
-        .map_err(|e| Error::Internal(format!("server: {e}")))?;
+        .map_err(|e| Error::Internal(format!("server: {e}")));
+    watcher.abort();
+    served?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -220,7 +220,10 @@ fn cached(
     // The HTML page and its API twin share one entry.
     let path = uri.path().strip_prefix("/api").unwrap_or(uri.path());
     let path = if path == "/overview" { "/" } else { path };
+    // The generation is read before the page is built from the data: a page is never kept
+    // under a key newer than its data.
     let key = (
+        state.generation.load(std::sync::atomic::Ordering::SeqCst),
         v.role.clone(),
         v.member_state.clone(),
         v.controller.clone(),
@@ -287,6 +290,27 @@ fn countable(state: &AppState, v: &Viewer, mode: Stats, ms: &str, controller: &s
 /// Whether `v` may see the record of actor `controller` of `ms` in detail.
 fn visible(state: &AppState, v: &Viewer, ms: &str, controller: &str, personal: bool) -> bool {
     state.guard.allows(v, &Item::detail(ms, controller, personal))
+}
+
+/// The start of the month of a `from` filter (a date or an instant, compared as text with
+/// RFC 3339 instants): `2024-03-17` → `2024-03-01`. Empty stays empty.
+fn month_floor(from: &str) -> String {
+    match from.get(..7) {
+        Some(month) if from.len() > 7 => format!("{month}-01"),
+        _ => from.to_owned(),
+    }
+}
+
+/// The start of the month after the one of a `to` filter, unless `to` is a month's start:
+/// `2024-03-17` → `2024-04-01`, `2024-03-01` → `2024-03-01`.
+fn month_ceil(to: &str) -> String {
+    let floor = month_floor(to);
+    if floor == to || floor.len() != 10 || to.trim_end_matches(['0', ':', 'T', 'Z']) == &floor[..10] {
+        return floor;
+    }
+    let (year, month) = (floor[..4].parse::<i32>().unwrap_or(0), floor[5..7].parse::<u32>().unwrap_or(1));
+    let (year, month) = if month == 12 { (year + 1, 1) } else { (year, month + 1) };
+    format!("{year:04}-{month:02}-01")
 }
 
 fn opt(s: &Option<String>) -> &str {
@@ -567,7 +591,14 @@ fn build_findings(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
         q(params, "from"),
         q(params, "to"),
     );
-    let selected = |f: &&Finding| {
+    // A filter on a user or an authority asks about actors: it is answered from the records
+    // the viewer may see in detail only, so that out of scope and unknown look the same.
+    let about_actors = !user.is_empty() || !authority.is_empty();
+    // A time window is exact over records seen in detail; over the others (counted only) it
+    // is widened to whole months, so that bisecting it pins no record to its second.
+    let (month_from, month_to) = (month_floor(from), month_ceil(to));
+    let selected = |f: &&Finding, exact: bool| {
+        let (from, to) = if exact { (from, to) } else { (month_from.as_str(), month_to.as_str()) };
         (rule.is_empty() || f.rule == rule)
             && (ms.is_empty() || opt(&f.member_state) == ms)
             && (authority.is_empty() || opt(&f.authority_id) == authority)
@@ -575,18 +606,17 @@ fn build_findings(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
             && (from.is_empty() || opt(&f.ts) >= from)
             && (to.is_empty() || opt(&f.ts) < to)
     };
+    let in_detail = |f: &&Finding| visible(state, v, opt(&f.member_state), opt(&f.authority_id), true);
     let counted: Vec<&Finding> = data
         .ntk
         .iter()
-        .filter(selected)
+        .filter(|f| {
+            let detail = in_detail(f);
+            selected(f, detail) && (detail || !about_actors)
+        })
         .filter(|f| countable(state, v, mode, opt(&f.member_state), opt(&f.authority_id)))
         .collect();
-    let shown: Vec<&Finding> = data
-        .ntk
-        .iter()
-        .filter(selected)
-        .filter(|f| visible(state, v, opt(&f.member_state), opt(&f.authority_id), true))
-        .collect();
+    let shown: Vec<&Finding> = data.ntk.iter().filter(|f| selected(f, true)).filter(in_detail).collect();
     let may_count =
         mode != Stats::Scoped || !counted.is_empty() || state.guard.allows(v, &Item::stat("", &v.controller));
     if !may_count && shown.is_empty() {
@@ -681,9 +711,12 @@ async fn finding(
     let data = state.data();
     let found: Vec<Finding> = data.ntk.iter().filter(|f| opt(&f.event_id) == event).cloned().collect();
     let page = async {
-        let first = found.first().ok_or_else(|| AppError::NotFound(format!("no finding about event `{event}`")))?;
+        // Out of the viewer's scope answers as if there were no such finding.
+        let unknown = || AppError::NotFound("no finding about this event".into());
+        let first = found.first().ok_or_else(unknown)?;
         if !visible(&state, &v, opt(&first.member_state), opt(&first.authority_id), true) {
-            return Err(AppError::Forbidden);
+            tracing::warn!(name = %v.name, %event, "refused: a finding out of scope");
+            return Err(unknown());
         }
         let store = custos_engine::store::Store::open(&state.store_dir)?;
         let judge = custos_engine::decision::Judge::new(Arc::new(custos_policies::Policies::need_to_know().map_err(crate::Error::from)?))?;

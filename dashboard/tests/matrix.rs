@@ -265,13 +265,72 @@ fn every_role_on_every_route_sees_its_scope_and_nothing_else() {
             let (_, _, body) = get(&format!("/findings/{e}"), &cookie);
             assert!(body.contains("permit") || body.contains("forbid"), "the policy text is shown");
         }
+        // Out of scope answers exactly as a finding that does not exist.
         let e = outside.event_id.clone().unwrap();
-        for path in [format!("/findings/{e}"), format!("/api/findings/{e}")] {
+        for (path, none) in [
+            (format!("/findings/{e}"), "/findings/NO-SUCH-EVENT"),
+            (format!("/api/findings/{e}"), "/api/findings/NO-SUCH-EVENT"),
+        ] {
             let (status, _, body) = get(&path, &cookie);
-            assert_eq!(status, StatusCode::FORBIDDEN, "{name} {path}");
+            let (status_none, _, body_none) = get(none, &cookie);
+            assert_eq!(status, StatusCode::NOT_FOUND, "{name} {path}");
+            assert_eq!(
+                (status, &body),
+                (status_none, &body_none),
+                "{name} {path}: out of scope differs from unknown"
+            );
             assert!(!body.contains(&e));
         }
     }
+}
+
+#[test]
+fn a_filter_on_an_actor_out_of_scope_answers_as_one_that_does_not_exist_and_windows_pin_no_one() {
+    let findings = ntk();
+    let cookie = login("dpa-de");
+    let json = |path: &str| -> serde_json::Value {
+        let (status, _, body) = get(path, &cookie);
+        assert_eq!(status, StatusCode::OK, "{path}: {body}");
+        serde_json::from_str(&body).unwrap()
+    };
+    let foreign =
+        findings.iter().find(|f| f.member_state.as_deref() != Some("DE") && f.user_id.is_some()).unwrap();
+    for (param, value) in
+        [("user", foreign.user_id.clone().unwrap()), ("authority", foreign.authority_id.clone().unwrap())]
+    {
+        let asked = json(&format!("/api/findings?{param}={value}"));
+        let unknown = json(&format!("/api/findings?{param}=NO-SUCH-ACTOR"));
+        assert_eq!(
+            asked["counts"], unknown["counts"],
+            "{param}: a foreign actor's counts differ from nobody's"
+        );
+        assert_eq!(asked["total"], unknown["total"], "{param}");
+        assert_eq!(asked["findings"], unknown["findings"], "{param}");
+    }
+    // In scope, the same filter answers in full.
+    let own =
+        findings.iter().find(|f| f.member_state.as_deref() == Some("DE") && f.user_id.is_some()).unwrap();
+    let mine = json(&format!("/api/findings?user={}", own.user_id.clone().unwrap()));
+    assert!(mine["total"].as_u64().unwrap() > 0, "{mine}");
+    // A one-second window over a foreign member state's findings counts the whole month.
+    let ts = custos_engine::import::parse_timestamp(foreign.ts.as_deref().unwrap()).unwrap();
+    let (from, to) =
+        (custos_engine::finding::format_micros(ts), custos_engine::finding::format_micros(ts + 1_000_000));
+    let ms = foreign.member_state.clone().unwrap();
+    let narrow = json(&format!("/api/findings?member_state={ms}&from={from}&to={to}"));
+    let month = &from[..7];
+    let in_month = findings
+        .iter()
+        .filter(|f| {
+            f.member_state.as_deref() == Some(ms.as_str())
+                && f.ts.as_deref().is_some_and(|t| t.starts_with(month))
+        })
+        .count() as u64;
+    let counted: u64 = narrow["counts"]["table"]["cells"]
+        .as_array()
+        .map(|rows| rows.iter().flat_map(|r| r.as_array().unwrap().iter()).filter_map(|c| c.as_u64()).sum())
+        .unwrap_or_else(|| panic!("{narrow}"));
+    assert_eq!(counted, in_month, "the window was not widened to the month: {narrow}");
 }
 
 #[test]

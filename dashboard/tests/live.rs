@@ -1,0 +1,53 @@
+//! A running dashboard follows its store: a new audit, an import, the passing of time.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use custos_dashboard::AppState;
+
+fn base() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/base")
+}
+
+#[test]
+fn a_new_audit_reaches_the_pages_without_a_restart_and_cached_pages_are_not_served_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let inputs = custos_engine::import::inputs(&[base()], None).unwrap();
+    custos_engine::import::import(&store_dir, &inputs, "2026-07-01T00:00:00Z").unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let as_of = custos_engine::import::parse_timestamp("2026-07-01T00:00:00Z").unwrap();
+    let state = rt.block_on(AppState::open(&store_dir, as_of, false)).unwrap();
+    assert!(state.data().ntk.is_empty(), "no audit yet");
+    assert!(!rt.block_on(state.refresh()).unwrap(), "nothing changed: nothing loaded");
+    let generation = state.generation.load(std::sync::atomic::Ordering::SeqCst);
+    // An audit commits while the server runs.
+    let store = custos_engine::store::Store::open(&store_dir).unwrap();
+    let judge =
+        custos_engine::decision::Judge::new(Arc::new(custos_policies::Policies::need_to_know().unwrap()))
+            .unwrap();
+    let audit = rt.block_on(custos_engine::audit::audit(&store, &judge, Default::default())).unwrap();
+    assert!(!audit.findings.is_empty());
+    custos_engine::audit::record(&store, &audit, &judge, as_of).unwrap();
+    assert!(rt.block_on(state.refresh()).unwrap(), "the commit was not seen");
+    assert_eq!(state.data().ntk.len(), audit.findings.len());
+    assert_eq!(state.data().as_of, as_of, "a fixed --as-of stays fixed");
+    assert_eq!(state.generation.load(std::sync::atomic::Ordering::SeqCst), generation + 1);
+    assert_eq!(state.loaded.lock().unwrap().1, custos_engine::store::Store::open(&store_dir).unwrap().head());
+}
+
+#[test]
+fn a_server_following_the_clock_judges_deadlines_as_of_now() {
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let inputs = custos_engine::import::inputs(&[base()], None).unwrap();
+    custos_engine::import::import(&store_dir, &inputs, "2026-07-01T00:00:00Z").unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    // Loaded as of a day long past, following the clock: the next look judges as of now.
+    let then = custos_engine::import::parse_timestamp("2025-01-01T00:00:00Z").unwrap();
+    let mut state = rt.block_on(AppState::open(&store_dir, then, false)).unwrap();
+    state.follows_clock = true;
+    assert!(rt.block_on(state.refresh()).unwrap());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
+    assert!((now - state.data().as_of).abs() < 60_000_000, "deadlines not judged as of now");
+}
