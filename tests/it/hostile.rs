@@ -599,10 +599,17 @@ fn point_7_implausible_instants_orders_identifiers_and_holidays_are_refused() {
         ),
         ("a Cyrillic letter", users("U9а,A-DE-1,services,2024-01-01,,,"), "a letter outside ASCII"),
         ("30 February", "calendar,date\nDE,2024-02-30\n".into(), "value `2024-02-30`: expected a date"),
+        (
+            "a breach notified before it was known",
+            "breach_id,controller_id,aware_at,risk,supervisor,notified_at\nB9,A-DE-1,2024-05-02T10:00:00Z,risk,DE,2024-05-01T10:00:00Z\n".into(),
+            "breaches.csv:2: column `notified_at`: value `2024-05-01T10:00:00Z`: an instant before `aware_at`",
+        ),
     ];
     for (n, (name, content, expect)) in cases.iter().enumerate() {
         let file = if content.starts_with("calendar") {
             "holidays.csv"
+        } else if content.starts_with("breach") {
+            "breaches.csv"
         } else if content.starts_with('{') {
             "users.jsonl"
         } else {

@@ -545,6 +545,11 @@ const IN_ORDER: &[(&str, &str, &str)] = &[
     ("cases", "closed_at", "blocked_at"),
     ("cases", "blocked_at", "deleted_at"),
     ("case_participants", "joined_at", "left_at"),
+    // A controller becomes aware of a breach after it occurred, and notifies after becoming aware.
+    ("breaches", "occurred_at", "aware_at"),
+    ("breaches", "aware_at", "notified_at"),
+    ("dsr_requests", "received_at", "responded_at"),
+    ("dsr_requests", "received_at", "completed_at"),
 ];
 
 /// Checks that the rows of `chunk` are plausible: every instant and date within `bounds`;
