@@ -54,6 +54,8 @@ pub enum AppError {
     BadRequest(String),
     /// 429, with the seconds to wait.
     TooMany(u64),
+    /// 503: too much of one kind of work waits already (logins in a flood); try again soon.
+    Busy,
     /// 500: logged, not shown.
     Internal(String),
 }
@@ -87,6 +89,14 @@ impl IntoResponse for AppError {
                 if let Ok(v) = axum::http::HeaderValue::from_str(&secs.to_string()) {
                     r.headers_mut().insert(axum::http::header::RETRY_AFTER, v);
                 }
+                return r;
+            }
+            AppError::Busy => {
+                let mut r =
+                    (StatusCode::SERVICE_UNAVAILABLE, "the server is busy: try again in a moment".to_owned())
+                        .into_response();
+                r.headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"));
                 return r;
             }
             AppError::Internal(cause) => {

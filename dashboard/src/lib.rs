@@ -40,9 +40,12 @@ pub struct AppState {
     pub store_dir: PathBuf,
     /// The accounts that may log in, read again whenever their file changes.
     pub accounts: LiveAccounts,
-    /// Password hashing runs off the async workers, one at a time: a flood of logins takes
-    /// at most one core from serving pages.
+    /// Password hashing and report drawing run off the async workers, one at a time: a
+    /// flood of logins or reports takes at most one core from serving pages.
     pub hashing: tokio::sync::Semaphore,
+    /// Logins waiting for [`hashing`](AppState::hashing); past [`LOGIN_QUEUE`] a login is
+    /// answered 503 at once, costing nothing.
+    pub logins_waiting: std::sync::atomic::AtomicUsize,
     /// Live sessions and failed logins.
     pub sessions: session::Sessions,
     /// The view policies.
@@ -63,6 +66,13 @@ pub struct AppState {
     /// Pages built, by role, scope and address (see `routes::cached`).
     pub pages: std::sync::Mutex<std::collections::HashMap<PageKey, Arc<page::Page>>>,
 }
+
+/// Logins that may wait for password hashing at once.
+pub const LOGIN_QUEUE: usize = 64;
+/// The least time between the starts of two password checks: at most five a second, so that
+/// a flood of logins from many addresses takes a small share of one core (argon2id takes some
+/// 30 ms of it), and the pages keep the rest.
+pub const LOGIN_SPACING: std::time::Duration = std::time::Duration::from_millis(200);
 
 /// Data generation, role, member state, controller, address.
 pub type PageKey = (u64, String, String, String, String);
@@ -88,6 +98,7 @@ impl AppState {
             store_dir: store_dir.to_owned(),
             accounts: LiveAccounts::open(store_dir)?,
             hashing: tokio::sync::Semaphore::new(1),
+            logins_waiting: std::sync::atomic::AtomicUsize::new(0),
             sessions: session::Sessions::default(),
             guard: authz::Guard::new()?,
             data: RwLock::new(Arc::new(data)),

@@ -152,14 +152,28 @@ async fn login(
         tracing::warn!(client = %client.ip(), name = %form.name, "refused: too many failed logins");
         return AppError::TooMany(secs).into_response();
     }
-    // argon2id takes tens of milliseconds of a core: off the async workers, one at a time.
-    let account = match state.hashing.acquire().await {
+    // argon2id takes tens of milliseconds of a core: off the async workers, one at a time,
+    // at most one start per `LOGIN_SPACING`; past `LOGIN_QUEUE` waiting, refused at once.
+    use std::sync::atomic::Ordering;
+    if state.logins_waiting.fetch_add(1, Ordering::SeqCst) >= crate::LOGIN_QUEUE {
+        state.logins_waiting.fetch_sub(1, Ordering::SeqCst);
+        tracing::warn!(client = %client.ip(), "refused: too many logins waiting");
+        return AppError::Busy.into_response();
+    }
+    let permit = state.hashing.acquire().await;
+    state.logins_waiting.fetch_sub(1, Ordering::SeqCst);
+    let account = match permit {
         Ok(_permit) => {
+            let started = std::time::Instant::now();
             let (name, password) = (form.name.clone(), form.password);
-            tokio::task::spawn_blocking(move || accounts.verify(&name, &password).cloned())
+            let found = tokio::task::spawn_blocking(move || accounts.verify(&name, &password).cloned())
                 .await
                 .ok()
-                .flatten()
+                .flatten();
+            if let Some(rest) = crate::LOGIN_SPACING.checked_sub(started.elapsed()) {
+                tokio::time::sleep(rest).await;
+            }
+            found
         }
         Err(_) => None,
     };
@@ -1516,15 +1530,23 @@ async fn produce_report(
             ReportKind::MemberState => format!("imi-supervision-{ms}-{year}"),
         };
         let dir = report_dir(&state);
-        std::fs::create_dir_all(&dir).map_err(|e| crate::Error::Io { path: dir.clone(), source: e })?;
-        let pdf = custos_reports::pdf::pdf(&r).map_err(crate::Error::Internal)?;
-        for (ext, bytes) in [("html", report::html(&r).into_bytes()), ("pdf", pdf)] {
-            let path = dir.join(format!("{stem}.{ext}"));
-            let partial = path.with_extension("partial");
-            std::fs::write(&partial, bytes)
-                .and_then(|()| std::fs::rename(&partial, &path))
-                .map_err(|e| crate::Error::Io { path, source: e })?;
-        }
+        // Drawing the PDF and writing the files take a core for a while: off the async
+        // workers, one report at a time (the permit of password hashing, the other such work).
+        let _permit = state.hashing.acquire().await.map_err(|e| crate::Error::Internal(e.to_string()))?;
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(|e| crate::Error::Io { path: dir.clone(), source: e })?;
+            let pdf = custos_reports::pdf::pdf(&r).map_err(crate::Error::Internal)?;
+            for (ext, bytes) in [("html", report::html(&r).into_bytes()), ("pdf", pdf)] {
+                let path = dir.join(format!("{stem}.{ext}"));
+                let partial = path.with_extension("partial");
+                std::fs::write(&partial, bytes)
+                    .and_then(|()| std::fs::rename(&partial, &path))
+                    .map_err(|e| crate::Error::Io { path, source: e })?;
+            }
+            Ok::<_, crate::Error>(())
+        })
+        .await
+        .map_err(|e| crate::Error::Internal(format!("the report could not be written: {e}")))??;
         Ok::<_, crate::Error>(())
     }
     .await;
