@@ -66,13 +66,7 @@ fn main() {
         // the login (which wrk would count as a success).
         let first = http_get(port, path, &cookie);
         assert!(first.starts_with("HTTP/1.1 200"), "{path}: {}", first.lines().next().unwrap_or_default());
-        let out = Command::new(&wrk)
-            .args(["-t2", &format!("-c{connections}"), &format!("-d{duration}s"), "--latency"])
-            .args(["-H", &format!("Cookie: {cookie}")])
-            .arg(format!("http://127.0.0.1:{port}{path}"))
-            .output()
-            .unwrap();
-        let report = String::from_utf8_lossy(&out.stdout).into_owned();
+        let report = run_wrk(&wrk, port, &cookie, connections, duration, path);
         let rps = field(&report, "Requests/sec:").unwrap_or_default();
         let pct = |p: &str| latency(&report, p).map_or("-".into(), |ms| format!("{ms:.2}"));
         let non2xx = field(&report, "Non-2xx or 3xx responses:").unwrap_or(0.0);
@@ -107,15 +101,20 @@ fn main() {
     report("dashboard", &text);
 }
 
-/// `wrk` on `/findings` for `duration` seconds: requests per second and p99 in milliseconds.
-fn wrk_findings(wrk: &str, port: u16, cookie: &str, connections: u32, duration: u32) -> (f64, f64) {
+/// `wrk` on `path` for `duration` seconds with `connections`, logged in with `cookie`: its report.
+fn run_wrk(wrk: &str, port: u16, cookie: &str, connections: u32, duration: u32, path: &str) -> String {
     let out = Command::new(wrk)
         .args(["-t2", &format!("-c{connections}"), &format!("-d{duration}s"), "--latency"])
         .args(["-H", &format!("Cookie: {cookie}")])
-        .arg(format!("http://127.0.0.1:{port}/findings"))
+        .arg(format!("http://127.0.0.1:{port}{path}"))
         .output()
         .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `wrk` on `/findings`: requests per second and p99 in milliseconds.
+fn wrk_findings(wrk: &str, port: u16, cookie: &str, connections: u32, duration: u32) -> (f64, f64) {
+    let report = run_wrk(wrk, port, cookie, connections, duration, "/findings");
     (field(&report, "Requests/sec:").unwrap_or_default(), latency(&report, "99%").unwrap_or(f64::NAN))
 }
 

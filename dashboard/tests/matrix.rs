@@ -91,8 +91,9 @@ fn cookie_of(headers: &axum::http::HeaderMap, name: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Tries to log in as `name` with `password` from `ip`: the answer's status and session cookie.
-fn try_login(name: &str, password: &str, ip: [u8; 4]) -> (StatusCode, Option<String>) {
+/// Tries to log in as `name` with `password` from `ip`: the answer's status and the session's
+/// `Set-Cookie` value.
+fn try_login_cookie(name: &str, password: &str, ip: [u8; 4]) -> (StatusCode, Option<String>) {
     let (status, headers, body) = get("/login", "");
     assert_eq!(status, StatusCode::OK);
     let token = body.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
@@ -107,26 +108,20 @@ fn try_login(name: &str, password: &str, ip: [u8; 4]) -> (StatusCode, Option<Str
             .unwrap(),
         ip,
     );
-    (status, cookie_of(&headers, "custos_session").map(|c| c.split(';').next().unwrap().to_owned()))
+    (status, cookie_of(&headers, "custos_session"))
+}
+
+/// [`try_login_cookie`], with the `Cookie` header value of the session.
+fn try_login(name: &str, password: &str, ip: [u8; 4]) -> (StatusCode, Option<String>) {
+    let (status, cookie) = try_login_cookie(name, password, ip);
+    (status, cookie.map(|c| c.split(';').next().unwrap().to_owned()))
 }
 
 /// Logs in as `name`; returns the session's `Cookie` header value.
 fn login(name: &str) -> String {
-    let (status, headers, body) = get("/login", "");
-    assert_eq!(status, StatusCode::OK);
-    let token = body.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
-    let pre = cookie_of(&headers, "custos_login").unwrap();
-    let pre = pre.split(';').next().unwrap().to_owned();
-    let form = format!("name={name}&password={}&csrf={token}", PASSWORD.replace(' ', "+"));
-    let (status, headers, _) = send(
-        Request::post("/login")
-            .header(header::COOKIE, pre)
-            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
-            .body(Body::from(form))
-            .unwrap(),
-    );
+    let (status, session) = try_login_cookie(name, PASSWORD, [127, 0, 0, 1]);
     assert_eq!(status, StatusCode::SEE_OTHER, "login as {name}");
-    let session = cookie_of(&headers, "custos_session").unwrap();
+    let session = session.unwrap();
     assert!(session.contains("HttpOnly") && session.contains("SameSite=Strict"), "{session}");
     session.split(';').next().unwrap().to_owned()
 }
