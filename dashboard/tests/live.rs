@@ -51,3 +51,44 @@ fn a_server_following_the_clock_judges_deadlines_as_of_now() {
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_micros() as i64;
     assert!((now - state.data().as_of).abs() < 60_000_000, "deadlines not judged as of now");
 }
+
+#[test]
+fn a_client_that_trickles_its_headers_is_disconnected_and_the_server_stops_when_asked() {
+    use std::io::{Read, Write};
+    let dir = tempfile::tempdir().unwrap();
+    let store_dir = dir.path().join("store");
+    let inputs = custos_engine::import::inputs(&[base()], None).unwrap();
+    custos_engine::import::import(&store_dir, &inputs, "2026-07-01T00:00:00Z").unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let as_of = custos_engine::import::parse_timestamp("2026-07-01T00:00:00Z").unwrap();
+    let state = Arc::new(rt.block_on(AppState::open(&store_dir, as_of, false)).unwrap());
+    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = rt.spawn(custos_dashboard::serve_on(state, listener, async {
+        let _ = stopped.await;
+    }));
+    // A whole request is answered.
+    let mut quick = std::net::TcpStream::connect(addr).unwrap();
+    quick.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    quick.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"), "{answer}");
+    // Headers that never end: the connection is closed once the header-read timeout passes.
+    let limit = custos_dashboard::HEADER_READ_TIMEOUT;
+    let mut slow = std::net::TcpStream::connect(addr).unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n").unwrap();
+    slow.set_read_timeout(Some(limit * 3)).unwrap();
+    let started = std::time::Instant::now();
+    let mut rest = Vec::new();
+    let read = slow.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(read.is_ok(), "the connection was still open after {waited:?}: {read:?}");
+    assert!(!String::from_utf8_lossy(&rest).contains("200"), "a request without its end was answered");
+    assert!(
+        waited >= limit - std::time::Duration::from_secs(1) && waited < limit * 2,
+        "closed after {waited:?}"
+    );
+    stop.send(()).unwrap();
+    rt.block_on(server).unwrap().unwrap();
+}
