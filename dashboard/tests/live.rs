@@ -9,12 +9,18 @@ fn base() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/base")
 }
 
-#[test]
-fn a_new_audit_reaches_the_pages_without_a_restart_and_cached_pages_are_not_served_after_it() {
+/// A new store holding the base fixture: its directory (kept while in scope) and path.
+fn imported() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let store_dir = dir.path().join("store");
     let inputs = custos_engine::import::inputs(&[base()], None).unwrap();
     custos_engine::import::import(&store_dir, &inputs, "2026-07-01T00:00:00Z").unwrap();
+    (dir, store_dir)
+}
+
+#[test]
+fn a_new_audit_reaches_the_pages_without_a_restart_and_cached_pages_are_not_served_after_it() {
+    let (_dir, store_dir) = imported();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let as_of = custos_engine::import::parse_timestamp("2026-07-01T00:00:00Z").unwrap();
     let state = rt.block_on(AppState::open(&store_dir, as_of, false)).unwrap();
@@ -38,10 +44,7 @@ fn a_new_audit_reaches_the_pages_without_a_restart_and_cached_pages_are_not_serv
 
 #[test]
 fn a_server_following_the_clock_judges_deadlines_as_of_now() {
-    let dir = tempfile::tempdir().unwrap();
-    let store_dir = dir.path().join("store");
-    let inputs = custos_engine::import::inputs(&[base()], None).unwrap();
-    custos_engine::import::import(&store_dir, &inputs, "2026-07-01T00:00:00Z").unwrap();
+    let (_dir, store_dir) = imported();
     let rt = tokio::runtime::Runtime::new().unwrap();
     // Loaded as of a day long past, following the clock: the next look judges as of now.
     let then = custos_engine::import::parse_timestamp("2025-01-01T00:00:00Z").unwrap();
@@ -55,10 +58,7 @@ fn a_server_following_the_clock_judges_deadlines_as_of_now() {
 #[test]
 fn a_client_that_trickles_its_headers_is_disconnected_and_the_server_stops_when_asked() {
     use std::io::{Read, Write};
-    let dir = tempfile::tempdir().unwrap();
-    let store_dir = dir.path().join("store");
-    let inputs = custos_engine::import::inputs(&[base()], None).unwrap();
-    custos_engine::import::import(&store_dir, &inputs, "2026-07-01T00:00:00Z").unwrap();
+    let (_dir, store_dir) = imported();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let as_of = custos_engine::import::parse_timestamp("2026-07-01T00:00:00Z").unwrap();
     let state = Arc::new(rt.block_on(AppState::open(&store_dir, as_of, false)).unwrap());

@@ -235,18 +235,7 @@ impl<R> LineLimit<R> {
 
     /// Counts the lines in `bytes`, just read, and the length of the line still open.
     fn count(&mut self, bytes: &[u8]) {
-        let mut rest = bytes;
-        while let Some(n) = rest.iter().position(|b| *b == b'\n') {
-            if self.run + n > self.max {
-                // The line ends here, but was too long: kept open so that it is reported.
-                self.run += n;
-                return;
-            }
-            self.line += 1;
-            self.run = 0;
-            rest = &rest[n + 1..];
-        }
-        self.run += rest.len();
+        (self.line, self.run) = count_lines(self.line, self.run, self.max, bytes);
     }
 
     fn check(&self) -> std::io::Result<()> {
@@ -277,14 +266,26 @@ impl<R: BufRead> BufRead for LineLimit<R> {
     }
 
     fn consume(&mut self, amount: usize) {
-        let LineLimit { inner, file: _, max, line, run } = self;
-        if let Ok(buf) = inner.fill_buf() {
-            let mut counter = LineLimit { inner: (), file: String::new(), max: *max, line: *line, run: *run };
-            counter.count(&buf[..amount.min(buf.len())]);
-            (*line, *run) = (counter.line, counter.run);
+        if let Ok(buf) = self.inner.fill_buf() {
+            (self.line, self.run) = count_lines(self.line, self.run, self.max, &buf[..amount.min(buf.len())]);
         }
         self.inner.consume(amount);
     }
+}
+
+/// The line number and the length of the line still open after `bytes`, from `line` and
+/// `run` before them. A line longer than `max` stays open (so that it is reported).
+fn count_lines(mut line: u64, mut run: usize, max: usize, bytes: &[u8]) -> (u64, usize) {
+    let mut rest = bytes;
+    while let Some(n) = rest.iter().position(|b| *b == b'\n') {
+        if run + n > max {
+            return (line, run + n);
+        }
+        line += 1;
+        run = 0;
+        rest = &rest[n + 1..];
+    }
+    (line, run + rest.len())
 }
 
 /// Reads `path` as `table`, calling `sink` with each chunk in order.
@@ -747,18 +748,20 @@ fn conform(
                 let floats = cast_with_options(&source, &DataType::Float64, &CastOptions::default())?;
                 let floats = floats.as_primitive::<arrow::datatypes::Float64Type>();
                 // Integral and exactly representable, or refused: 6.7 is not 6.
-                let keep: arrow::array::BooleanArray = floats
-                    .iter()
-                    .map(|v| Some(v.is_none_or(|v| v.fract() == 0.0 && v.abs() < 9.007e15)))
-                    .collect();
-                for row in (0..keep.len()).filter(|r| !keep.value(*r)) {
-                    let error =
-                        InputError::at(name, origins.at(row), format!("expected {}", column.kind.expected()))
-                            .column(column.name)
-                            .value(&floats.value(row).to_string());
-                    refused.push(Refused { row: Some(row), error, record: None });
-                }
-                let kept = arrow::compute::nullif(floats, &arrow::compute::not(&keep)?)?;
+                let kept = keep_where(
+                    floats,
+                    |v| v.fract() == 0.0 && v.abs() < 9.007e15,
+                    |row, value| {
+                        let error = InputError::at(
+                            name,
+                            origins.at(row),
+                            format!("expected {}", column.kind.expected()),
+                        )
+                        .column(column.name)
+                        .value(&value.to_string());
+                        refused.push(Refused { row: Some(row), error, record: None });
+                    },
+                )?;
                 cast_with_options(&kept, &target, &exact)?
             }
             (t, Kind::Bool) if t.is_integer() => {
@@ -766,16 +769,20 @@ fn conform(
                     cast_with_options(&source, &DataType::Int64, &exact).map_err(|_| not_lossless())?;
                 let ints = ints.as_primitive::<arrow::datatypes::Int64Type>();
                 // 0 and 1 only: 2 is not `true`.
-                let keep: arrow::array::BooleanArray =
-                    ints.iter().map(|v| Some(v.is_none_or(|v| v == 0 || v == 1))).collect();
-                for row in (0..keep.len()).filter(|r| !keep.value(*r)) {
-                    let error =
-                        InputError::at(name, origins.at(row), format!("expected {}", column.kind.expected()))
-                            .column(column.name)
-                            .value(&ints.value(row).to_string());
-                    refused.push(Refused { row: Some(row), error, record: None });
-                }
-                let kept = arrow::compute::nullif(ints, &arrow::compute::not(&keep)?)?;
+                let kept = keep_where(
+                    ints,
+                    |v| v == 0 || v == 1,
+                    |row, value| {
+                        let error = InputError::at(
+                            name,
+                            origins.at(row),
+                            format!("expected {}", column.kind.expected()),
+                        )
+                        .column(column.name)
+                        .value(&value.to_string());
+                        refused.push(Refused { row: Some(row), error, record: None });
+                    },
+                )?;
                 cast_with_options(&kept, &target, &exact)?
             }
             (DataType::Timestamp(_, None), Kind::Timestamp) => {
@@ -822,6 +829,19 @@ fn conform(
         columns.push(array);
     }
     Ok((RecordBatch::try_new(table.schema(), columns)?, refused))
+}
+
+/// `values` with null where `keep` does not hold, `refuse` told of each such row and value.
+fn keep_where<T: arrow::datatypes::ArrowPrimitiveType>(
+    values: &arrow::array::PrimitiveArray<T>,
+    keep: impl Fn(T::Native) -> bool,
+    mut refuse: impl FnMut(usize, T::Native),
+) -> Result<ArrayRef> {
+    let kept: arrow::array::BooleanArray = values.iter().map(|v| Some(v.is_none_or(&keep))).collect();
+    for row in (0..kept.len()).filter(|r| !kept.value(*r)) {
+        refuse(row, values.value(row));
+    }
+    Ok(Arc::new(arrow::compute::nullif(values, &arrow::compute::not(&kept)?)?))
 }
 
 fn check_no_sub_microseconds(

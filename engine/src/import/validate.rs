@@ -357,11 +357,11 @@ impl KeyIndex {
 /// Checks every row of `chunk` against the table's constraints and the references, refusing
 /// each row that breaks one (every row, every broken constraint).
 pub fn check(file: &str, table: &'static Table, chunk: &mut Chunk, refs: &References) {
-    let batch = chunk.batch.clone();
-    let origins = chunk.origins.clone();
+    let (batch, origins) = (&chunk.batch, &chunk.origins);
     let fail = |row: usize, column: &str, value: &str, problem: String| {
         InputError::at(file, origins.at(row), problem).column(column).value(value)
     };
+    let mut refused: Vec<(usize, InputError)> = Vec::new();
     // A cell that did not parse is null: it is not refused again as missing.
     let bad = chunk.refused_rows();
     let is_bad = |row: usize| bad.as_ref().is_some_and(|b| b[row]);
@@ -369,7 +369,7 @@ pub fn check(file: &str, table: &'static Table, chunk: &mut Chunk, refs: &Refere
         let array = batch.column(i);
         if !column.nullable && column.kind != Kind::TextList && array.null_count() > 0 {
             for row in (0..array.len()).filter(|&r| array.is_null(r) && !is_bad(r)) {
-                chunk.refuse(
+                refused.push((
                     row,
                     InputError::at(
                         file,
@@ -377,7 +377,7 @@ pub fn check(file: &str, table: &'static Table, chunk: &mut Chunk, refs: &Refere
                         format!("a value is required: expected {}", column.kind.expected()),
                     )
                     .column(column.name),
-                );
+                ));
             }
         }
         match (column.domain, column.kind) {
@@ -385,7 +385,7 @@ pub fn check(file: &str, table: &'static Table, chunk: &mut Chunk, refs: &Refere
             (Domain::Range(lo, hi), Kind::Int) => {
                 for (row, v) in array.as_primitive::<Int64Type>().iter().enumerate() {
                     if let Some(v) = v.filter(|v| !(lo..=hi).contains(v)) {
-                        chunk.refuse(
+                        refused.push((
                             row,
                             fail(
                                 row,
@@ -393,7 +393,7 @@ pub fn check(file: &str, table: &'static Table, chunk: &mut Chunk, refs: &Refere
                                 &v.to_string(),
                                 format!("expected a number from {lo} to {hi}"),
                             ),
-                        );
+                        ));
                     }
                 }
             }
@@ -402,7 +402,7 @@ pub fn check(file: &str, table: &'static Table, chunk: &mut Chunk, refs: &Refere
                     if let Some(v) = v
                         && let Some(expected) = allowed(domain, v)
                     {
-                        chunk.refuse(row, fail(row, column.name, v, expected));
+                        refused.push((row, fail(row, column.name, v, expected)));
                     }
                 }
             }
@@ -412,13 +412,16 @@ pub fn check(file: &str, table: &'static Table, chunk: &mut Chunk, refs: &Refere
                     let items = lists.value(row);
                     for v in items.as_string::<i32>().iter().flatten() {
                         if let Some(expected) = allowed(domain, v) {
-                            chunk.refuse(row, fail(row, column.name, v, expected));
+                            refused.push((row, fail(row, column.name, v, expected)));
                         }
                     }
                 }
             }
             _ => {}
         }
+    }
+    for (row, error) in refused {
+        chunk.refuse(row, error);
     }
     check_references(file, table, chunk, refs);
 }
@@ -460,15 +463,14 @@ fn dangling(file: &str, origins: &Origins, row: usize, column: &str, value: &str
 }
 
 fn check_references(file: &str, table: &'static Table, chunk: &mut Chunk, refs: &References) {
-    let batch = chunk.batch.clone();
-    let origins = chunk.origins.clone();
+    let (batch, origins) = (&chunk.batch, &chunk.origins);
     let text = |name: &str| batch.column(table.index(name).unwrap_or(0)).as_string::<i32>();
     let list = |name: &str| batch.column(table.index(name).unwrap_or(0)).as_list::<i32>();
     let mut refused: Vec<(usize, InputError)> = Vec::new();
     let mut must_exist = |column: &str, set: &dyn Fn(&str) -> bool, what: &str| {
         for (row, v) in text(column).iter().enumerate() {
             if let Some(v) = v.filter(|v| !set(v)) {
-                refused.push((row, dangling(file, &origins, row, column, v, what)));
+                refused.push((row, dangling(file, origins, row, column, v, what)));
             }
         }
     };
@@ -491,7 +493,7 @@ fn check_references(file: &str, table: &'static Table, chunk: &mut Chunk, refs: 
         for row in 0..lists.len() {
             for v in lists.value(row).as_string::<i32>().iter().flatten() {
                 if !set(v) {
-                    refused.push((row, dangling(file, &origins, row, column, v, what)));
+                    refused.push((row, dangling(file, origins, row, column, v, what)));
                 }
             }
         }
