@@ -17,6 +17,7 @@ pub mod authz;
 pub use custos_reports::data;
 pub mod error;
 pub mod page;
+mod protected;
 mod routes;
 pub mod session;
 pub mod text;
@@ -63,6 +64,9 @@ pub struct AppState {
     pub secure_cookies: bool,
     /// The disclosure-control threshold for counts shown without access to detail.
     pub k: u64,
+    /// The published grids of the data now shown, with the generation they were made from:
+    /// what a role without access to detail sees (`protected`), made on its first request.
+    pub grids: tokio::sync::Mutex<Option<(u64, Arc<custos_reports::grid::Grids>)>>,
     /// Pages built, by role, scope and address (see `routes::cached`).
     pub pages: std::sync::Mutex<std::collections::HashMap<PageKey, Arc<page::Page>>>,
 }
@@ -104,6 +108,7 @@ impl AppState {
             data: RwLock::new(Arc::new(data)),
             secure_cookies,
             k: custos_engine::disclosure::DEFAULT_K,
+            grids: tokio::sync::Mutex::new(None),
             pages: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
@@ -111,6 +116,24 @@ impl AppState {
     /// The data now shown.
     pub fn data(&self) -> Arc<data::Data> {
         self.data.read().map(|d| Arc::clone(&d)).unwrap_or_else(|p| Arc::clone(&p.into_inner()))
+    }
+
+    /// The published grids of the data now shown, and the data generation they were made
+    /// from; made once per generation (the breach grid of each year is judged as of that
+    /// year's end, a deadline check each).
+    pub async fn grids(&self) -> Result<(u64, Arc<custos_reports::grid::Grids>)> {
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
+        let mut made = self.grids.lock().await;
+        if let Some((g, grids)) = made.as_ref()
+            && *g == generation
+        {
+            return Ok((*g, Arc::clone(grids)));
+        }
+        let data = self.data();
+        let store = Store::open(&self.store_dir)?;
+        let grids = Arc::new(custos_reports::grid::Grids::load(&store, &data, self.k).await?);
+        *made = Some((generation, Arc::clone(&grids)));
+        Ok((generation, grids))
     }
 
     /// Loads the data again if the store took a commit since they were loaded (a new audit,

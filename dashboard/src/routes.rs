@@ -90,9 +90,19 @@ macro_rules! built {
           uri: OriginalUri,
           Query(params): Params| {
             Box::pin(async move {
-                let page = cached(&state, &current.session.viewer, &uri, || {
-                    $build(&state, &current.session.viewer, &params)
-                });
+                let v = &current.session.viewer;
+                // A role that sees counts only after disclosure control sees the published
+                // grids (`crate::protected`), made once per data generation.
+                let (generation, grids) = if stats(&state, v) == Stats::Protected {
+                    match state.grids().await {
+                        Ok((generation, grids)) => (generation, Some(grids)),
+                        Err(e) => return respond(&uri, &current, Err(e.into())),
+                    }
+                } else {
+                    (state.generation.load(std::sync::atomic::Ordering::SeqCst), None)
+                };
+                let page =
+                    cached(&state, v, &uri, generation, || $build(&state, v, &params, grids.as_deref()));
                 respond(&uri, &current, page)
             })
         }) as Handler
@@ -229,15 +239,16 @@ fn cached(
     state: &AppState,
     v: &Viewer,
     uri: &OriginalUri,
+    generation: u64,
     build: impl FnOnce() -> Result<Page, AppError>,
 ) -> Result<Arc<Page>, AppError> {
     // The HTML page and its API twin share one entry.
     let path = uri.path().strip_prefix("/api").unwrap_or(uri.path());
     let path = if path == "/overview" { "/" } else { path };
-    // The generation is read before the page is built from the data: a page is never kept
-    // under a key newer than its data.
+    // The generation is read by the caller before the page is built from the data: a page
+    // is never kept under a key newer than its data.
     let key = (
-        state.generation.load(std::sync::atomic::Ordering::SeqCst),
+        generation,
         v.role.clone(),
         v.member_state.clone(),
         v.controller.clone(),
@@ -360,16 +371,31 @@ fn count_table(
     k: u64,
     link: &dyn Fn(&str, &str) -> String,
 ) -> (Table, Value) {
-    let p = custos_reports::report::pivot(counts, if mode == Stats::Protected { k } else { 1 });
-    let (rows, cols) = (p.rows.clone(), p.cols.clone());
+    let p = custos_reports::grid::pivot(counts, if mode == Stats::Protected { k } else { 1 });
+    let rule = if mode == Stats::Protected {
+        disclosure::rule_text(k)
+    } else {
+        "none: the viewer may see detail".into()
+    };
+    (shown_table(caption, corner, &p, link), json!({"disclosure_control": rule, "table": p}))
+}
+
+/// A protected table as a page shows it: its cells linking to `link(row, col)`, a total
+/// column and a total row where the table has them.
+pub(crate) fn shown_table(
+    caption: &str,
+    corner: &str,
+    p: &disclosure::Protected,
+    link: &dyn Fn(&str, &str) -> String,
+) -> Table {
     let cell = |c: &Dc, href: String| match c {
         Dc::Count(n) => Cell::count(*n).link(href),
         Dc::Confidential => Cell::text(":c"),
     };
     let mut out = Vec::new();
-    for (i, r) in rows.iter().enumerate() {
+    for (i, r) in p.rows.iter().enumerate() {
         let mut row = vec![Cell::text(r.clone())];
-        for (j, c) in cols.iter().enumerate() {
+        for (j, c) in p.cols.iter().enumerate() {
             row.push(cell(&p.cells[i][j], link(r, c)));
         }
         if let Some(t) = &p.row_totals {
@@ -377,26 +403,25 @@ fn count_table(
         }
         out.push(row);
     }
-    if let (Some(ct), Some(total)) = (&p.col_totals, &p.total) {
+    if let Some(ct) = &p.col_totals {
         let mut row = vec![Cell::text("total")];
-        for (j, c) in cols.iter().enumerate() {
+        for (j, c) in p.cols.iter().enumerate() {
             row.push(cell(&ct[j], link("", c)));
         }
-        row.push(cell(total, link("", "")));
+        if p.row_totals.is_some() {
+            row.push(p.total.as_ref().map_or_else(|| Cell::text(""), |t| cell(t, link("", ""))));
+        }
         out.push(row);
     }
     let mut columns: Vec<&str> = vec![corner];
-    columns.extend(cols.iter().map(String::as_str));
-    columns.push("total");
-    let rule = if mode == Stats::Protected {
-        disclosure::rule_text(k)
-    } else {
-        "none: the viewer may see detail".into()
-    };
-    (Table::new(caption, &columns, out), json!({"disclosure_control": rule, "table": p}))
+    columns.extend(p.cols.iter().map(String::as_str));
+    if p.row_totals.is_some() {
+        columns.push("total");
+    }
+    Table::new(caption, &columns, out)
 }
 
-fn link_with(path: &str, pairs: &[(&str, &str)]) -> String {
+pub(crate) fn link_with(path: &str, pairs: &[(&str, &str)]) -> String {
     let q: Vec<String> = pairs
         .iter()
         .filter(|(_, v)| !v.is_empty())
@@ -416,10 +441,14 @@ fn build_overview(
     state: &AppState,
     v: &Viewer,
     _params: &BTreeMap<String, String>,
+    grids: Option<&custos_reports::grid::Grids>,
 ) -> Result<Page, AppError> {
     let data = state.data();
     let mode = stats(state, v);
     let k = state.k;
+    if let Some(grids) = grids {
+        return Ok(protected_overview(&data, grids, figure_count(data.events, mode, k)));
+    }
     let ntk: Vec<&Finding> = data
         .ntk
         .iter()
@@ -515,24 +544,30 @@ fn build_overview(
     };
     sections.push(Section::Chart { heading: "Findings per rule".into(), svg: chart.svg(), table });
 
-    // The indicators' traffic lights for the latest year.
-    let mut lights = Value::Null;
-    if let (true, Some(year)) = (mode != Stats::Scoped, data.latest_year()) {
-        let rows = &data.indicators[&year];
-        let table = indicator_table(
-            &format!("Scoreboard indicators, {year}"),
-            rows.iter().filter(|r| r.level == "overall" || r.level == "member_state"),
-        );
-        lights = json!({"year": year, "readings": data.readings, "indicators": rows.iter().filter(|r| r.level == "overall" || r.level == "member_state").collect::<Vec<_>>()});
-        sections.push(Section::Table(table));
-    }
+    let lights = if mode == Stats::Scoped { Value::Null } else { lights(&data, &mut sections) };
     let json = json!({
         "as_of": custos_engine::finding::format_micros(data.as_of),
         "figures": figures.iter().map(|f| json!({"label": f.label, "value": f.value})).collect::<Vec<_>>(),
         "findings_per_rule": counts_json,
         "indicators": lights,
     });
-    Ok(Page {
+    Ok(overview_page(&data, sections, json))
+}
+
+/// The indicators' traffic lights for the latest year, as a section and as JSON.
+fn lights(data: &crate::data::Data, sections: &mut Vec<Section>) -> Value {
+    let Some(year) = data.latest_year() else { return Value::Null };
+    let rows: Vec<_> =
+        data.indicators[&year].iter().filter(|r| r.level == "overall" || r.level == "member_state").collect();
+    sections.push(Section::Table(indicator_table(
+        &format!("Scoreboard indicators, {year}"),
+        rows.iter().copied(),
+    )));
+    json!({"year": year, "readings": data.readings, "indicators": rows})
+}
+
+fn overview_page(data: &crate::data::Data, sections: Vec<Section>, json: Value) -> Page {
+    Page {
         title: "Overview".into(),
         intro: format!(
             "What the store shows, as of {} (deadlines) and the latest audit{}.",
@@ -544,7 +579,56 @@ fn build_overview(
         ),
         sections,
         json,
-    })
+    }
+}
+
+/// The overview for a role that sees counts only after disclosure control: every figure a
+/// value of a published grid (`crate::protected`).
+fn protected_overview(data: &crate::data::Data, grids: &custos_reports::grid::Grids, events: String) -> Page {
+    let (figures, per_rule, published) = crate::protected::overview(grids, events);
+    let mut sections =
+        vec![Section::Figures { heading: "Headline figures".into(), figures: figures.clone() }];
+    if let Some((table, year)) = &per_rule {
+        let caption = format!("Need-to-know findings per rule, {year}");
+        let chart = custos_reports::chart::Chart {
+            title: caption.clone(),
+            description: format!(
+                "{} rules with findings in {year}; suppressed counts are not drawn; the table below gives every figure.",
+                table.rows.len()
+            ),
+            kind: custos_reports::chart::Kind::Bar,
+            x_label: "rule".into(),
+            y_label: "findings".into(),
+            labels: table.rows.clone(),
+            series: vec![(
+                "findings".into(),
+                table
+                    .cells
+                    .iter()
+                    .map(|r| match r[0] {
+                        Dc::Count(n) => Some(n as f64),
+                        Dc::Confidential => None,
+                    })
+                    .collect(),
+            )],
+        };
+        let shown = shown_table(&caption, "rule", table, &|r, _| {
+            link_with(
+                "/findings",
+                &[("rule", r), ("from", &format!("{year}-01-01")), ("to", &format!("{}-01-01", year + 1))],
+            )
+        });
+        sections.push(Section::Chart { heading: "Findings per rule".into(), svg: chart.svg(), table: shown });
+    }
+    sections.push(Section::Note { text: format!("Disclosure control: {}.", disclosure::rule_text(grids.k)) });
+    let lights = lights(data, &mut sections);
+    let json = json!({
+        "as_of": custos_engine::finding::format_micros(data.as_of),
+        "figures": figures.iter().map(|f| json!({"label": f.label, "value": f.value})).collect::<Vec<_>>(),
+        "counts": published,
+        "indicators": lights,
+    });
+    overview_page(data, sections, json)
 }
 
 fn indicator_table<'a>(
@@ -594,9 +678,23 @@ fn indicator_table<'a>(
 // ---------------------------------------------------------------------------------------
 // Need-to-know findings.
 
-fn build_findings(state: &AppState, v: &Viewer, params: &BTreeMap<String, String>) -> Result<Page, AppError> {
+fn build_findings(
+    state: &AppState,
+    v: &Viewer,
+    params: &BTreeMap<String, String>,
+    grids: Option<&custos_reports::grid::Grids>,
+) -> Result<Page, AppError> {
     let data = state.data();
     let mode = stats(state, v);
+    if let Some(grids) = grids {
+        let (sections, counts) = crate::protected::findings(grids, params)?;
+        return Ok(Page {
+            title: "Need-to-know findings".into(),
+            intro: FINDINGS_INTRO.into(),
+            sections,
+            json: json!({"filters": params, "counts": counts, "total": 0, "page": 1, "page_size": crate::page::PAGE_SIZE, "findings": []}),
+        });
+    }
     let (rule, ms, authority, user, from, to) = (
         q(params, "rule"),
         q(params, "member_state"),
@@ -707,13 +805,10 @@ fn build_findings(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
     } else {
         sections.push(Section::Table(list));
     }
-    Ok(Page {
-        title: "Need-to-know findings".into(),
-        intro: "Every granted access that broke a need-to-know rule in the latest audit. A count leads to its findings, a finding to its event's facts and the policy that decided it.".into(),
-        sections,
-        json,
-    })
+    Ok(Page { title: "Need-to-know findings".into(), intro: FINDINGS_INTRO.into(), sections, json })
 }
+
+const FINDINGS_INTRO: &str = "Every granted access that broke a need-to-know rule in the latest audit. A count leads to its findings, a finding to its event's facts and the policy that decided it.";
 
 async fn finding(
     State(state): Shared,
@@ -772,9 +867,19 @@ fn build_deadlines(
     state: &AppState,
     v: &Viewer,
     params: &BTreeMap<String, String>,
+    grids: Option<&custos_reports::grid::Grids>,
 ) -> Result<Page, AppError> {
     let data = state.data();
     let mode = stats(state, v);
+    if let Some(grids) = grids {
+        let (sections, counts) = crate::protected::deadlines(grids, params)?;
+        return Ok(Page {
+            title: "Deadlines".into(),
+            intro: deadlines_intro(data.as_of),
+            sections,
+            json: json!({"as_of": custos_engine::finding::format_micros(data.as_of), "counts": counts, "total": 0, "findings": []}),
+        });
+    }
     let (rule, status, actor) = (q(params, "rule"), q(params, "status"), q(params, "actor"));
     let severity = q(params, "severity");
     let selected = |f: &&Finding| {
@@ -868,10 +973,7 @@ fn build_deadlines(
     let page_no: usize = params.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
     Ok(Page {
         title: "Deadlines".into(),
-        intro: format!(
-            "Retention, blocking, deletion, requests, breaches, response times and users' access rights as of {}: overdue, late, due within 30 days, or unmet. A violation breaks a period or duty the law sets; a warning, a Custos default or a controller's own commitment.",
-            custos_engine::finding::format_micros(now)
-        ),
+        intro: deadlines_intro(now),
         sections: vec![
             Section::Filters {
                 fields: [
@@ -896,6 +998,13 @@ fn build_deadlines(
             "findings": shown.iter().skip((page_no - 1) * crate::page::PAGE_SIZE).take(crate::page::PAGE_SIZE).collect::<Vec<_>>(),
         }),
     })
+}
+
+fn deadlines_intro(now: i64) -> String {
+    format!(
+        "Retention, blocking, deletion, requests, breaches, response times and users' access rights as of {}: overdue, late, due within 30 days, or unmet. A violation breaks a period or duty the law sets; a warning, a Custos default or a controller's own commitment.",
+        custos_engine::finding::format_micros(now)
+    )
 }
 
 // ---------------------------------------------------------------------------------------
@@ -944,9 +1053,32 @@ fn hours(micros: i64) -> f64 {
     micros as f64 / 3_600_000_000.0
 }
 
-fn build_breaches(state: &AppState, v: &Viewer, params: &BTreeMap<String, String>) -> Result<Page, AppError> {
+const BREACHES_INTRO: &str = "Each personal data breach with its 72-hour clock (Regulation 2018/1725 Art. 34), the completeness of its notification and its communication to the data subjects (Art. 35).";
+const REQUESTS_INTRO: &str = "Requests of data subjects (Regulation 2018/1725 Arts. 14, 17-24; IMI Art. 19): open ones with the days left, extensions, refusals.";
+
+fn build_breaches(
+    state: &AppState,
+    v: &Viewer,
+    params: &BTreeMap<String, String>,
+    grids: Option<&custos_reports::grid::Grids>,
+) -> Result<Page, AppError> {
     let data = state.data();
     let mode = stats(state, v);
+    if let Some(grids) = grids {
+        let (sections, counts) = crate::protected::register(
+            &grids.breaches,
+            grids.k,
+            params,
+            "Breaches by risk and notification",
+            "/breaches",
+        )?;
+        return Ok(Page {
+            title: "Breach register".into(),
+            intro: BREACHES_INTRO.into(),
+            sections,
+            json: json!({"counts": counts, "breaches": []}),
+        });
+    }
     let (shown, counted) = controller_rows(state, v, mode, &data.breaches, false)?;
     let zone = v.zone();
     let now = data.as_of;
@@ -1027,15 +1159,35 @@ fn build_breaches(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
     let sections = counts_then_list(table, list, shown.is_empty(), mode);
     Ok(Page {
         title: "Breach register".into(),
-        intro: "Each personal data breach with its 72-hour clock (Regulation 2018/1725 Art. 34), the completeness of its notification and its communication to the data subjects (Art. 35).".into(),
+        intro: BREACHES_INTRO.into(),
         sections,
         json: json!({"counts": counts_json, "breaches": items}),
     })
 }
 
-fn build_requests(state: &AppState, v: &Viewer, params: &BTreeMap<String, String>) -> Result<Page, AppError> {
+fn build_requests(
+    state: &AppState,
+    v: &Viewer,
+    params: &BTreeMap<String, String>,
+    grids: Option<&custos_reports::grid::Grids>,
+) -> Result<Page, AppError> {
     let data = state.data();
     let mode = stats(state, v);
+    if let Some(grids) = grids {
+        let (sections, counts) = crate::protected::register(
+            &grids.requests,
+            grids.k,
+            params,
+            "Requests by right and outcome",
+            "/requests",
+        )?;
+        return Ok(Page {
+            title: "Data-subject requests".into(),
+            intro: REQUESTS_INTRO.into(),
+            sections,
+            json: json!({"counts": counts, "requests": []}),
+        });
+    }
     let (shown, counted) = controller_rows(state, v, mode, &data.requests, true)?;
     let zone = v.zone();
     let now = data.as_of;
@@ -1103,7 +1255,7 @@ fn build_requests(state: &AppState, v: &Viewer, params: &BTreeMap<String, String
     let sections = counts_then_list(table, list, shown.is_empty(), mode);
     Ok(Page {
         title: "Data-subject requests".into(),
-        intro: "Requests of data subjects (Regulation 2018/1725 Arts. 14, 17-24; IMI Art. 19): open ones with the days left, extensions, refusals.".into(),
+        intro: REQUESTS_INTRO.into(),
         sections,
         json: json!({"counts": counts_json, "requests": items}),
     })
@@ -1116,6 +1268,7 @@ fn build_response_times(
     state: &AppState,
     v: &Viewer,
     params: &BTreeMap<String, String>,
+    _grids: Option<&custos_reports::grid::Grids>,
 ) -> Result<Page, AppError> {
     let data = state.data();
     // Authority-level performance figures are not personal data: whoever may see statistics
@@ -1429,12 +1582,22 @@ async fn reports(
     let mut files: Vec<String> = std::fs::read_dir(report_dir(&state))
         .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
         .unwrap_or_default();
-    files.retain(|f| {
-        report_of(f)
-            .and_then(|(k, ms)| report_item(&state, k, &ms))
-            .is_some_and(|i| state.guard.allows(v, &i))
-    });
     files.sort();
+    // Reports this viewer produces and may not read (the Commission's role sends the report
+    // to the EDPS, whose counts are exact): named, not linked.
+    let (mut sent, mut readable) = (Vec::new(), Vec::new());
+    for f in files {
+        let Some(item) = report_of(&f).and_then(|(kind, ms)| Some((kind, report_item(&state, kind, &ms)?)))
+        else {
+            continue;
+        };
+        if state.guard.allows(v, &item.1) {
+            readable.push(f);
+        } else if may_produce(&state, v, item.0, &item.1) {
+            sent.push(f);
+        }
+    }
+    let files = readable;
     let mut fields = vec![
         Field { name: "year".into(), label: "Year".into(), value: q(&params, "year").into() },
         Field {
@@ -1471,8 +1634,15 @@ async fn reports(
             .then(|| Section::Produce { fields, csrf: current.session.csrf.clone() })
             .into_iter()
             .chain([Section::Table(Table::new("Reports you may download", &["file"], rows))])
+            .chain((!sent.is_empty()).then(|| {
+                Section::Table(Table::new(
+                    "Reports you produced for their addressee, which your role may not read",
+                    &["file"],
+                    sent.iter().map(|f| vec![Cell::text(f.clone())]).collect(),
+                ))
+            }))
             .collect(),
-        json: json!({"kinds": kinds.iter().map(|(k, _)| *k).collect::<Vec<_>>(), "member_state_pack": own_pack, "files": files}),
+        json: json!({"kinds": kinds.iter().map(|(k, _)| *k).collect::<Vec<_>>(), "member_state_pack": own_pack, "files": files, "sent": sent}),
     };
     respond(&uri, &current, Ok(Arc::new(page)))
 }

@@ -16,7 +16,15 @@
 //! that put every suppressed edge on a cycle.
 //!
 //! Zeros are published: they say that nobody is counted, which is what the table is for.
-//! Cells of margins are suppressed like any other when small.
+//! Cells of margins are suppressed like any other when small. A zero is never chosen as a
+//! partner while a counted cell can close the cycle: every cell of a cycle of suppressed
+//! cells then counts at least one, so the value of each can move by one up or down round
+//! the cycle without any count falling below zero, and not even the bounds that counts are
+//! never negative pin it.
+//!
+//! A view that shows part of a table ([`Protected::part`]) copies its cells and those of its
+//! totals that are values of the table; it never protects a part on its own, which would
+//! suppress other cells than the whole table does and let the two be combined.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -115,6 +123,59 @@ pub struct Protected {
     pub secondary: usize,
 }
 
+impl Protected {
+    /// The part of the table of the rows and columns `keep_row` and `keep_col` keep, every
+    /// value a copy of one the whole table publishes: cells as they are; a total of the part
+    /// only where it is one of the table's (the part keeps every column, or a single one, of
+    /// the lines it sums), none otherwise. A part that keeps no row or no column counts
+    /// nobody: its total is zero. `primary` and `secondary` stay those of the whole table.
+    pub fn part(&self, keep_row: impl Fn(&str) -> bool, keep_col: impl Fn(&str) -> bool) -> Protected {
+        let ri: Vec<usize> = (0..self.rows.len()).filter(|&i| keep_row(&self.rows[i])).collect();
+        let ci: Vec<usize> = (0..self.cols.len()).filter(|&j| keep_col(&self.cols[j])).collect();
+        let (all_r, all_c) = (ri.len() == self.rows.len(), ci.len() == self.cols.len());
+        let cell = |i: usize, j: usize| self.cells[i][j];
+        let row_totals = match (&self.row_totals, all_c, ci.as_slice()) {
+            (_, _, [j]) => Some(ri.iter().map(|&i| cell(i, *j)).collect()),
+            (Some(t), true, _) => Some(ri.iter().map(|&i| t[i]).collect()),
+            _ => None,
+        };
+        let col_totals = match (&self.col_totals, all_r, ri.as_slice()) {
+            (_, _, [i]) => Some(ci.iter().map(|&j| cell(*i, j)).collect()),
+            (Some(t), true, _) => Some(ci.iter().map(|&j| t[j]).collect()),
+            _ => None,
+        };
+        let total = if ri.is_empty() || ci.is_empty() {
+            Some(Cell::Count(0))
+        } else {
+            match (ri.as_slice(), ci.as_slice()) {
+                ([i], [j]) => Some(cell(*i, *j)),
+                ([i], _) if all_c => self.row_totals.as_ref().map(|t| t[*i]),
+                (_, [j]) if all_r => self.col_totals.as_ref().map(|t| t[*j]),
+                _ if all_r && all_c => self.total,
+                _ => None,
+            }
+        };
+        Protected {
+            rows: ri.iter().map(|&i| self.rows[i].clone()).collect(),
+            cols: ci.iter().map(|&j| self.cols[j].clone()).collect(),
+            cells: ri.iter().map(|&i| ci.iter().map(|&j| cell(i, j)).collect()).collect(),
+            row_totals,
+            col_totals,
+            total,
+            k: self.k,
+            primary: self.primary,
+            secondary: self.secondary,
+        }
+    }
+
+    /// How many of the values the table shows (cells and totals) are suppressed.
+    pub fn hidden(&self) -> usize {
+        let margins =
+            self.row_totals.iter().flatten().chain(self.col_totals.iter().flatten()).chain(&self.total);
+        self.cells.iter().flatten().chain(margins).filter(|c| **c == Cell::Confidential).count()
+    }
+}
+
 /// Applies small-cell and secondary suppression with threshold `k` to `table`.
 pub fn protect(table: &Counts, k: u64) -> Protected {
     let (r, c) = (table.rows.len(), table.cols.len());
@@ -158,10 +219,11 @@ pub fn protect(table: &Counts, k: u64) -> Protected {
 /// graph of hidden cells (rows and columns as nodes).
 fn secondary(value: &[Vec<u64>], hidden: &mut [Vec<bool>]) {
     let (gr, gc) = (value.len(), value.first().map_or(0, Vec::len));
-    // Hiding a cell costs its value; totals cost more than inner cells, which carry less.
+    // Hiding a cell costs its value; totals cost more than inner cells, which carry less;
+    // a zero comes last, as a partner that lets the attacker bound its neighbours (above).
     let cost = |i: usize, j: usize| {
         let margin = i + 1 == gr || j + 1 == gc;
-        (margin, value[i][j] == 0, value[i][j])
+        (value[i][j] == 0, margin, value[i][j])
     };
     while let Some((bi, bj)) = bridge(hidden) {
         // The two sides the bridge joins, without it.
@@ -178,19 +240,18 @@ fn secondary(value: &[Vec<u64>], hidden: &mut [Vec<bool>]) {
                 }
             }
         }
-        let (i, j) = match best {
-            Some(cell) => cell,
-            // No single cell closes a cycle: grow a side by its cheapest cell along the
-            // bridge's row or column, and look again.
-            None => {
-                let along_row = (0..gc).filter(|&j| !hidden[bi][j]).map(|j| (bi, j));
-                let along_col = (0..gr).filter(|&i| !hidden[i][bj]).map(|i| (i, bj));
-                match along_row.chain(along_col).min_by_key(|&(i, j)| cost(i, j)) {
-                    Some(cell) => cell,
-                    // Every cell in both lines is hidden already: the bridge cannot exist.
-                    None => break,
-                }
-            }
+        // Where no counted cell closes a cycle, grow a side by its cheapest cell along the
+        // bridge's row or column, and look again; a zero only when nothing else is left.
+        let along_row = (0..gc).filter(|&j| !hidden[bi][j]).map(|j| (bi, j));
+        let along_col = (0..gr).filter(|&i| !hidden[i][bj]).map(|i| (i, bj));
+        let grow = along_row.chain(along_col).min_by_key(|&(i, j)| cost(i, j));
+        let counted = |c: &(usize, usize)| value[c.0][c.1] > 0;
+        let (i, j) = match (best, grow) {
+            (Some(cell), _) if counted(&cell) => cell,
+            (_, Some(cell)) if counted(&cell) => cell,
+            (Some(cell), _) | (None, Some(cell)) => cell,
+            // Every cell in both lines is hidden already: the bridge cannot exist.
+            (None, None) => break,
         };
         hidden[i][j] = true;
     }
@@ -276,6 +337,40 @@ mod tests {
             g.push(last);
         }
         g
+    }
+
+    /// The cells with their row totals, column totals and grand total, as one grid.
+    fn with_margins(cells: &[Vec<u64>]) -> Vec<Vec<u64>> {
+        let c = cells.first().map_or(0, Vec::len);
+        let mut g: Vec<Vec<u64>> = cells
+            .iter()
+            .map(|row| {
+                let mut r = row.clone();
+                r.push(row.iter().sum());
+                r
+            })
+            .collect();
+        g.push((0..=c).map(|j| g.iter().map(|r| r[j]).sum()).collect());
+        g
+    }
+
+    #[test]
+    fn a_part_copies_the_values_of_the_whole_table() {
+        let p = protect(&counts(vec![vec![3, 20, 12], vec![7, 9, 40], vec![8, 30, 10]], true), 5);
+        let row = p.part(|r| r == "r1", |_| true);
+        assert_eq!(row.cells, vec![p.cells[1].clone()]);
+        assert_eq!(row.total, Some(p.row_totals.as_ref().unwrap()[1]));
+        assert_eq!(row.col_totals, Some(p.cells[1].clone()));
+        let col = p.part(|_| true, |c| c == "c2");
+        assert_eq!(col.total, Some(p.col_totals.as_ref().unwrap()[2]));
+        let one = p.part(|r| r == "r0", |c| c == "c0");
+        assert_eq!(one.total, Some(Cell::Confidential));
+        // Two rows of three: their column totals are no values of the table, so none is shown.
+        let two = p.part(|r| r != "r2", |_| true);
+        assert_eq!((two.col_totals, two.total), (None, None));
+        assert_eq!(two.row_totals.unwrap().len(), 2);
+        let none = p.part(|r| r == "no such rule", |_| true);
+        assert_eq!((none.rows.len(), none.total), (0, Some(Cell::Count(0))));
     }
 
     /// Rank of a matrix by Gaussian elimination over the rationals (f64 on small 0/±1
@@ -381,7 +476,7 @@ mod tests {
     #[test]
     fn random_tables_publish_no_small_cell_and_no_recoverable_one() {
         let mut rng = ChaCha8Rng::seed_from_u64(7);
-        for case in 0..400 {
+        for case in 0..2000 {
             let (r, c) = (rng.random_range(1..7), rng.random_range(1..7));
             let k = rng.random_range(3..=10);
             // Mostly small counts, so that many cells need suppressing.
@@ -406,6 +501,22 @@ mod tests {
             }
             if margins {
                 assert!(determined(&g).is_empty(), "case {case}: recoverable {:?} in {g:?}", determined(&g));
+                // Every suppressed cell lies on a cycle of suppressed cells that count at
+                // least one: it can move by one either way without a count below zero.
+                let full = with_margins(&cells);
+                let mut positive: Vec<Vec<bool>> = g
+                    .iter()
+                    .zip(&full)
+                    .map(|(row, values)| row.iter().zip(values).map(|(c, v)| c.is_none() && *v > 0).collect())
+                    .collect();
+                let hidden_zero =
+                    g.iter().flatten().zip(full.iter().flatten()).any(|(c, v)| c.is_none() && *v == 0);
+                assert!(!hidden_zero, "case {case}: a zero suppressed as a partner in {g:?}");
+                assert_eq!(
+                    bridge(&mut positive),
+                    None,
+                    "case {case}: a suppressed cell on no cycle in {g:?}"
+                );
             }
             // Published values are the true ones.
             for (i, row) in cells.iter().enumerate() {

@@ -94,14 +94,7 @@ impl Data {
             with_state(rows_of(&ctx, "SELECT * FROM breaches ORDER BY aware_at, breach_id").await?);
         let requests =
             with_state(rows_of(&ctx, "SELECT * FROM dsr_requests ORDER BY received_at, request_id").await?);
-        let policies =
-            Arc::new(Policies::deadlines().map_err(|e| custos_engine::Error::Usage(e.to_string()))?);
-        let options = custos_engine::deadline::Options {
-            as_of,
-            horizon: 30 * 24 * 3_600_000_000,
-            defaults: custos_engine::deadline::Defaults::default(),
-        };
-        let deadlines = custos_engine::deadline::check(store, policies, &options).await?.findings.to_vec();
+        let deadlines = deadlines(store, as_of).await?;
 
         // Indicators of every year with requests; benchmarking of the latest.
         let years = rows_of(
@@ -156,6 +149,17 @@ impl Data {
             rules,
         })
     }
+}
+
+/// The deadline findings of `store` as of `as_of` (UTC microseconds), due-soon within 30 days.
+pub async fn deadlines(store: &Store, as_of: i64) -> Result<Vec<Finding>> {
+    let policies = Arc::new(Policies::deadlines().map_err(|e| custos_engine::Error::Usage(e.to_string()))?);
+    let options = custos_engine::deadline::Options {
+        as_of,
+        horizon: 30 * 24 * 3_600_000_000,
+        defaults: custos_engine::deadline::Defaults::default(),
+    };
+    Ok(custos_engine::deadline::check(store, policies, &options).await?.findings.to_vec())
 }
 
 /// The text of column `k` of `r` (empty when null).

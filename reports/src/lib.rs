@@ -11,5 +11,6 @@
 
 pub mod chart;
 pub mod data;
+pub mod grid;
 pub mod pdf;
 pub mod report;

@@ -22,7 +22,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use askama::Template;
-use custos_engine::disclosure::{self, Counts};
+use custos_engine::disclosure;
+
+use crate::grid::{pivot, with_severity};
 use custos_engine::finding::Finding;
 use custos_engine::store::Store;
 use serde::Serialize;
@@ -125,12 +127,12 @@ impl Period {
     }
 
     /// Whether an instant written in RFC 3339 lies in the period.
-    fn holds(&self, ts: &str) -> bool {
+    pub fn holds(&self, ts: &str) -> bool {
         custos_engine::import::parse_timestamp(ts).is_some_and(|t| self.contains(t))
     }
 
     /// [`Period::holds`] of an optional instant.
-    fn holds_opt(&self, ts: &Option<String>) -> bool {
+    pub fn holds_opt(&self, ts: &Option<String>) -> bool {
         ts.as_deref().is_some_and(|t| self.holds(t))
     }
 
@@ -433,25 +435,9 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
             "Breaches the controllers became aware of from {} (Regulation 2018/1725 Arts. 34, 35).",
             period.describe()
         ));
-        // A late notification with reasons is a warning (the supervisor judges the delay).
-        let late: BTreeMap<String, &str> = data
-            .deadlines
-            .iter()
-            .filter(|f| f.rule == "BRE-NOTIFY" && (f.status == "late" || f.status == "overdue"))
-            .map(|f| (f.subject_id.clone(), f.severity.as_str()))
-            .collect();
-        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-        for b in &breaches {
-            let notified = if text(b, "risk") == "unlikely" {
-                "not required"
-            } else if let Some(severity) = late.get(&text(b, "breach_id")) {
-                if *severity == "warning" { "late, with reasons (warning)" } else { "late or not notified" }
-            } else {
-                "within 72 hours"
-            };
-            *counts.entry((text(b, "risk"), notified.to_owned())).or_default() += 1;
-        }
-        part.tables.push(counts_table("Breaches by risk and notification", "risk", &counts, k));
+        // Judged as of the period's end, by the same function as the dashboard's grid.
+        let grid = crate::grid::breach_grid(&breaches, &data.deadlines, &period, k);
+        part.tables.push(protected_table("Breaches by risk and notification", "risk", &grid.table));
         // Each breach in detail: in a member state's pack, that state's; in the report to the
         // EDPS, the Union controllers' only (national controllers' breaches are the national
         // supervisors', IMI Art. 21(1)).
@@ -509,12 +495,8 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
             .iter()
             .filter(|r| period.holds(&text(r, "received_at")) && mine(&text(r, "member_state")))
             .collect();
-        let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-        for r in &requests {
-            let outcome = if text(r, "outcome").is_empty() { "open".to_owned() } else { text(r, "outcome") };
-            *counts.entry((text(r, "right"), outcome)).or_default() += 1;
-        }
-        part.tables.push(counts_table("Requests by right and outcome", "right", &counts, k));
+        let grid = crate::grid::request_grid(&requests, &period, k);
+        part.tables.push(protected_table("Requests by right and outcome", "right", &grid.table));
         let ids: BTreeSet<String> = requests.iter().map(|r| text(r, "request_id")).collect();
         let mut met: BTreeMap<(String, String), u64> = BTreeMap::new();
         for f in data.deadlines.iter().filter(|f| f.rule.starts_with("DSR-") && ids.contains(&f.subject_id)) {
@@ -571,26 +553,6 @@ pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::
     Ok(Report { kind: req.kind, title, subtitle, year, period, provenance, parts })
 }
 
-/// A finding's rule as a report's row names it: a warning (a Custos default or a controller's
-/// own commitment) says so, so that it is never read as a violation of the law.
-fn with_severity(f: &Finding) -> String {
-    if f.severity == "warning" { format!("{} (warning)", f.rule) } else { f.rule.clone() }
-}
-
-/// Counts keyed by (row, column) as a table with its totals, suppressed with threshold `k`
-/// (1: nothing suppressed); rows and columns in order. The dashboard's count tables use it too.
-pub fn pivot(counts: &BTreeMap<(String, String), u64>, k: u64) -> disclosure::Protected {
-    let rows: Vec<String> =
-        counts.keys().map(|(r, _)| r.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-    let cols: Vec<String> =
-        counts.keys().map(|(_, c)| c.clone()).collect::<BTreeSet<_>>().into_iter().collect();
-    let cells = rows
-        .iter()
-        .map(|r| cols.iter().map(|c| counts.get(&(r.clone(), c.clone())).copied().unwrap_or(0)).collect())
-        .collect();
-    disclosure::protect(&Counts { rows, cols, cells, margins: true }, k)
-}
-
 /// A rows × columns count table with totals, suppressed with threshold `k` (1: nothing).
 fn counts_table(
     caption: &str,
@@ -598,7 +560,11 @@ fn counts_table(
     counts: &BTreeMap<(String, String), u64>,
     k: u64,
 ) -> ReportTable {
-    let p = pivot(counts, k);
+    protected_table(caption, corner, &pivot(counts, k))
+}
+
+/// A protected table with its totals as a report shows it.
+fn protected_table(caption: &str, corner: &str, p: &disclosure::Protected) -> ReportTable {
     let (rows, cols) = (p.rows.clone(), p.cols.clone());
     let mut out: Vec<Vec<String>> = rows
         .iter()

@@ -267,7 +267,7 @@ fn every_role_uses_the_dashboard_in_a_headless_browser() {
     let pages = [
         ("/", "Overview", "Headline figures"),
         ("/findings", "Need-to-know findings", "Findings per rule and member state"),
-        ("/deadlines", "Deadlines", "Deadline findings per rule and status"),
+        ("/deadlines", "Deadlines", "rule and status"),
         ("/breaches", "Breach register", "Breaches by risk and notification"),
         ("/requests", "Data-subject requests", "Requests by right and outcome"),
         ("/response-times", "Response times", "Average days to answer"),
@@ -328,8 +328,9 @@ fn every_role_uses_the_dashboard_in_a_headless_browser() {
         b.go(&format!("{base}/"));
         assert!(b.url().ends_with("/login"), "{name}'s session ended");
     }
-    // The report to the EDPS: the Commission produces it with the form; the EDPS and the
-    // Commission's DPO find it among the reports they may download; a national DPA does not.
+    // The report to the EDPS: the Commission produces it with the form and sees it named as
+    // sent, not as a download; the EDPS and the Commission's DPO find it among the reports they
+    // may download; a national DPA does not.
     let sign_in = |name: &str| {
         let login = logins.iter().find(|l| l[0] == name).unwrap_or_else(|| panic!("no login {name}"));
         b.go(&format!("{base}/login"));
@@ -353,6 +354,8 @@ fn every_role_uses_the_dashboard_in_a_headless_browser() {
     b.click("main form button[type=submit]");
     let html = b.wait("the report to the EDPS", |h| h.contains("imi-edps-report-2027.html"));
     assert!(html.contains("imi-edps-report-2027.pdf"), "{html}");
+    assert!(html.contains("which your role may not read"), "{html}");
+    assert!(!html.contains("href=\"/reports/imi-edps-report-2027"), "{html}");
     b.screenshot(&shots.join("commission-edps-report.png"));
     sign_out();
     for l in logins.iter().filter(|l| l[1] == "edps" || l[1] == "dpo" || l[1] == "dpa") {
