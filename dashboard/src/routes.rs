@@ -1474,15 +1474,24 @@ async fn openapi() -> Json<Value> {
         ("/api/overview", "Headline figures, findings per rule and the indicators' traffic lights"),
         (
             "/api/findings",
-            "Need-to-know findings: counts per rule and member state, and the findings the viewer may see (filters: rule, member_state, authority, user, from, to; page)",
+            "Need-to-know findings: counts per rule and member state, and the findings the viewer may see (filters: rule, member_state, authority, user, from, to; page). To a role that sees counts only after disclosure control: `counts.published`, one part of the published grid per Brussels calendar year the window touches (`year` also filters), each naming its grid, year and the rows and columns it keeps; actor filters are refused",
         ),
         (
             "/api/findings/{event}",
             "One event: its findings, facts, Cedar request and the policies that decided",
         ),
-        ("/api/deadlines", "Deadline findings as of the data's load (filters: rule, status, actor; page)"),
-        ("/api/breaches", "The breach register with each breach's 72-hour clock"),
-        ("/api/requests", "Data-subject requests: open, extended, refused"),
+        (
+            "/api/deadlines",
+            "Deadline findings as of the data's load (filters: rule, status, severity, actor; page); to a role without detail, `counts.published`: the grid of findings about persons and the performance grid",
+        ),
+        (
+            "/api/breaches",
+            "The breach register with each breach's 72-hour clock; to a role without detail, the published grid of each year (filter: year)",
+        ),
+        (
+            "/api/requests",
+            "Data-subject requests: open, extended, refused; to a role without detail, the published grid of each year (filter: year)",
+        ),
         (
             "/api/response-times",
             "Scoreboard indicators, trend, and the benchmarking of authorities and member states",
