@@ -889,10 +889,15 @@ fn build_deadlines(
             && (severity.is_empty() || f.severity == severity)
     };
     let personal = |f: &Finding| f.subject_kind == "user" || f.subject_kind == "request";
+    // A filter on an actor asks about actors: counted from the records the viewer may see in
+    // detail only, so that out of scope and unknown look the same.
     let counted: Vec<&Finding> = data
         .deadlines
         .iter()
         .filter(selected)
+        .filter(|f| {
+            actor.is_empty() || visible(state, v, opt(&f.member_state), opt(&f.authority_id), personal(f))
+        })
         .filter(|f| countable(state, v, mode, opt(&f.member_state), opt(&f.authority_id)))
         .collect();
     let shown: Vec<&Finding> = data

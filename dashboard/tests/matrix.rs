@@ -577,3 +577,65 @@ fn the_report_to_the_edps_is_produced_by_the_commission_and_read_by_the_edps_and
     let (_, _, list) = get("/api/reports", &login("dpo"));
     assert!(list.contains("imi-edps-report-2027.html"), "{list}");
 }
+
+/// Every filter about actors × every role × a value in the role's scope, one out of it, and
+/// one that does not exist: out of scope answers byte for byte as the unknown value (the
+/// value itself aside), in scope answers in full.
+#[test]
+fn every_filter_about_actors_answers_out_of_scope_as_unknown_for_every_role() {
+    let data = world().state.data();
+    let dpo_controller = world()
+        .state
+        .accounts
+        .now(&world().state.sessions)
+        .all()
+        .iter()
+        .find(|a| a.role == "dpo")
+        .and_then(|a| a.controller.clone())
+        .unwrap();
+    type Of = fn(&Finding) -> Option<String>;
+    let filters: [(&str, &str, &[Finding], Of); 3] = [
+        ("findings", "user", &data.ntk, |f| f.user_id.clone()),
+        ("findings", "authority", &data.ntk, |f| f.authority_id.clone()),
+        ("deadlines", "actor", &data.deadlines, |f| f.authority_id.clone()),
+    ];
+    for (name, role) in [
+        ("edps", "edps"),
+        ("dpa-de", "dpa"),
+        ("dpo", "dpo"),
+        ("commission", "commission"),
+        ("admin", "admin"),
+    ] {
+        let cookie = login(name);
+        for (page, param, records, of) in &filters {
+            let inside: BTreeSet<String> =
+                records.iter().filter(|f| in_scope(name, f, &dpo_controller)).filter_map(of).collect();
+            let outside = records
+                .iter()
+                .filter(|f| !in_scope(name, f, &dpo_controller))
+                .filter_map(of)
+                .find(|v| !inside.contains(v))
+                .unwrap();
+            for path in [format!("/api/{page}"), format!("/{page}")] {
+                let ask = |value: &str| {
+                    let (status, _, body) = get(&format!("{path}?{param}={value}"), &cookie);
+                    (status, body.replace(value, "VALUE"))
+                };
+                let (status, body) = ask(&outside);
+                let unknown = ask("NO-SUCH-ACTOR");
+                assert_eq!((status, &body), (unknown.0, &unknown.1), "{name} {path}?{param}");
+                let expected = match role {
+                    "admin" | "commission" => StatusCode::FORBIDDEN,
+                    _ => StatusCode::OK,
+                };
+                assert_eq!(status, expected, "{name} {path}?{param}: {body}");
+                if let (Some(own), true) = (inside.iter().next(), path.starts_with("/api/")) {
+                    let (status, _, body) = get(&format!("{path}?{param}={own}"), &cookie);
+                    assert_eq!(status, StatusCode::OK, "{name} {path}?{param}={own}");
+                    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+                    assert!(v["total"].as_u64().unwrap() > 0, "{name} {path}?{param}={own}: {body}");
+                }
+            }
+        }
+    }
+}
