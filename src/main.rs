@@ -264,6 +264,13 @@ enum UserCommand {
         #[arg(long)]
         controller: Option<String>,
     },
+    /// Record the accounts of a store made before accounts were recorded (its `accounts.json`,
+    /// outside the integrity chain) as their first version, after you checked them.
+    Adopt {
+        /// The store.
+        #[arg(long)]
+        store: PathBuf,
+    },
     /// List the accounts (never their passwords).
     List {
         /// The store.
@@ -572,7 +579,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             custos_dashboard::account::Accounts::edit(&store, |a| {
                 a.add(&name, &role, member_state.as_deref(), controller.as_deref(), password)
             })?;
-            println!("account `{name}` ({role}) saved in {}", store.join("accounts.json").display());
+            let head = Store::open(&store)?.head().to_owned();
+            println!("account `{name}` ({role}) recorded in {} (store head {head})", store.display());
         }
         Command::User { command: UserCommand::Passwd { store, name } } => {
             if std::io::stdin().is_terminal() {
@@ -597,6 +605,13 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::User { command: UserCommand::Unlock { store, name } } => {
             let at = now();
             change_account(&store, &name, "login limit lifted for every address", |a| a.unlock(&name, &at))?;
+        }
+        Command::User { command: UserCommand::Adopt { store } } => {
+            Store::open(&store)?;
+            for a in custos_dashboard::account::Accounts::adopt(&store)? {
+                println!("adopted `{}` ({})", a.name, a.role);
+            }
+            println!("the accounts are recorded under the store's chain; `accounts.json` is removed");
         }
         Command::User { command: UserCommand::List { store } } => {
             Store::open(&store)?;

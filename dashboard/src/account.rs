@@ -1,11 +1,18 @@
 //! Local accounts: who may log in, in which role, scoped to what.
 //!
-//! Accounts live in `STORE/accounts.json`, beside the store's data and outside its manifest
-//! (they are not IMI's records). Passwords are kept only as argon2id hashes (PHC strings with
-//! their own salt). The file is replaced atomically (written beside, then renamed), readable
-//! by its owner only (0600). A running dashboard reads it again whenever it changes
-//! (`custos user add|passwd|disable|remove|unlock` take effect at once), and a session whose
-//! account changed since login ends ([`Account::stamp`]).
+//! Accounts are records of the store like any other: every change (`custos user
+//! add|passwd|disable|enable|remove|unlock`) commits a new version of the whole list as a
+//! document of the `accounts` table (`data/accounts/c<seq>-0.json`, readable by its owner
+//! only), under the manifest's integrity chain, with the name and role of each account in the
+//! entry. The latest recorded version is the one that counts, and it is read only after its
+//! SHA-256 matched the manifest's: an account added to a file by hand never logs in, and
+//! `custos verify` names it. Passwords are kept only as argon2id hashes (PHC strings with
+//! their own salt). A running dashboard reads the accounts again whenever the manifest
+//! changes (the changes take effect at once), and a session whose account changed since
+//! login ends ([`Account::stamp`]).
+//!
+//! Stores made before accounts were recorded kept them in `STORE/accounts.json`, outside the
+//! chain: such a file is never read except by `custos user adopt`, which records it.
 
 use std::path::{Path, PathBuf};
 
@@ -59,9 +66,15 @@ impl Account {
 /// The accounts of one store.
 #[derive(Debug, Clone, Default)]
 pub struct Accounts {
-    path: PathBuf,
+    store: PathBuf,
     list: Vec<Account>,
 }
+
+/// The store table that holds the versions of the accounts.
+pub const TABLE: &str = "accounts";
+
+/// Where stores made before accounts were recorded kept them.
+pub const LEGACY: &str = "accounts.json";
 
 /// A hash to verify against when the name is unknown, so that a wrong name takes as long as a
 /// wrong password.
@@ -84,37 +97,62 @@ fn check_password(password: &str) -> Result<()> {
     Ok(())
 }
 
-/// Writes `bytes` to a new file at `path` that only its owner may read or write.
-fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    use std::io::Write;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(path)?;
-    #[cfg(unix)]
-    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
-    file.write_all(bytes)?;
-    file.sync_all()
-}
-
 impl Accounts {
-    /// The accounts of the store at `store` (none if the file does not exist yet).
+    /// The accounts of the store at `store`: its latest recorded version, read after its
+    /// digest matched the manifest's (none before the first).
     pub fn load(store: &Path) -> Result<Accounts> {
-        let path = store.join("accounts.json");
-        let list = match std::fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| Error::Usage(format!("{}: not an accounts file: {e}", path.display())))?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(Error::Io { path, source: e }),
+        let opened = custos_engine::store::Store::open(store)?;
+        let list = match opened.files(TABLE).last() {
+            Some(record) => {
+                let path = opened.checked(&[record])?.remove(0);
+                let bytes =
+                    std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+                serde_json::from_slice(&bytes)
+                    .map_err(|e| Error::Usage(format!("{}: not an accounts file: {e}", path.display())))?
+            }
+            None if store.join(LEGACY).exists() => {
+                return Err(Error::Usage(format!(
+                    "{}: accounts kept outside the store's integrity chain (by an older Custos, or put \
+                     there by hand): check them, then record them with `custos user adopt --store {}`",
+                    store.join(LEGACY).display(),
+                    store.display()
+                )));
+            }
+            None => Vec::new(),
         };
-        Ok(Accounts { path, list })
+        Ok(Accounts { store: store.to_owned(), list })
+    }
+
+    /// Records the accounts of a store's legacy `accounts.json` as its first version and
+    /// removes the file. Returns the accounts adopted.
+    pub fn adopt(store: &Path) -> Result<Vec<Account>> {
+        Accounts::edit_raw(store, |_| {
+            let path = store.join(LEGACY);
+            let opened = custos_engine::store::Store::open(store)?;
+            if !opened.files(TABLE).is_empty() {
+                return Err(Error::Usage(format!(
+                    "{}: the store records its accounts already; remove this file",
+                    path.display()
+                )));
+            }
+            let bytes = std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
+            let list: Vec<Account> = serde_json::from_slice(&bytes)
+                .map_err(|e| Error::Usage(format!("{}: not an accounts file: {e}", path.display())))?;
+            let accounts = Accounts { store: store.to_owned(), list };
+            accounts.save(format!("user adopt: {LEGACY}"))?;
+            std::fs::remove_file(&path).map_err(|source| Error::Io { path, source })?;
+            Ok(accounts.list)
+        })
     }
 
     /// Changes the accounts of the store at `store` under a lock, so that two changes at
     /// once (two operators, or a change and another) never lose one another: read, `change`
     /// (which saves), release.
     pub fn edit<T>(store: &Path, change: impl FnOnce(&mut Accounts) -> Result<T>) -> Result<T> {
+        Accounts::edit_raw(store, |store| change(&mut Accounts::load(store)?))
+    }
+
+    fn edit_raw<T>(store: &Path, change: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
         let path = store.join(".accounts.lock");
         let lock = std::fs::OpenOptions::new()
             .create(true)
@@ -123,8 +161,7 @@ impl Accounts {
             .open(&path)
             .map_err(|source| Error::Io { path: path.clone(), source })?;
         lock.lock().map_err(|source| Error::Io { path, source })?;
-        let mut accounts = Accounts::load(store)?;
-        change(&mut accounts)
+        change(store)
     }
 
     /// Every account.
@@ -172,7 +209,7 @@ impl Accounts {
         self.list.retain(|a| a.name != name);
         self.list.push(account);
         self.list.sort_by(|a, b| a.name.cmp(&b.name));
-        self.save()
+        self.save(format!("user add {name} ({role})"))
     }
 
     /// The account `name`, to change.
@@ -188,26 +225,26 @@ impl Accounts {
         check_password(password)?;
         let hashed = hash(password)?;
         self.named(name)?.password_hash = hashed;
-        self.save()
+        self.save(format!("user passwd {name}"))
     }
 
     /// Disables (or enables again) `name`; a disabled account's sessions end.
     pub fn set_disabled(&mut self, name: &str, disabled: bool) -> Result<()> {
         self.named(name)?.disabled = disabled;
-        self.save()
+        self.save(format!("user {} {name}", if disabled { "disable" } else { "enable" }))
     }
 
     /// Removes `name`; its sessions end.
     pub fn remove(&mut self, name: &str) -> Result<()> {
         self.named(name)?;
         self.list.retain(|a| a.name != name);
-        self.save()
+        self.save(format!("user remove {name}"))
     }
 
     /// Lifts the login limit of `name` (recorded as of `at`), for every address.
     pub fn unlock(&mut self, name: &str, at: &str) -> Result<()> {
         self.named(name)?.unlocked_at = Some(at.to_owned());
-        self.save()
+        self.save(format!("user unlock {name}"))
     }
 
     /// The account called `name`, if any.
@@ -215,11 +252,17 @@ impl Accounts {
         self.list.iter().find(|a| a.name == name)
     }
 
-    fn save(&self) -> Result<()> {
-        let partial = self.path.with_extension("json.partial");
+    /// Commits the accounts as a new version, `what` saying which change made it.
+    fn save(&self, what: String) -> Result<()> {
+        let store = custos_engine::store::Store::open(&self.store)?;
+        let mut txn = store.begin(TABLE)?;
         let bytes = serde_json::to_vec_pretty(&self.list).map_err(|e| Error::Internal(e.to_string()))?;
-        write_private(&partial, &bytes).map_err(|source| Error::Io { path: partial.clone(), source })?;
-        std::fs::rename(&partial, &self.path).map_err(|source| Error::Io { path: self.path.clone(), source })
+        txn.accounts(self.list.iter().map(|a| format!("{} ({})", a.name, a.role)).collect());
+        txn.write_document(TABLE, "json", &bytes, self.list.len() as u64)?;
+        let now =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        txn.commit(&custos_engine::manifest::rfc3339(now as i64), vec![what])?;
+        Ok(())
     }
 
     /// The account `name` if `password` is its password and it is enabled. Slow on purpose
@@ -238,12 +281,25 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    fn store() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        custos_engine::store::Store::open_or_create(dir.path()).unwrap();
+        dir
+    }
+
+    /// The newest recorded version of the accounts, as text, and where it is.
+    fn latest(dir: &Path) -> (String, PathBuf) {
+        let s = custos_engine::store::Store::open(dir).unwrap();
+        let path = s.checked(&[s.files(TABLE).last().unwrap()]).unwrap().remove(0);
+        (std::fs::read_to_string(&path).unwrap(), path)
+    }
+
     #[test]
     fn passwords_are_stored_as_argon2id_and_verified() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = store();
         let mut a = Accounts::load(dir.path()).unwrap();
         a.add("dpa-de", "dpa", Some("DE"), None, "correct horse battery").unwrap();
-        let text = std::fs::read_to_string(dir.path().join("accounts.json")).unwrap();
+        let (text, _) = latest(dir.path());
         assert!(text.contains("$argon2id$"), "{text}");
         assert!(!text.contains("correct horse"));
         let a = Accounts::load(dir.path()).unwrap();
@@ -254,7 +310,7 @@ mod tests {
 
     #[test]
     fn a_changed_disabled_or_removed_account_has_another_stamp_or_none() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = store();
         let mut a = Accounts::load(dir.path()).unwrap();
         a.add("edps", "edps", None, None, "correct horse battery").unwrap();
         let before = a.get("edps").unwrap().stamp();
@@ -270,14 +326,72 @@ mod tests {
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let mode = std::fs::metadata(dir.path().join("accounts.json")).unwrap().permissions().mode();
+            let (_, path) = latest(dir.path());
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600);
+            let mode = std::fs::metadata(path.parent().unwrap()).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o700);
         }
+        // Each change is a new version under the chain; none was changed in place.
+        let s = custos_engine::store::Store::open(dir.path()).unwrap();
+        assert_eq!(s.files(TABLE).len(), 4, "add, passwd, disable, remove");
+        assert!(custos_engine::store::Store::verify(dir.path()).unwrap().is_sound());
+    }
+
+    #[test]
+    fn an_account_added_by_hand_never_logs_in_and_verify_names_it() {
+        let dir = store();
+        let mut a = Accounts::load(dir.path()).unwrap();
+        a.add("dpa-de", "dpa", Some("DE"), None, "correct horse battery").unwrap();
+        let (text, path) = latest(dir.path());
+        let mut list: Vec<Account> = serde_json::from_str(&text).unwrap();
+        let mut planted = list[0].clone();
+        planted.name = "mallory".into();
+        planted.role = "edps".into();
+        list.push(planted);
+        std::fs::write(&path, serde_json::to_vec_pretty(&list).unwrap()).unwrap();
+        let err = Accounts::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("c000001-0.json"), "{err}");
+        let v = custos_engine::store::Store::verify(dir.path()).unwrap();
+        let said: Vec<String> = v.problems.iter().map(ToString::to_string).collect();
+        assert!(said.iter().any(|p| p.contains("mallory (edps)") && !p.contains("dpa-de")), "{said:?}");
+        // A legacy file beside the store is never read, and verify names it too.
+        std::fs::write(&path, text).unwrap();
+        std::fs::write(dir.path().join(LEGACY), serde_json::to_vec(&list).unwrap()).unwrap();
+        assert!(Accounts::load(dir.path()).unwrap().get("mallory").is_none());
+        let v = custos_engine::store::Store::verify(dir.path()).unwrap();
+        assert!(
+            v.problems.iter().any(|p| p.to_string().contains("`accounts.json` at the store's root")),
+            "{:?}",
+            v.problems
+        );
+    }
+
+    #[test]
+    fn legacy_accounts_are_read_only_once_adopted() {
+        let dir = store();
+        let a = Account {
+            name: "edps".into(),
+            role: "edps".into(),
+            member_state: None,
+            controller: None,
+            password_hash: hash("correct horse battery").unwrap(),
+            disabled: false,
+            unlocked_at: None,
+        };
+        std::fs::write(dir.path().join(LEGACY), serde_json::to_vec(&[a]).unwrap()).unwrap();
+        let err = Accounts::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("custos user adopt"), "{err}");
+        let adopted = Accounts::adopt(dir.path()).unwrap();
+        assert_eq!(adopted.len(), 1);
+        assert!(!dir.path().join(LEGACY).exists());
+        assert!(Accounts::load(dir.path()).unwrap().verify("edps", "correct horse battery").is_some());
+        assert!(custos_engine::store::Store::verify(dir.path()).unwrap().is_sound());
     }
 
     #[test]
     fn roles_need_their_scope() {
-        let dir = tempfile::tempdir().unwrap();
+        let dir = store();
         let mut a = Accounts::load(dir.path()).unwrap();
         assert!(a.add("x", "dpa", None, None, "long enough password").is_err());
         assert!(a.add("x", "dpo", None, None, "long enough password").is_err());

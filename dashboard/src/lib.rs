@@ -201,7 +201,8 @@ pub struct LiveAccounts {
 impl LiveAccounts {
     /// The accounts of the store at `store_dir`.
     pub fn open(store_dir: &Path) -> Result<LiveAccounts> {
-        let path = store_dir.join("accounts.json");
+        // Every change of the accounts is a commit: the manifest tells when to read them again.
+        let path = store_dir.join("manifest.jsonl");
         let id = file_id(&path);
         let bytes = std::fs::read(&path).unwrap_or_default();
         let accounts = account::Accounts::load(store_dir)?;
@@ -212,8 +213,10 @@ impl LiveAccounts {
         })
     }
 
-    /// The accounts now, read again if the file changed since. Sessions of accounts that
-    /// changed or went end; the login limit of accounts an operator unlocked is lifted.
+    /// The accounts now, read again if the manifest changed since. Sessions of accounts that
+    /// changed or went end; the login limit of accounts an operator unlocked is lifted. A
+    /// version that fails its check (altered by hand) is not read: the accounts as last read
+    /// stand, and the failure is logged.
     pub fn now(&self, sessions: &session::Sessions) -> Arc<account::Accounts> {
         let mut id = file_id(&self.path);
         // A file replaced within the file system's clock granularity may show the same size,
@@ -253,8 +256,8 @@ impl LiveAccounts {
                 tracing::info!(accounts = fresh.all().len(), "accounts read again");
                 *current = (id, Arc::new(fresh), bytes);
             }
-            // A file being replaced, or broken: the accounts as last read stand.
-            Err(e) => tracing::error!("accounts file not read again: {e}"),
+            // A version altered by hand: the accounts as last read stand.
+            Err(e) => tracing::error!("accounts not read again: {e}"),
         }
         Arc::clone(&current.1)
     }

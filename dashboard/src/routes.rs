@@ -1570,9 +1570,26 @@ fn report_of(file: &str) -> Option<(&'static str, String)> {
     }
 }
 
-fn report_dir(state: &AppState) -> std::path::PathBuf {
-    state.store_dir.join("reports")
+/// The reports the store records, by file name (`imi-annual-report-2025.pdf`): each
+/// production is a commit of kind `report` naming the report in its `sources`, with its HTML
+/// and PDF as documents of the `reports` table; the newest production of a name counts.
+fn recorded_reports(
+    store: &custos_engine::store::Store,
+) -> BTreeMap<String, custos_engine::manifest::FileRecord> {
+    let mut found = BTreeMap::new();
+    for e in store.entries().iter().filter(|e| e.body.kind == REPORT_KIND) {
+        let Some(stem) = e.body.sources.first() else { continue };
+        for f in e.body.files.iter().filter(|f| f.table == REPORT_TABLE) {
+            if let Some((_, ext)) = f.path.rsplit_once('.') {
+                found.insert(format!("{stem}.{ext}"), f.clone());
+            }
+        }
+    }
+    found
 }
+
+const REPORT_KIND: &str = "report";
+const REPORT_TABLE: &str = "reports";
 
 async fn reports(
     State(state): Shared,
@@ -1593,10 +1610,10 @@ async fn reports(
     if kinds.is_empty() && !own_pack && !reads_edps {
         return respond(&uri, &current, Err(AppError::Forbidden));
     }
-    let mut files: Vec<String> = std::fs::read_dir(report_dir(&state))
-        .map(|d| d.flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect())
-        .unwrap_or_default();
-    files.sort();
+    let files: Vec<String> = match custos_engine::store::Store::open(&state.store_dir) {
+        Ok(store) => recorded_reports(&store).into_keys().collect(),
+        Err(e) => return respond(&uri, &current, Err(e.into())),
+    };
     // Reports this viewer produces and may not read (the Commission's role sends the report
     // to the EDPS, whose counts are exact): named, not linked.
     let (mut sent, mut readable) = (Vec::new(), Vec::new());
@@ -1713,20 +1730,19 @@ async fn produce_report(
             ReportKind::Edps => format!("imi-edps-report-{year}"),
             ReportKind::MemberState => format!("imi-supervision-{ms}-{year}"),
         };
-        let dir = report_dir(&state);
-        // Drawing the PDF and writing the files take a core for a while: off the async
-        // workers, one report at a time (the permit of password hashing, the other such work).
+        // Drawing the PDF and committing the files take a core for a while (and the store's
+        // lock): off the async workers, one report at a time (the permit of password hashing,
+        // the other such work). The report is recorded in the store like any record: the
+        // dashboard serves only what it recorded, checked against the manifest.
         let _permit = state.hashing.acquire().await.map_err(|e| crate::Error::Internal(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
-            std::fs::create_dir_all(&dir).map_err(|e| crate::Error::Io { path: dir.clone(), source: e })?;
             let pdf = custos_reports::pdf::pdf(&r).map_err(crate::Error::Internal)?;
-            for (ext, bytes) in [("html", report::html(&r).into_bytes()), ("pdf", pdf)] {
-                let path = dir.join(format!("{stem}.{ext}"));
-                let partial = path.with_extension("partial");
-                std::fs::write(&partial, bytes)
-                    .and_then(|()| std::fs::rename(&partial, &path))
-                    .map_err(|e| crate::Error::Io { path, source: e })?;
-            }
+            let mut txn = store.begin(REPORT_KIND)?;
+            txn.write_document(REPORT_TABLE, "html", report::html(&r).as_bytes(), 1)?;
+            txn.write_document(REPORT_TABLE, "pdf", &pdf, 1)?;
+            let now =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+            txn.commit(&custos_engine::manifest::rfc3339(now as i64), vec![stem])?;
             Ok::<_, crate::Error>(())
         })
         .await
@@ -1754,13 +1770,24 @@ async fn download(
         tracing::warn!(name = %v.name, %file, "refused: report download");
         return AppError::Forbidden.into_response();
     }
-    match std::fs::read(report_dir(&state).join(&file)) {
-        Ok(bytes) => {
+    let read = async {
+        let store = custos_engine::store::Store::open(&state.store_dir)?;
+        let Some(record) = recorded_reports(&store).remove(&file) else { return Ok(None) };
+        tokio::task::spawn_blocking(move || {
+            let path = store.checked(&[&record])?.remove(0);
+            std::fs::read(&path).map(Some).map_err(|source| crate::Error::Io { path, source })
+        })
+        .await
+        .map_err(|e| crate::Error::Internal(format!("reading a report: {e}")))?
+    };
+    match read.await {
+        Err(e) => AppError::from(e).into_response(),
+        Ok(Some(bytes)) => {
             let mime = if file.ends_with(".pdf") { "application/pdf" } else { "text/html; charset=utf-8" };
             let disposition = format!("attachment; filename=\"{file}\"");
             ([(header::CONTENT_TYPE, mime.to_owned()), (header::CONTENT_DISPOSITION, disposition)], bytes)
                 .into_response()
         }
-        Err(_) => AppError::NotFound(file).into_response(),
+        Ok(None) => AppError::NotFound(file).into_response(),
     }
 }

@@ -639,3 +639,45 @@ fn every_filter_about_actors_answers_out_of_scope_as_unknown_for_every_role() {
         }
     }
 }
+
+/// Produced reports are records of the store: the dashboard lists and serves only those it
+/// recorded, each checked against the manifest before it is sent; `verify` names a planted
+/// or altered one.
+#[test]
+fn only_recorded_reports_are_served_and_verify_names_a_planted_one() {
+    let commission = login("commission");
+    let (_, _, html) = get("/reports", &commission);
+    let csrf = html.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let produced = send(
+        Request::post("/reports")
+            .header(header::COOKIE, &commission)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(format!("csrf={csrf}&kind=annual&year=2024")))
+            .unwrap(),
+    );
+    assert_eq!(produced.0, StatusCode::SEE_OTHER, "{}", produced.2);
+    let dir = &world().state.store_dir;
+    let store = custos_engine::store::Store::open(dir).unwrap();
+    let entry = store.entries().iter().rev().find(|e| e.body.kind == "report").unwrap();
+    assert_eq!(entry.body.sources, vec!["imi-annual-report-2024".to_owned()]);
+    let (status, _, pdf) = get("/reports/imi-annual-report-2024.pdf", &commission);
+    assert_eq!(status, StatusCode::OK);
+    assert!(pdf.starts_with("%PDF-"));
+    // Planted: in the old place, and in the data directory under a name the store would use.
+    std::fs::create_dir_all(dir.join("reports")).unwrap();
+    std::fs::write(dir.join("reports/imi-annual-report-2019.pdf"), "%PDF- planted").unwrap();
+    std::fs::write(dir.join("data/reports/c009999-0.pdf"), "%PDF- planted").unwrap();
+    assert_eq!(get("/reports/imi-annual-report-2019.pdf", &commission).0, StatusCode::NOT_FOUND);
+    assert!(!get("/api/reports", &commission).2.contains("2019"));
+    // Altered after it was recorded: refused, never sent.
+    let html_path = entry.body.files.iter().find(|f| f.path.ends_with(".html")).unwrap().path.clone();
+    std::fs::write(dir.join(&html_path), "<p>planted</p>").unwrap();
+    let (status, _, body) = get("/reports/imi-annual-report-2024.html", &commission);
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(!body.contains("planted"));
+    let v = custos_engine::store::Store::verify(dir).unwrap();
+    let said: Vec<String> = v.problems.iter().map(ToString::to_string).collect();
+    for planted in ["`reports` at the store's root", "data/reports/c009999-0.pdf", &html_path] {
+        assert!(said.iter().any(|p| p.contains(planted)), "verify does not name {planted}: {said:?}");
+    }
+}

@@ -63,6 +63,10 @@ pub struct EntryBody {
     /// Absent from imports, and from entries written before Custos recorded it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub judged: Option<Judged>,
+    /// For a commit of the dashboard's accounts: each account of the new version as
+    /// `name (role)`, so that `verify` can name an account added to a file by hand.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<Vec<String>>,
 }
 
 /// What a run of findings judged: the store as of one entry, over a window of event times.
@@ -219,6 +223,7 @@ mod tests {
             files: vec![],
             layout: LAYOUT,
             judged: None,
+            accounts: None,
         }
     }
 

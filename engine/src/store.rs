@@ -5,9 +5,14 @@
 //!   manifest.jsonl                      the chained list of commits (the only source of truth)
 //!   data/<table>/c000001-0.parquet      files of unpartitioned tables
 //!   data/access_log/month=2024-03/…     files of the access log, one directory per month
+//!   data/accounts/c000009-0.json        the dashboard's accounts, a new version per change
+//!   data/reports/c000010-0.html, -1.pdf a report the dashboard produced (named in `sources`)
 //!   pending/<txn>.json                  files an import is writing and has not committed
 //!   .lock                               held by the one process writing
 //! ```
+//!
+//! Every file is written once and never changed: a change is a new file in a new entry.
+//! Files are readable by their owner only (0600, directories 0700).
 //!
 //! A commit is atomic because the manifest is replaced by `rename`, the one step a crash can
 //! not cut in two: data files are written and synced first under names no reader looks at
@@ -37,6 +42,13 @@ fn outdated(entries: &[Entry]) -> Option<&Entry> {
 const DATA: &str = "data";
 const PENDING: &str = "pending";
 const LOCK: &str = ".lock";
+
+/// Tables whose files are documents rather than Parquet, with the extensions they take.
+pub const DOCUMENTS: [(&str, &[&str]); 2] = [("accounts", &["json"]), ("reports", &["html", "pdf"])];
+
+/// What may sit at a store's root besides what the manifest lists: anything else was put
+/// there by something other than Custos, and `verify` names it.
+const ROOT_NAMES: [&str; 6] = [MANIFEST, "manifest.tmp", DATA, PENDING, LOCK, ".accounts.lock"];
 
 /// An opened store: its root and its committed entries.
 #[derive(Debug, Clone)]
@@ -332,6 +344,7 @@ impl Store {
             written: Vec::new(),
             committed: false,
             judged: None,
+            accounts: None,
             made: Vec::new(),
         })
     }
@@ -450,6 +463,49 @@ impl Store {
                 problems.push(Problem::Added { path: rel });
             }
         }
+        // Beside the data: only what Custos itself keeps there.
+        let root_items = fs::read_dir(&root).map_err(Error::io(&root))?;
+        for item in root_items {
+            let item = item.map_err(Error::io(&root))?;
+            let name = item.file_name().to_string_lossy().into_owned();
+            if !ROOT_NAMES.contains(&name.as_str()) {
+                problems.push(Problem::Stray { path: name });
+            }
+        }
+        // An accounts file added or altered by hand: name the accounts no version recorded.
+        // The accounts an altered file's own entry recorded; for an added file, the newest.
+        let recorded_in = |seq: Option<u64>| -> BTreeSet<String> {
+            let entry = match seq {
+                Some(seq) => entries.iter().find(|e| e.body.seq == seq),
+                None => entries.iter().rev().find(|e| e.body.accounts.is_some()),
+            };
+            entry.and_then(|e| e.body.accounts.clone()).unwrap_or_default().into_iter().collect()
+        };
+        let touched: Vec<(String, BTreeSet<String>)> = problems
+            .iter()
+            .filter_map(|p| match p {
+                Problem::Added { path } => Some((path.clone(), recorded_in(None))),
+                Problem::Altered { path, entry, .. } => Some((path.clone(), recorded_in(Some(*entry)))),
+                _ => None,
+            })
+            .filter(|(p, _)| p.starts_with(&format!("{DATA}/accounts/")))
+            .collect();
+        for (path, recorded) in touched {
+            let held: Vec<serde_json::Value> = fs::read(root.join(&path))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or_default();
+            let names: Vec<String> = held
+                .iter()
+                .map(|a| {
+                    format!("{} ({})", a["name"].as_str().unwrap_or("?"), a["role"].as_str().unwrap_or("?"))
+                })
+                .filter(|n| !recorded.contains(n))
+                .collect();
+            if !names.is_empty() {
+                problems.push(Problem::Accounts { path, names });
+            }
+        }
         let files = listed.len();
         let head = entries.last().map_or(GENESIS.to_owned(), |e| e.hash.clone());
         Ok(Verification { entries: entries.len(), files, head, problems, interrupted })
@@ -467,6 +523,10 @@ pub enum Problem {
     Altered { path: String, entry: u64, expected: String, actual: String },
     /// A file is in the data directory but in no entry.
     Added { path: String },
+    /// Something at the store's root that Custos never writes.
+    Stray { path: String },
+    /// An accounts file, added or altered, names accounts the manifest records in no version.
+    Accounts { path: String, names: Vec<String> },
     /// A listed file is not one Custos reads: outside the data directory, a symbolic link,
     /// a directory, a device or a FIFO.
     Refused { path: String, entry: u64, reason: String },
@@ -489,6 +549,16 @@ impl std::fmt::Display for Problem {
             Problem::Added { path } => write!(
                 f,
                 "file `{path}` is in no manifest entry: it was added, or the entry listing it was cut from the manifest"
+            ),
+            Problem::Stray { path } => write!(
+                f,
+                "`{path}` at the store's root is no part of the store: Custos never writes it there, and \
+                 neither reads nor serves it (accounts and reports are recorded under `data/`)"
+            ),
+            Problem::Accounts { path, names } => write!(
+                f,
+                "accounts file `{path}` holds accounts that no recorded version has: {}",
+                names.join(", ")
             ),
         }
     }
@@ -526,6 +596,7 @@ pub struct Transaction {
     written: Vec<String>,
     committed: bool,
     judged: Option<manifest::Judged>,
+    accounts: Option<Vec<String>>,
     /// Directories this write created, in order of creation.
     made: Vec<PathBuf>,
 }
@@ -539,6 +610,11 @@ impl Transaction {
     /// Records what the findings this write commits judged (see [`manifest::Judged`]).
     pub fn judged(&mut self, judged: manifest::Judged) {
         self.judged = Some(judged);
+    }
+
+    /// Records the accounts of the version this write commits (see [`EntryBody::accounts`]).
+    pub fn accounts(&mut self, accounts: Vec<String>) {
+        self.accounts = Some(accounts);
     }
 
     /// Creates a new data file for `table` (in `partition`, a directory name such as
@@ -558,8 +634,30 @@ impl Transaction {
         if let Some(dir) = path.parent() {
             self.make_dir(dir)?;
         }
-        let file = File::create_new(&path).map_err(Error::io(&path))?;
+        let file = private_file(&path)?;
         Ok((rel, HashingFile { file, hasher: Sha256::new(), bytes: 0 }))
+    }
+
+    /// Writes `bytes` as a new document of `table` (one of [`DOCUMENTS`], with extension
+    /// `ext`) counting `rows` items, and records it.
+    pub fn write_document(&mut self, table: &str, ext: &str, bytes: &[u8], rows: u64) -> Result<()> {
+        if !DOCUMENTS.iter().any(|(t, exts)| *t == table && exts.contains(&ext)) {
+            return Err(Error::Usage(format!("the store table `{table}` holds no `.{ext}` documents")));
+        }
+        let n = self.written.len();
+        let rel = format!("{DATA}/{table}/{}-{n}.{ext}", self.txn);
+        self.written.push(rel.clone());
+        let written = self.written.clone();
+        self.write_note(&written)?;
+        let path = self.store.root.join(&rel);
+        if let Some(dir) = path.parent() {
+            self.make_dir(dir)?;
+        }
+        let mut file = HashingFile { file: private_file(&path)?, hasher: Sha256::new(), bytes: 0 };
+        file.write_all(bytes).map_err(Error::io(&path))?;
+        let done = file.finish().map_err(Error::io(&path))?;
+        self.add(rel, table, rows, done);
+        Ok(())
     }
 
     fn note_path(&self) -> PathBuf {
@@ -581,7 +679,12 @@ impl Transaction {
             missing.push(d.to_path_buf());
             at = d.parent();
         }
-        fs::create_dir_all(dir).map_err(Error::io(dir))?;
+        for d in missing.iter().rev() {
+            match private_dir(d) {
+                Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(Error::io(d)(e)),
+                _ => {}
+            }
+        }
         // Deepest last: removed in reverse order of creation.
         self.made.extend(missing.into_iter().rev());
         Ok(())
@@ -635,6 +738,7 @@ impl Transaction {
             files: self.staged.clone(),
             layout: manifest::LAYOUT,
             judged: self.judged.clone(),
+            accounts: self.accounts.clone(),
         };
         let entry = Entry::seal(body);
         for dir in self.staged.iter().filter_map(|s| Path::new(&s.path).parent().map(Path::to_path_buf)) {
@@ -727,6 +831,23 @@ fn lock(root: &Path) -> Result<File> {
     Ok(file)
 }
 
+/// Creates a new file at `path` that only its owner may read or write.
+fn private_file(path: &Path) -> Result<File> {
+    let mut options = OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path).map_err(Error::io(path))
+}
+
+/// Creates the directory `dir` (its parent exists) that only its owner may enter.
+fn private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir)
+}
+
 fn sync_dir(dir: &Path) -> Result<()> {
     File::open(dir).and_then(|d| d.sync_all()).map_err(Error::io(dir))
 }
@@ -752,7 +873,8 @@ fn relative(root: &Path, path: &Path) -> String {
 }
 
 /// The commit number in a data file's path, if `path` has the exact shape a transaction gives
-/// its files: `data/<table>/c<seq>-<n>.parquet`, or `data/<table>/month=<YYYY-MM>/c<seq>-<n>.parquet`.
+/// its files: `data/<table>/c<seq>-<n>.parquet`, or `data/<table>/month=<YYYY-MM>/c<seq>-<n>.parquet`,
+/// or for a table of documents `data/<table>/c<seq>-<n>.<ext>` with one of its extensions.
 fn data_file_seq(path: &str) -> Option<u64> {
     let parts: Vec<&str> = path.split('/').collect();
     let (table, month, name) = match parts.as_slice() {
@@ -770,8 +892,13 @@ fn data_file_seq(path: &str) -> Option<u64> {
             return None;
         }
     }
-    let (seq, n) = name.strip_suffix(".parquet")?.strip_prefix('c')?.split_once('-')?;
-    (digits(seq) && digits(n)).then(|| seq.parse().ok()).flatten()
+    let (stem, ext) = name.rsplit_once('.')?;
+    let holds = match DOCUMENTS.iter().find(|(t, _)| *t == table) {
+        Some((_, exts)) => month.is_none() && exts.contains(&ext),
+        None => ext == "parquet",
+    };
+    let (seq, n) = stem.strip_prefix('c')?.split_once('-')?;
+    (holds && digits(seq) && digits(n)).then(|| seq.parse().ok()).flatten()
 }
 
 /// What identifies a file's bytes as checked: its path and recorded digest, and the size,
