@@ -1062,6 +1062,11 @@ fn demo(dir: &Path, addr: std::net::SocketAddr, no_serve: bool) -> anyhow::Resul
     println!("  ntk_findings       {:>10} rows", s.rows(custos_engine::audit::NTK_FINDINGS));
     println!("  integrity head     {}", s.head());
     println!("  labelled violations: {}", export.join("labels/violations.csv").display());
+    // The demo's accounts, kept by an earlier Custos outside the chain: its own, recorded now.
+    if store.join(custos_dashboard::account::LEGACY).exists() {
+        progress("recording the demo's accounts under the store's chain …");
+        custos_dashboard::account::Accounts::adopt(&store)?;
+    }
     let logins = demo_accounts(dir, &store)?;
     println!(
         "\nDashboard: http://{addr}/  (logins, one per role; also in {}):",

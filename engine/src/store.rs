@@ -100,7 +100,18 @@ impl Store {
     pub fn open_or_create(root: impl AsRef<Path>) -> Result<Store> {
         let root = root.as_ref();
         if !root.join(MANIFEST).exists() {
-            fs::create_dir_all(root).map_err(Error::io(root))?;
+            if !root.exists() {
+                if let Some(parent) = root.parent().filter(|p| !p.as_os_str().is_empty()) {
+                    fs::create_dir_all(parent).map_err(Error::io(parent))?;
+                }
+                // Another process may make it at the same time: that is as good.
+                match private_dir(root) {
+                    Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                        return Err(Error::io(root)(e));
+                    }
+                    _ => {}
+                }
+            }
             // Two first imports at once: the one that takes the lock makes the store, the
             // other waits for it and finds the store made.
             let _lock = lock(root)?;
@@ -812,7 +823,11 @@ impl Write for HashingFile {
 /// a temporary file beside it, synced, renamed over it, and the directory synced.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
-    let mut f = File::create(&tmp).map_err(Error::io(&tmp))?;
+    let mut options = OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut f = options.open(&tmp).map_err(Error::io(&tmp))?;
     f.write_all(bytes).map_err(Error::io(&tmp))?;
     f.sync_all().map_err(Error::io(&tmp))?;
     fs::rename(&tmp, path).map_err(Error::io(path))?;
@@ -825,8 +840,11 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
 /// Takes the store's write lock (waiting for another writer to release it).
 fn lock(root: &Path) -> Result<File> {
     let path = root.join(LOCK);
-    let file =
-        OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(Error::io(&path))?;
+    let mut options = OpenOptions::new();
+    options.create(true).truncate(false).write(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(&path).map_err(Error::io(&path))?;
     file.lock().map_err(Error::io(&path))?;
     Ok(file)
 }

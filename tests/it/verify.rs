@@ -125,3 +125,33 @@ fn the_demo_makes_its_store_again_when_an_earlier_custos_wrote_it() {
         assert!(accounts.verify(f[0], f[3]).is_some(), "{} cannot log in to the new store", f[0]);
     }
 }
+
+#[test]
+fn every_file_of_a_store_is_its_owners_alone_and_strays_at_the_root_are_named() {
+    use std::os::unix::fs::PermissionsExt;
+    let (_tmp, store) = base_store();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&store), 0o700, "the store's directory");
+    let mut seen = 0;
+    let mut stack = vec![store.clone()];
+    while let Some(dir) = stack.pop() {
+        for item in std::fs::read_dir(&dir).unwrap() {
+            let path = item.unwrap().path();
+            if path.is_dir() {
+                assert_eq!(mode(&path), 0o700, "{}", path.display());
+                stack.push(path);
+            } else {
+                assert_eq!(mode(&path), 0o600, "{}", path.display());
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen > 5, "{seen}");
+    // Something Custos never writes, at the root: named, and the store is not intact.
+    std::fs::write(store.join("accounts.json"), "[]").unwrap();
+    std::fs::create_dir(store.join("reports")).unwrap();
+    let (code, out) = verify(&store);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.contains("`accounts.json` at the store's root is no part of the store"), "{out}");
+    assert!(out.contains("`reports` at the store's root"), "{out}");
+}
