@@ -91,6 +91,9 @@ macro_rules! built {
           Query(params): Params| {
             Box::pin(async move {
                 let v = &current.session.viewer;
+                if let Some(page) = kept(&state, v, &uri) {
+                    return respond(&uri, &current, Ok(page));
+                }
                 // A role that sees counts only after disclosure control sees the published
                 // grids (`crate::protected`), made once per data generation.
                 let (generation, grids) = if stats(&state, v) == Stats::Protected {
@@ -242,18 +245,9 @@ fn cached(
     generation: u64,
     build: impl FnOnce() -> Result<Page, AppError>,
 ) -> Result<Arc<Page>, AppError> {
-    // The HTML page and its API twin share one entry.
-    let path = uri.path().strip_prefix("/api").unwrap_or(uri.path());
-    let path = if path == "/overview" { "/" } else { path };
     // The generation is read by the caller before the page is built from the data: a page
     // is never kept under a key newer than its data.
-    let key = (
-        generation,
-        v.role.clone(),
-        v.member_state.clone(),
-        v.controller.clone(),
-        format!("{path}?{}", uri.query().unwrap_or("")),
-    );
+    let key = page_key(v, uri, generation);
     if let Some(p) = state.pages.lock().ok().and_then(|c| c.get(&key).cloned()) {
         return Ok(p);
     }
@@ -265,6 +259,26 @@ fn cached(
         c.insert(key, Arc::clone(&page));
     }
     Ok(page)
+}
+
+/// What a built page is kept under: the data's generation, the viewer's role and scope, and
+/// the address (the HTML page and its API twin share one entry).
+fn page_key(v: &Viewer, uri: &OriginalUri, generation: u64) -> crate::PageKey {
+    let path = uri.path().strip_prefix("/api").unwrap_or(uri.path());
+    let path = if path == "/overview" { "/" } else { path };
+    (
+        generation,
+        v.role.clone(),
+        v.member_state.clone(),
+        v.controller.clone(),
+        format!("{path}?{}", uri.query().unwrap_or("")),
+    )
+}
+
+/// The page kept for `v` and `uri` from the data now shown, if one was built.
+fn kept(state: &AppState, v: &Viewer, uri: &OriginalUri) -> Option<Arc<Page>> {
+    let key = page_key(v, uri, state.generation.load(std::sync::atomic::Ordering::SeqCst));
+    state.pages.lock().ok().and_then(|c| c.get(&key).cloned())
 }
 
 fn respond(uri: &OriginalUri, current: &Current, page: Result<Arc<Page>, AppError>) -> Response {

@@ -76,6 +76,9 @@ impl Span {
     }
 }
 
+/// The true counts of each grid and year, by row and column.
+type Truth = HashMap<(String, Option<i64>), BTreeMap<(String, String), u64>>;
+
 /// One answered value: which unknown counts it sums, and the value (`None`: suppressed).
 type Equation = (BTreeSet<(String, String)>, Option<u64>);
 
@@ -139,10 +142,7 @@ fn equations(part: &Value, all_rows: &[String], all_cols: &[String]) -> Vec<Equa
 /// What the attacker learns: for every grid and year, the suppressed values that the
 /// published ones determine, and how many suppressed values there were. Each published
 /// value is checked against `truth` first, so that the equations are the true ones.
-fn solve(
-    answers: &[Value],
-    truth: &HashMap<(String, Option<i64>), BTreeMap<(String, String), u64>>,
-) -> (Vec<String>, usize) {
+fn solve(answers: &[Value], truth: &Truth) -> (Vec<String>, usize) {
     let mut found = Vec::new();
     answers.iter().for_each(|a| parts(a, &mut found));
     assert!(!found.is_empty(), "no published part in any answer");
@@ -206,10 +206,10 @@ fn solve(
 
 /// The true counts of every grid, by grid and year: need-to-know findings counted here from
 /// the audit's findings; the others from the grids unsuppressed (k = 1).
-fn truth() -> HashMap<(String, Option<i64>), BTreeMap<(String, String), u64>> {
+fn truth() -> Truth {
     let w = world();
     let data = w.state.data();
-    let mut truth: HashMap<(String, Option<i64>), BTreeMap<(String, String), u64>> = HashMap::new();
+    let mut truth = Truth::new();
     for f in &data.ntk {
         let t = custos_engine::import::parse_timestamp(f.ts.as_deref().unwrap()).unwrap();
         let year: i64 = custos_engine::period::brussels_date(t)[..4].parse().unwrap();
