@@ -87,6 +87,12 @@ pub fn audited_store(events: u64) -> PathBuf {
         c.args(["audit", "--store", dir.to_str().unwrap()]);
         check(c);
     }
+    // Accounts kept by an earlier Custos outside the chain (the bench's own): recorded.
+    if dir.join("accounts.json").exists() {
+        let mut c = custos();
+        c.args(["user", "adopt", "--store", dir.to_str().unwrap()]);
+        check(c);
+    }
     dir
 }
 
