@@ -18,7 +18,7 @@ pub use custos_reports::data;
 pub mod error;
 pub mod page;
 mod protected;
-mod routes;
+pub mod routes;
 pub mod session;
 pub mod text;
 

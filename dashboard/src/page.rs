@@ -253,10 +253,9 @@ struct Html<'a> {
 
 /// Renders `page` for `viewer` (shown in the header) with the logout form's `csrf`.
 pub fn html(page: &Page, current: &str, viewer: &str, role: &str, csrf: &str) -> String {
-    let nav = text::EN
-        .nav
+    let nav = crate::routes::PAGES
         .iter()
-        .map(|(href, label)| (*href, *label, *href == current || (current.starts_with(href) && *href != "/")))
+        .map(|p| (p.path, text::EN.label(p.path), p.path == current || (current.starts_with(p.path) && p.path != "/")))
         .collect();
     let doc = Html { page, nav, viewer, role, csrf, t: &text::EN };
     doc.render().unwrap_or_else(|e| format!("<!doctype html><title>error</title><p>{e}</p>"))

@@ -7,7 +7,8 @@ pub struct Text {
     pub lang: &'static str,
     /// The product's name in the header.
     pub product: &'static str,
-    /// The navigation: path and label.
+    /// The label of each page in the navigation, by its path (the pages and their order are
+    /// the registry's, `routes::PAGES`).
     pub nav: &'static [(&'static str, &'static str)],
     pub skip: &'static str,
     pub signed_in_as: &'static str,
@@ -56,3 +57,10 @@ pub static EN: Text = Text {
     nothing: "Nothing to show.",
     footer: "Dates are shown in your time zone; hover over one for UTC. Counts marked :c are confidential (disclosure control).",
 };
+
+impl Text {
+    /// The navigation label of the page at `path` (the path itself if it has none).
+    pub fn label(&self, path: &'static str) -> &'static str {
+        self.nav.iter().find(|(p, _)| *p == path).map_or(path, |(_, l)| *l)
+    }
+}

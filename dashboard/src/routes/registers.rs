@@ -1,0 +1,254 @@
+//! The breach register and the data-subject requests, with their clocks.
+
+use super::*;
+
+/// The rows of a table about controllers (breaches, requests) that `v` may see in detail, and
+/// those it may count; refused when it may do neither.
+pub(super) fn controller_rows<'a>(
+    state: &AppState,
+    v: &Viewer,
+    mode: Stats,
+    rows: &'a [Row],
+    personal: bool,
+) -> Result<(Vec<&'a Row>, Vec<&'a Row>), AppError> {
+    let scope = |r: &Row| (text(r, "member_state"), text(r, "controller_id"));
+    let shown: Vec<&Row> = rows
+        .iter()
+        .filter(|r| {
+            let (ms, ctl) = scope(r);
+            visible(state, v, &ms, &ctl, personal)
+        })
+        .collect();
+    let counted: Vec<&Row> = rows
+        .iter()
+        .filter(|r| {
+            let (ms, ctl) = scope(r);
+            countable(state, v, mode, &ms, &ctl)
+        })
+        .collect();
+    if shown.is_empty() && mode == Stats::Scoped && !state.guard.allows(v, &Item::stat("", &v.controller)) {
+        return Err(AppError::Forbidden);
+    }
+    Ok((shown, counted))
+}
+
+/// A page's count table, then its list unless the viewer sees counts only.
+pub(super) fn counts_then_list(counts: Table, list: Table, nothing_shown: bool, mode: Stats) -> Vec<Section> {
+    let mut sections = vec![Section::Table(counts)];
+    if !nothing_shown || mode != Stats::Protected {
+        sections.push(Section::Table(list));
+    }
+    sections
+}
+
+pub(super) fn hours(micros: i64) -> f64 {
+    micros as f64 / 3_600_000_000.0
+}
+
+pub(super) const BREACHES_INTRO: &str = "Each personal data breach with its 72-hour clock (Regulation 2018/1725 Art. 34), the completeness of its notification and its communication to the data subjects (Art. 35).";
+pub(super) const REQUESTS_INTRO: &str = "Requests of data subjects (Regulation 2018/1725 Arts. 14, 17-24; IMI Art. 19): open ones with the days left, extensions, refusals.";
+
+pub(super) fn build_breaches(
+    state: &AppState,
+    v: &Viewer,
+    params: &BTreeMap<String, String>,
+    grids: Option<&custos_reports::grid::Grids>,
+) -> Result<Page, AppError> {
+    let data = state.data();
+    let mode = stats(state, v);
+    if let Some(grids) = grids {
+        let (sections, counts) = crate::protected::register(
+            &grids.breaches,
+            grids.k,
+            params,
+            "Breaches by risk and notification",
+            "/breaches",
+        )?;
+        return Ok(Page {
+            title: "Breach register".into(),
+            intro: BREACHES_INTRO.into(),
+            sections,
+            json: json!({"counts": counts, "breaches": []}),
+        });
+    }
+    let (shown, counted) = controller_rows(state, v, mode, &data.breaches, false)?;
+    let zone = v.zone();
+    let now = data.as_of;
+    let mut items = Vec::new();
+    let rows = shown
+        .iter()
+        .map(|b| {
+            let id = text(b, "breach_id");
+            let aware = custos_engine::import::parse_timestamp(&text(b, "aware_at"));
+            let notified = custos_engine::import::parse_timestamp(&text(b, "notified_at"));
+            // The 72-hour clock (Regulation 1182/71: the hour of awareness is not counted).
+            let due = data
+                .deadlines
+                .iter()
+                .find(|f| f.rule == "BRE-NOTIFY" && f.subject_id == id)
+                .and_then(|f| f.due_at.as_deref().and_then(custos_engine::import::parse_timestamp))
+                .or_else(|| aware.map(|a| (a / 3_600_000_000 + 1) * 3_600_000_000 + 72 * 3_600_000_000));
+            let risk = text(b, "risk");
+            let clock = match (notified, due) {
+                (Some(n), Some(d)) if n <= d => Cell::text(format!("notified in time ({:.0} h before the end)", hours(d - n))).class("green"),
+                (Some(n), Some(d)) => Cell::text(format!("notified {:.0} h late", hours(n - d))).class("red"),
+                (None, _) if risk == "unlikely" => Cell::text("no notification required (risk unlikely)"),
+                (None, Some(d)) if now <= d => Cell::number(hours(d - now), format!("{:.0} h left", hours(d - now))).class("yellow"),
+                (None, Some(d)) => Cell::number(-hours(now - d), format!("{:.0} h overdue", hours(now - d))).class("red"),
+                _ => Cell::text("-"),
+            };
+            let mut missing: Vec<&str> = ["nature", "consequences", "measures"].into_iter().filter(|k| text(b, k).is_empty()).collect();
+            if notified.is_some() {
+                missing.extend(["approx_subjects", "approx_records"].into_iter().filter(|k| text(b, k).is_empty()));
+            }
+            let subjects = if !text(b, "subjects_notified_at").is_empty() {
+                format!("communicated {}", text(b, "subjects_notified_at"))
+            } else if risk != "high" {
+                "not required (risk not high)".to_owned()
+            } else if !text(b, "subject_exemption").is_empty() {
+                format!("exempted: {}", text(b, "subject_exemption"))
+            } else {
+                "not communicated".to_owned()
+            };
+            let completeness = if missing.is_empty() { "complete".to_owned() } else { format!("missing: {}", missing.join(", ")) };
+            items.push(json!({"breach": b, "notify_due": due.map(custos_engine::finding::format_micros), "clock": clock.text, "completeness": completeness, "data_subjects": subjects}));
+            vec![
+                Cell::text(id),
+                Cell::text(text(b, "controller_id")),
+                Cell::text(text(b, "member_state")),
+                Cell::time(&text(b, "aware_at"), zone),
+                Cell::text(risk.clone()),
+                clock,
+                Cell::text(completeness).class(if missing.is_empty() { "" } else { "red" }),
+                Cell::text(subjects),
+            ]
+        })
+        .collect();
+    let list = Table::new(
+        "Breaches",
+        &[
+            "breach",
+            "controller",
+            "member state",
+            "aware",
+            "risk",
+            "72-hour clock",
+            "notification",
+            "data subjects",
+        ],
+        rows,
+    )
+    .arrange("/breaches", params);
+    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for b in &counted {
+        let state_of = if text(b, "notified_at").is_empty() { "not notified" } else { "notified" };
+        *counts.entry((text(b, "risk"), state_of.to_owned())).or_default() += 1;
+    }
+    let (table, counts_json) =
+        count_table("Breaches by risk and notification", "risk", &counts, mode, state.k, &|_, _| {
+            "/breaches".into()
+        });
+    let sections = counts_then_list(table, list, shown.is_empty(), mode);
+    Ok(Page {
+        title: "Breach register".into(),
+        intro: BREACHES_INTRO.into(),
+        sections,
+        json: json!({"counts": counts_json, "breaches": items}),
+    })
+}
+
+pub(super) fn build_requests(
+    state: &AppState,
+    v: &Viewer,
+    params: &BTreeMap<String, String>,
+    grids: Option<&custos_reports::grid::Grids>,
+) -> Result<Page, AppError> {
+    let data = state.data();
+    let mode = stats(state, v);
+    if let Some(grids) = grids {
+        let (sections, counts) = crate::protected::register(
+            &grids.requests,
+            grids.k,
+            params,
+            "Requests by right and outcome",
+            "/requests",
+        )?;
+        return Ok(Page {
+            title: "Data-subject requests".into(),
+            intro: REQUESTS_INTRO.into(),
+            sections,
+            json: json!({"counts": counts, "requests": []}),
+        });
+    }
+    let (shown, counted) = controller_rows(state, v, mode, &data.requests, true)?;
+    let zone = v.zone();
+    let now = data.as_of;
+    let mut items = Vec::new();
+    let rows = shown
+        .iter()
+        .filter(|r| {
+            let open = text(r, "responded_at").is_empty() && text(r, "completed_at").is_empty();
+            open || text(r, "outcome") == "refused" || !text(r, "extension_notified_at").is_empty()
+        })
+        .map(|r| {
+            let id = text(r, "request_id");
+            let due = data
+                .deadlines
+                .iter()
+                .find(|f| f.rule == "DSR-RESPOND" && f.subject_id == id)
+                .and_then(|f| f.due_at.clone());
+            let open = text(r, "responded_at").is_empty() && text(r, "completed_at").is_empty();
+            let left = due
+                .as_deref()
+                .and_then(custos_engine::import::parse_timestamp)
+                .map(|d| (d - now) as f64 / 86_400_000_000.0);
+            items.push(json!({"request": r, "respond_due": due, "open": open}));
+            vec![
+                Cell::text(id),
+                Cell::text(text(r, "controller_id")),
+                Cell::text(text(r, "right")),
+                Cell::time(&text(r, "received_at"), zone),
+                match (open, left) {
+                    (true, Some(l)) if l >= 0.0 => {
+                        Cell::number(l, format!("{l:.0} days left")).class("yellow")
+                    }
+                    (true, Some(l)) => Cell::number(l, format!("{:.0} days overdue", -l)).class("red"),
+                    (true, None) => Cell::text("open"),
+                    (false, _) => Cell::text(format!("answered {}", text(r, "responded_at"))),
+                },
+                Cell::text(if text(r, "extension_notified_at").is_empty() {
+                    "-".to_owned()
+                } else {
+                    format!("notified {}", text(r, "extension_notified_at"))
+                }),
+                Cell::text(match (text(r, "outcome").as_str(), text(r, "remedy_info_given").as_str()) {
+                    ("refused", "true") => "refused, remedies given".to_owned(),
+                    ("refused", _) => "refused without remedy information".to_owned(),
+                    (o, _) => o.to_owned(),
+                }),
+            ]
+        })
+        .collect();
+    let list = Table::new(
+        "Open, extended and refused requests",
+        &["request", "controller", "right", "received", "time left", "extension", "outcome"],
+        rows,
+    )
+    .arrange("/requests", params);
+    let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
+    for r in &counted {
+        let outcome = if text(r, "outcome").is_empty() { "open".to_owned() } else { text(r, "outcome") };
+        *counts.entry((text(r, "right"), outcome)).or_default() += 1;
+    }
+    let (table, counts_json) =
+        count_table("Requests by right and outcome", "right", &counts, mode, state.k, &|_, _| {
+            "/requests".into()
+        });
+    let sections = counts_then_list(table, list, shown.is_empty(), mode);
+    Ok(Page {
+        title: "Data-subject requests".into(),
+        intro: REQUESTS_INTRO.into(),
+        sections,
+        json: json!({"counts": counts_json, "requests": items}),
+    })
+}
