@@ -255,7 +255,13 @@ struct Html<'a> {
 pub fn html(page: &Page, current: &str, viewer: &str, role: &str, csrf: &str) -> String {
     let nav = crate::routes::PAGES
         .iter()
-        .map(|p| (p.path, text::EN.label(p.path), p.path == current || (current.starts_with(p.path) && p.path != "/")))
+        .map(|p| {
+            (
+                p.path,
+                text::EN.label(p.path),
+                p.path == current || (current.starts_with(p.path) && p.path != "/"),
+            )
+        })
         .collect();
     let doc = Html { page, nav, viewer, role, csrf, t: &text::EN };
     doc.render().unwrap_or_else(|e| format!("<!doctype html><title>error</title><p>{e}</p>"))

@@ -37,7 +37,7 @@ type Handler = fn(
 ) -> std::pin::Pin<Box<dyn std::future::Future<Output = Response> + Send>>;
 
 macro_rules! page {
-    ($f:ident) => {
+    ($f:path) => {
         (|s, c, u, q| Box::pin(async move { $f(s, c, u, q).await })) as Handler
     };
 }
@@ -45,7 +45,7 @@ macro_rules! page {
 /// A page made by `build` from the viewer and the query, kept by [`cached`] and answered as
 /// HTML or JSON.
 macro_rules! built {
-    ($build:ident) => {
+    ($build:path) => {
         (|State(state): Shared,
           Extension(current): Extension<Current>,
           uri: OriginalUri,
@@ -117,7 +117,10 @@ pub const PAGES: &[PageDef] = &[
         path: "/findings",
         api: "/api/findings",
         summary: "Need-to-know findings: counts per rule and member state, and the findings the viewer may see (filters: rule, member_state, authority, user, from, to; page). To a role that sees counts only after disclosure control: `counts.published`, one part of the published grid per Brussels calendar year the window touches (`year` also filters), each naming its grid, year and the rows and columns it keeps; actor filters are refused",
-        more: &[("/api/findings/{event}", "One event: its findings, facts, Cedar request and the policies that decided")],
+        more: &[(
+            "/api/findings/{event}",
+            "One event: its findings, facts, Cedar request and the policies that decided",
+        )],
         handler: built!(findings::build_findings),
         extend: findings::routes,
     },
@@ -193,9 +196,8 @@ pub fn public() -> Router<Arc<AppState>> {
 /// The pages of the registry with their JSON twins and their resources' further routes, the
 /// API description and logout: all need a session.
 pub fn pages() -> Router<Arc<AppState>> {
-    let mut r = Router::new()
-        .route("/logout", post(login::logout))
-        .route("/api/openapi.json", get(openapi::openapi));
+    let mut r =
+        Router::new().route("/logout", post(login::logout)).route("/api/openapi.json", get(openapi::openapi));
     for page in PAGES {
         r = (page.extend)(r.route(page.path, get(page.handler)).route(page.api, get(page.handler)));
     }

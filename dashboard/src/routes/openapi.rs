@@ -4,7 +4,8 @@ use super::*;
 
 pub(super) async fn openapi() -> Json<Value> {
     let mut paths = serde_json::Map::new();
-    let described = PAGES.iter().flat_map(|p| std::iter::once((p.api, p.summary)).chain(p.more.iter().copied()));
+    let described =
+        PAGES.iter().flat_map(|p| std::iter::once((p.api, p.summary)).chain(p.more.iter().copied()));
     for (path, summary) in described {
         let params: Vec<Value> = path
             .split('/')

@@ -149,7 +149,11 @@ pub(super) fn overview_page(data: &crate::data::Data, sections: Vec<Section>, js
 
 /// The overview for a role that sees counts only after disclosure control: every figure a
 /// value of a published grid (`crate::protected`).
-pub(super) fn protected_overview(data: &crate::data::Data, grids: &custos_reports::grid::Grids, events: String) -> Page {
+pub(super) fn protected_overview(
+    data: &crate::data::Data,
+    grids: &custos_reports::grid::Grids,
+    events: String,
+) -> Page {
     let (figures, per_rule, published) = crate::protected::overview(grids, events);
     let mut sections =
         vec![Section::Figures { heading: "Headline figures".into(), figures: figures.clone() }];
