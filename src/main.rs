@@ -468,6 +468,8 @@ fn main() -> ExitCode {
                 c.downcast_ref::<Error>().is_some_and(Error::is_user_error)
                     || c.downcast_ref::<custos_dashboard::Error>()
                         .is_some_and(custos_dashboard::Error::is_user_error)
+                    || c.downcast_ref::<custos_reports::Error>()
+                        .is_some_and(custos_reports::Error::is_user_error)
             });
             ExitCode::from(if user { 2 } else { 1 })
         }
@@ -804,29 +806,21 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
             let k = custos_engine::disclosure::threshold(k)?;
             let s = Store::open(&store)?;
-            let req = report::Request { kind, year, member_state: member_state.clone(), k };
+            let req = report::Request { kind, year, member_state, k };
             let started = Instant::now();
             let written = runtime()?.block_on(async {
-                let data = custos_reports::data::Data::load(&s, report::as_of(kind, year)?).await?;
-                let r = report::build(&s, &data, &req).await?;
-                let stem = match kind {
-                    ReportKind::Annual => format!("imi-annual-report-{year}"),
-                    ReportKind::Edps => format!("imi-edps-report-{year}"),
-                    ReportKind::MemberState => {
-                        format!("imi-supervision-{}-{year}", member_state.unwrap_or_default())
-                    }
-                };
+                let r = report::produce(&s, &req).await?;
+                let stem = report::stem(&req);
                 std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
                 let mut written = Vec::new();
                 if format != ReportFormat::Pdf {
                     let path = out.join(format!("{stem}.html"));
-                    write_whole(&path, report::html(&r).as_bytes())?;
+                    write_whole(&path, report::html(&r)?.as_bytes())?;
                     written.push(path);
                 }
                 if format != ReportFormat::Html {
                     let path = out.join(format!("{stem}.pdf"));
-                    let bytes =
-                        custos_reports::pdf::pdf(&r).map_err(|e| anyhow::anyhow!("writing the PDF: {e}"))?;
+                    let bytes = custos_reports::pdf::pdf(&r)?;
                     write_whole(&path, &bytes)?;
                     written.push(path);
                 }

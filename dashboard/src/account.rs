@@ -107,8 +107,13 @@ impl Accounts {
                 let path = opened.checked(&[record])?.remove(0);
                 let bytes =
                     std::fs::read(&path).map_err(|source| Error::Io { path: path.clone(), source })?;
-                serde_json::from_slice(&bytes)
-                    .map_err(|e| Error::Usage(format!("{}: not an accounts file: {e}", path.display())))?
+                // Its digest is the recorded one: what Custos wrote, so a failure is Custos's.
+                serde_json::from_slice(&bytes).map_err(|e| {
+                    Error::Internal(format!(
+                        "{}: a recorded accounts version unreadable: {e}",
+                        path.display()
+                    ))
+                })?
             }
             None if store.join(LEGACY).exists() => {
                 return Err(Error::Usage(format!(

@@ -21,6 +21,9 @@ pub enum Error {
     /// The engine failed.
     #[error(transparent)]
     Engine(#[from] custos_engine::Error),
+    /// The data pages show, or a report, could not be made.
+    #[error(transparent)]
+    Reports(#[from] custos_reports::Error),
     /// The policies failed to load.
     #[error(transparent)]
     Policies(#[from] custos_policies::Error),
@@ -35,6 +38,7 @@ impl Error {
         match self {
             Error::Usage(_) => true,
             Error::Engine(e) => e.is_user_error(),
+            Error::Reports(e) => e.is_user_error(),
             _ => false,
         }
     }
@@ -76,6 +80,12 @@ impl From<custos_engine::Error> for AppError {
     }
 }
 
+impl From<custos_reports::Error> for AppError {
+    fn from(e: custos_reports::Error) -> Self {
+        AppError::from(Error::from(e))
+    }
+}
+
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
@@ -105,5 +115,39 @@ impl IntoResponse for AppError {
             }
         };
         (status, [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], message).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    /// An internal failure is answered as one: 500, its cause in the log and never on the
+    /// page; a user's mistake is a 400 with its message.
+    #[test]
+    fn internal_failures_are_500_without_their_cause_and_user_errors_400() {
+        let body = |r: Response| {
+            let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+            String::from_utf8(rt.block_on(axum::body::to_bytes(r.into_body(), 1 << 20)).unwrap().to_vec())
+                .unwrap()
+        };
+        for internal in [
+            AppError::from(custos_reports::Error::Render {
+                what: "the report as PDF",
+                cause: "SECRET".into(),
+            }),
+            AppError::from(custos_engine::Error::Internal("SECRET".into())),
+            AppError::from(Error::Internal("SECRET".into())),
+        ] {
+            let r = internal.into_response();
+            assert_eq!(r.status(), StatusCode::INTERNAL_SERVER_ERROR);
+            assert!(!body(r).contains("SECRET"));
+        }
+        let r =
+            AppError::from(custos_engine::Error::Usage("year `x`: expected a year".into())).into_response();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+        assert!(body(r).contains("expected a year"));
+        assert!(!Error::from(custos_reports::Error::Render { what: "x", cause: "y".into() }).is_user_error());
     }
 }

@@ -252,7 +252,7 @@ struct Html<'a> {
 }
 
 /// Renders `page` for `viewer` (shown in the header) with the logout form's `csrf`.
-pub fn html(page: &Page, current: &str, viewer: &str, role: &str, csrf: &str) -> String {
+pub fn html(page: &Page, current: &str, viewer: &str, role: &str, csrf: &str) -> crate::Result<String> {
     let nav = crate::routes::PAGES
         .iter()
         .map(|p| {
@@ -264,7 +264,7 @@ pub fn html(page: &Page, current: &str, viewer: &str, role: &str, csrf: &str) ->
         })
         .collect();
     let doc = Html { page, nav, viewer, role, csrf, t: &text::EN };
-    doc.render().unwrap_or_else(|e| format!("<!doctype html><title>error</title><p>{e}</p>"))
+    doc.render().map_err(|e| crate::Error::Internal(format!("rendering the page `{current}`: {e}")))
 }
 
 /// The login page.
@@ -277,6 +277,8 @@ struct Login<'a> {
 }
 
 /// Renders the login form with its CSRF `token` and an optional `message`.
-pub fn login(token: &str, message: &str) -> String {
-    Login { token, message, t: &text::EN }.render().unwrap_or_default()
+pub fn login(token: &str, message: &str) -> crate::Result<String> {
+    Login { token, message, t: &text::EN }
+        .render()
+        .map_err(|e| crate::Error::Internal(format!("rendering the login page: {e}")))
 }

@@ -459,7 +459,7 @@ impl<'a> Scenes<'a> {
         let users = c
             .get("user_key")?
             .as_primitive_opt::<Int32Type>()
-            .ok_or_else(|| Error::Usage("the facts query's `user_key` is not a 32-bit number".into()))?;
+            .ok_or_else(|| Error::Internal("the facts query's `user_key` is not a 32-bit number".into()))?;
         self.actions.column(c.text("action")?, &mut self.action_codes);
         self.purposes.column(c.text("purpose")?, &mut self.purpose_codes);
         self.domains.column(c.text("case_domain")?, &mut self.domain_codes);
@@ -486,7 +486,7 @@ impl<'a> Scenes<'a> {
         let mut violations = Vec::new();
         for (i, user) in users.iter().enumerate() {
             let Some(profile) = user.and_then(|k| self.lists.profile_of(k)) else {
-                return Err(Error::Usage(format!(
+                return Err(Error::Internal(format!(
                     "the facts query gave a user number ({user:?}) no user has"
                 )));
             };
@@ -522,13 +522,13 @@ impl<'a> Scenes<'a> {
         let cases = c
             .get("case_key")?
             .as_primitive_opt::<Int32Type>()
-            .ok_or_else(|| Error::Usage("the facts query's `case_key` is not a 32-bit number".into()))?;
+            .ok_or_else(|| Error::Internal("the facts query's `case_key` is not a 32-bit number".into()))?;
         let ts = c.get("ts")?.as_primitive::<TimestampMicrosecondType>();
         for (i, v) in violations {
             let verdict = &self.verdicts[v as usize];
             // A finding is never dropped: a number no identifier is known for is an error.
             let unknown = |what: &str, key: i32| {
-                Error::Usage(format!("the facts query gave a {what} number ({key}) no {what} has"))
+                Error::Internal(format!("the facts query gave a {what} number ({key}) no {what} has"))
             };
             let u = self.lists.user(users.value(i)).ok_or_else(|| unknown("user", users.value(i)))?;
             let profile =
@@ -594,12 +594,12 @@ impl<'a> Columns<'a> {
         self.batch
             .column_by_name(name)
             .map(|c| c.as_ref())
-            .ok_or_else(|| Error::Usage(format!("the facts query has no column `{name}`")))
+            .ok_or_else(|| Error::Internal(format!("the facts query has no column `{name}`")))
     }
     fn text(&self, name: &str) -> Result<Text<'a>> {
         let a = self.get(name)?;
         let not_text =
-            || Error::Usage(format!("the facts query's column `{name}` is {}, not text", a.data_type()));
+            || Error::Internal(format!("the facts query's column `{name}` is {}, not text", a.data_type()));
         match a.data_type() {
             DataType::Utf8View => Ok(Text::View(a.as_string_view())),
             DataType::Utf8 => Ok(Text::Plain(a.as_string::<i32>())),
@@ -613,7 +613,7 @@ impl<'a> Columns<'a> {
     fn flag(&self, name: &str) -> Result<&'a BooleanArray> {
         self.get(name)?
             .as_boolean_opt()
-            .ok_or_else(|| Error::Usage(format!("the facts query's column `{name}` is not yes or no")))
+            .ok_or_else(|| Error::Internal(format!("the facts query's column `{name}` is not yes or no")))
     }
 }
 
@@ -720,7 +720,7 @@ impl RowFacts {
     fn of_row(c: &Columns<'_>, lists: &Lists, row: usize) -> Result<RowFacts> {
         let user = c.get("user_key")?.as_primitive_opt::<Int32Type>().filter(|k| !k.is_null(row));
         let Some(profile) = user.and_then(|k| lists.profile_of(k.value(row))) else {
-            return Err(Error::Usage("the facts query gave an event with no known user".into()));
+            return Err(Error::Internal("the facts query gave an event with no known user".into()));
         };
         let mut flags = 0u8;
         for (bit, name) in FLAGS.iter().enumerate() {
@@ -815,7 +815,7 @@ pub fn record(store: &Store, audit: &Audit, judge: &Judge, run_at: i64) -> Resul
     let texts = policy_texts(policies)?;
     txn.write(POLICY_TEXTS, texts.schema(), &[texts])?;
     txn.commit(&finding::format_micros(run_at), vec![format!("policies {}", policies.hash())])?
-        .ok_or_else(|| Error::Usage("the audit wrote nothing".into()))
+        .ok_or_else(|| Error::Internal("the audit wrote nothing".into()))
 }
 
 /// The stored table of need-to-know findings.
@@ -922,7 +922,9 @@ pub async fn explain(store: &Store, judge: &Judge, event_id: &str, at: Option<i6
     o.insert("third_countries".into(), countries.into());
     let facts_json = serde_json::Value::Object(o);
     let mut entity_json = Vec::new();
-    entities.write_to_json(&mut entity_json).map_err(|e| Error::Usage(e.to_string()))?;
+    entities
+        .write_to_json(&mut entity_json)
+        .map_err(|e| Error::Internal(format!("the entities as JSON: {e}")))?;
     Ok(Explanation {
         facts: facts_json,
         request: request.to_string(),

@@ -451,7 +451,7 @@ impl DeadlineJudge {
     }
 
     fn decide(&self, kind: &str, facts: &[(Name, Fact)], as_of: i64) -> Result<Vec<usize>> {
-        let cedar = |e: String| Error::Usage(format!("building the Cedar request: {e}"));
+        let cedar = |e: String| Error::Internal(format!("building the Cedar request: {e}"));
         let attrs: HashMap<String, RestrictedExpression> = facts
             .iter()
             .map(|(n, f)| {
@@ -480,7 +480,9 @@ impl DeadlineJudge {
         let response = self.authorizer.is_authorized(&request, self.policies.set(), &entities);
         crate::decision::broken(&response)?
             .iter()
-            .map(|id| self.policies.place(id).ok_or_else(|| Error::Usage(format!("unknown policy `{id}`"))))
+            .map(|id| {
+                self.policies.place(id).ok_or_else(|| Error::Internal(format!("unknown policy `{id}`")))
+            })
             .collect()
     }
 }
@@ -582,7 +584,9 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
                     .collect();
                 handles
                     .into_iter()
-                    .map(|h| h.join().unwrap_or_else(|_| Err(Error::Usage("a check thread failed".into()))))
+                    .map(|h| {
+                        h.join().unwrap_or_else(|_| Err(Error::Internal("a check thread failed".into())))
+                    })
                     .collect()
             });
             for r in results {
@@ -594,7 +598,7 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
             }
         }
     }
-    producer.await.map_err(|e| Error::Usage(format!("the facts queries failed: {e}")))?;
+    producer.await.map_err(|e| Error::Internal(format!("the facts queries failed: {e}")))?;
     out.evaluations = judges.iter().map(|j| j.cache.len() as u64).sum();
     let judged = started.elapsed();
     out.findings.sort();

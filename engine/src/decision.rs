@@ -104,7 +104,7 @@ pub struct Judge {
 }
 
 pub(crate) fn type_name(s: &str) -> Result<EntityTypeName> {
-    EntityTypeName::from_str(s).map_err(|e| Error::Usage(format!("entity type `{s}`: {e}")))
+    EntityTypeName::from_str(s).map_err(|e| Error::Internal(format!("entity type `{s}`: {e}")))
 }
 
 impl Judge {
@@ -240,7 +240,7 @@ impl Judge {
 /// that failed to evaluate is an error, never a silent allow.
 pub(crate) fn broken(response: &cedar_policy::Response) -> Result<Vec<String>> {
     if let Some(e) = response.diagnostics().errors().next() {
-        return Err(Error::Usage(format!("a policy failed to evaluate: {e}")));
+        return Err(Error::Internal(format!("a policy failed to evaluate: {e}")));
     }
     let mut broken: Vec<String> = match response.decision() {
         Decision::Allow => Vec::new(),

@@ -183,6 +183,9 @@ pub enum Error {
     /// JSON could not be written or read.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
+    /// A bug or an impossible state: never the user's doing (exit code 1, HTTP 500).
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl Error {

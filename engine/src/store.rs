@@ -238,7 +238,7 @@ impl Store {
                 .collect();
             handles
                 .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(Error::Usage("a digest thread failed".into()))))
+                .map(|h| h.join().unwrap_or_else(|_| Err(Error::Internal("a digest thread failed".into()))))
                 .collect()
         });
         results.into_iter().collect::<Result<Vec<()>>>()?;

@@ -348,8 +348,8 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
     let by_domain: Vec<Vec<usize>> = (0..domains.len())
         .map(|d| (4..auths.len()).filter(|&a| auths[a].domains.contains(&d)).collect())
         .collect();
-    let response = LogNormal::new(2.3, 0.9).map_err(|e| Error::Usage(e.to_string()))?;
-    let acceptance = LogNormal::new(0.8, 1.0).map_err(|e| Error::Usage(e.to_string()))?;
+    let response = LogNormal::new(2.3, 0.9).map_err(|e| Error::Internal(e.to_string()))?;
+    let acceptance = LogNormal::new(0.8, 1.0).map_err(|e| Error::Internal(e.to_string()))?;
     let mut cases: Vec<Case> = Vec::with_capacity(n_cases);
     let mut w = writer(dir, "cases.csv")?;
     w.write_record([

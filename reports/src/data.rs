@@ -15,7 +15,7 @@ use custos_engine::store::Store;
 use custos_policies::{Policies, Rule};
 use serde_json::{Map, Value};
 
-use custos_engine::Result;
+use crate::error::{Error, Result};
 
 /// A row of a table as JSON values by column name.
 pub type Row = Map<String, Value>;
@@ -63,8 +63,13 @@ impl Data {
         let ntk: Vec<Finding> = rows_of(&ctx, "SELECT * FROM ntk_findings ORDER BY ts, event_id, rule")
             .await?
             .into_iter()
-            .filter_map(|r| serde_json::from_value(Value::Object(r)).ok())
-            .collect();
+            .map(|r| {
+                serde_json::from_value(Value::Object(r)).map_err(|e| Error::Record {
+                    what: "a need-to-know finding of the store".into(),
+                    cause: e.to_string(),
+                })
+            })
+            .collect::<Result<_>>()?;
         let audit = rows_of(&ctx, "SELECT policy_hash, CAST(max(run_at) AS VARCHAR) AS run_at FROM ntk_findings GROUP BY policy_hash")
             .await?
             .into_iter()
@@ -121,8 +126,12 @@ impl Data {
             ("deadlines", Policies::deadlines(), custos_policies::DEADLINE_CASES),
             ("dashboard", Policies::views(), custos_policies::VIEW_CASES),
         ] {
-            let set = set.map_err(|e| custos_engine::Error::Usage(e.to_string()))?;
-            let cases: Vec<Value> = serde_json::from_str(cases).unwrap_or_default();
+            let set =
+                set.map_err(|e| custos_engine::Error::Internal(format!("the built-in policies: {e}")))?;
+            let cases: Vec<Value> = serde_json::from_str(cases).map_err(|e| Error::Record {
+                what: format!("the {family} policies' test cases"),
+                cause: e.to_string(),
+            })?;
             for rule in set.rules() {
                 let prefix = format!("{}:", rule.rule);
                 let own: Vec<Value> = cases
@@ -153,7 +162,10 @@ impl Data {
 
 /// The deadline findings of `store` as of `as_of` (UTC microseconds), due-soon within 30 days.
 pub async fn deadlines(store: &Store, as_of: i64) -> Result<Vec<Finding>> {
-    let policies = Arc::new(Policies::deadlines().map_err(|e| custos_engine::Error::Usage(e.to_string()))?);
+    let policies = Arc::new(
+        Policies::deadlines()
+            .map_err(|e| custos_engine::Error::Internal(format!("the built-in deadline policies: {e}")))?,
+    );
     let options = custos_engine::deadline::Options {
         as_of,
         horizon: 30 * 24 * 3_600_000_000,

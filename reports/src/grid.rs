@@ -93,7 +93,7 @@ pub struct Grids {
 impl Grids {
     /// The grids of `data` (loaded from `store`): the breach grid of each year is judged as of
     /// that year's end, as the annual report for the year is.
-    pub async fn load(store: &Store, data: &Data, k: u64) -> custos_engine::Result<Grids> {
+    pub async fn load(store: &Store, data: &Data, k: u64) -> crate::Result<Grids> {
         let mut breaches = BTreeMap::new();
         for year in years(data.breaches.iter().map(|b| text(b, "aware_at"))) {
             let period = Period::of(ReportKind::Annual, year)?;

@@ -11,6 +11,9 @@
 
 pub mod chart;
 pub mod data;
+pub mod error;
 pub mod grid;
 pub mod pdf;
 pub mod report;
+
+pub use error::{Error, Result};

@@ -30,10 +30,11 @@ const BOTTOM: f32 = 22.0;
 const PT: f32 = 0.352_778; // mm per point
 
 /// Renders `report` as PDF bytes.
-pub fn pdf(report: &Report) -> Result<Vec<u8>, String> {
-    let first = Layout::run(report, None)?;
-    let second = Layout::run(report, Some((first.starts.clone(), first.pages)))?;
-    second.finish()
+pub fn pdf(report: &Report) -> crate::Result<Vec<u8>> {
+    let render = |cause: String| crate::Error::Render { what: "the report as PDF", cause };
+    let first = Layout::run(report, None).map_err(render)?;
+    let second = Layout::run(report, Some((first.starts.clone(), first.pages))).map_err(render)?;
+    second.finish().map_err(render)
 }
 
 struct Layout {

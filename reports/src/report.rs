@@ -143,6 +143,27 @@ impl Period {
     }
 }
 
+/// The name of the files of the report `req` asks for, without extension:
+/// `imi-annual-report-2025`, `imi-edps-report-2027`, `imi-supervision-DE-2025`.
+pub fn stem(req: &Request) -> String {
+    let year = req.year;
+    match req.kind {
+        ReportKind::Annual => format!("imi-annual-report-{year}"),
+        ReportKind::Edps => format!("imi-edps-report-{year}"),
+        ReportKind::MemberState => {
+            format!("imi-supervision-{}-{year}", req.member_state.as_deref().unwrap_or_default())
+        }
+    }
+}
+
+/// Produces the report `req` asks for from `store`: its data loaded as of the report's
+/// instant ([`as_of`]), then [`build`]. The one way the binary and the dashboard make a
+/// report; [`html`] and [`crate::pdf::pdf`] render it.
+pub async fn produce(store: &Store, req: &Request) -> crate::Result<Report> {
+    let data = crate::data::Data::load(store, as_of(req.kind, req.year)?).await?;
+    build(store, &data, req).await
+}
+
 /// The instant a report of `kind` for `year` judges deadlines at: the end of its period.
 pub fn as_of(kind: ReportKind, year: i32) -> custos_engine::Result<i64> {
     Ok(Period::of(kind, year)?.to)
@@ -150,12 +171,12 @@ pub fn as_of(kind: ReportKind, year: i32) -> custos_engine::Result<i64> {
 
 /// Builds the report asked for from `store`, whose data `data` were loaded as of
 /// [`as_of`]`(kind, year)`.
-pub async fn build(store: &Store, data: &Data, req: &Request) -> custos_engine::Result<Report> {
+pub async fn build(store: &Store, data: &Data, req: &Request) -> crate::Result<Report> {
     let ms = req.member_state.clone().unwrap_or_default();
     if req.kind == ReportKind::MemberState && (ms.len() != 2 || !data.states.values().any(|s| *s == ms)) {
-        return Err(custos_engine::Error::Usage(format!(
+        return Err(crate::Error::Engine(custos_engine::Error::Usage(format!(
             "`--member-state {ms}`: expected the two-letter code of a member state with authorities in the store"
-        )));
+        ))));
     }
     let year = req.year;
     let period = Period::of(req.kind, year)?;
@@ -650,6 +671,8 @@ struct Html<'a> {
 }
 
 /// Renders `report` as HTML.
-pub fn html(report: &Report) -> String {
-    Html { r: report }.render().unwrap_or_default()
+pub fn html(report: &Report) -> crate::Result<String> {
+    Html { r: report }
+        .render()
+        .map_err(|e| crate::Error::Render { what: "the report as HTML", cause: e.to_string() })
 }

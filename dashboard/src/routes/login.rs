@@ -14,7 +14,10 @@ pub(super) fn login_page(state: &AppState, message: &str, status: StatusCode) ->
         session::LOGIN_COOKIE,
         if state.secure_cookies { "; Secure" } else { "" }
     );
-    (status, [(header::SET_COOKIE, cookie)], Html(crate::page::login(&token, message))).into_response()
+    match crate::page::login(&token, message) {
+        Ok(html) => (status, [(header::SET_COOKIE, cookie)], Html(html)).into_response(),
+        Err(e) => AppError::from(e).into_response(),
+    }
 }
 
 #[derive(Deserialize)]

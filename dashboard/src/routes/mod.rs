@@ -268,7 +268,10 @@ fn respond(uri: &OriginalUri, current: &Current, page: Result<Arc<Page>, AppErro
         Json(&page.json).into_response()
     } else {
         let v = &current.session.viewer;
-        Html(crate::page::html(&page, path, &v.name, &v.role, &current.session.csrf)).into_response()
+        match crate::page::html(&page, path, &v.name, &v.role, &current.session.csrf) {
+            Ok(html) => Html(html).into_response(),
+            Err(e) => AppError::from(e).into_response(),
+        }
     }
 }
 

@@ -191,24 +191,19 @@ pub(super) async fn produce_report(
     };
     let made = async {
         let store = custos_engine::store::Store::open(&state.store_dir)?;
-        let data = custos_reports::data::Data::load(&store, report::as_of(kind, year)?).await?;
         let req =
             report::Request { kind, year, member_state: (!ms.is_empty()).then(|| ms.clone()), k: state.k };
-        let r = report::build(&store, &data, &req).await?;
-        let stem = match kind {
-            ReportKind::Annual => format!("imi-annual-report-{year}"),
-            ReportKind::Edps => format!("imi-edps-report-{year}"),
-            ReportKind::MemberState => format!("imi-supervision-{ms}-{year}"),
-        };
+        let r = report::produce(&store, &req).await?;
+        let stem = report::stem(&req);
         // Drawing the PDF and committing the files take a core for a while (and the store's
         // lock): off the async workers, one report at a time (the permit of password hashing,
         // the other such work). The report is recorded in the store like any record: the
         // dashboard serves only what it recorded, checked against the manifest.
         let _permit = state.hashing.acquire().await.map_err(|e| crate::Error::Internal(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
-            let pdf = custos_reports::pdf::pdf(&r).map_err(crate::Error::Internal)?;
+            let pdf = custos_reports::pdf::pdf(&r)?;
             let mut txn = store.begin(REPORT_KIND)?;
-            txn.write_document(REPORT_TABLE, "html", report::html(&r).as_bytes(), 1)?;
+            txn.write_document(REPORT_TABLE, "html", report::html(&r)?.as_bytes(), 1)?;
             txn.write_document(REPORT_TABLE, "pdf", &pdf, 1)?;
             let now =
                 std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());

@@ -226,9 +226,9 @@ fn one_batch(store: &Store, table: &str) -> Result<RecordBatch> {
     let batches = store.read(table)?;
     let schema = match batches.first() {
         Some(b) => b.schema(),
-        None => {
-            catalog::table(table).ok_or_else(|| Error::Usage(format!("no table `{table}`")))?.stored_schema()
-        }
+        None => catalog::table(table)
+            .ok_or_else(|| Error::Internal(format!("no table `{table}`")))?
+            .stored_schema(),
     };
     Ok(concat_batches(&schema, &batches)?)
 }
@@ -238,5 +238,5 @@ fn text<'a>(batch: &'a RecordBatch, name: &str) -> Result<&'a arrow::array::Stri
 }
 
 fn missing(column: &str) -> Error {
-    Error::Usage(format!("the store has no column `{column}` of the expected type"))
+    Error::Internal(format!("the store has no column `{column}` of the expected type"))
 }
