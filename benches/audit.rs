@@ -10,13 +10,11 @@
 #[path = "common.rs"]
 mod common;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use common::*;
+use custos_engine::Engine;
 use custos_engine::audit::{self, Window};
-use custos_engine::decision::Judge;
-use custos_engine::store::Store;
 
 fn main() {
     let mut sizes: Vec<u64> =
@@ -24,7 +22,6 @@ fn main() {
     if sizes.is_empty() {
         sizes.push(if smoke() { 20_000 } else { 10_000_000 });
     }
-    let judge = Judge::new(Arc::new(custos_policies::Policies::need_to_know().unwrap())).unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut text = format!(
         "## Need-to-know audit: end to end against Cedar once per event\n\nMachine: {}\n\n\
@@ -33,7 +30,7 @@ fn main() {
         machine()
     );
     for events in sizes {
-        let store = Store::open(store(events)).unwrap();
+        let engine = Engine::open(store(events)).unwrap();
         let all = Window { from: None, to: None };
         let mut result = None;
         // The peak below is the audit's own, not an earlier size's or loop's.
@@ -41,17 +38,17 @@ fn main() {
         // The first audit of a process checks every file's digest (`Store::checked`), as
         // every `custos audit` does; the repetitions after it find them checked.
         let started = Instant::now();
-        std::hint::black_box(rt.block_on(audit::audit(&store, &judge, all)).unwrap());
+        std::hint::black_box(rt.block_on(engine.audit(all)).unwrap());
         let first = started.elapsed().as_secs_f64();
-        let times = time(3, || result = Some(rt.block_on(audit::audit(&store, &judge, all)).unwrap()));
+        let times = time(3, || result = Some(rt.block_on(engine.audit(all)).unwrap()));
         let peak = peak_mib().unwrap_or(0.0);
         let result = result.unwrap();
         let (m, min, max) = stats(&times);
         // The naive loop on the first two months, checked against the audit on them.
         let sample = Window { from: None, to: custos_engine::import::parse_timestamp("2021-03-01") };
-        let fast = rt.block_on(audit::audit(&store, &judge, sample)).unwrap();
+        let fast = rt.block_on(engine.audit(sample)).unwrap();
         let started = Instant::now();
-        let slow = audit::naive(&store, &judge, sample).unwrap();
+        let slow = audit::naive(engine.store(), engine.judge(), sample).unwrap();
         let naive_secs = started.elapsed().as_secs_f64();
         assert_eq!(fast.events, slow.events);
         assert!(fast.findings == slow.findings, "the audit and the naive loop disagree");

@@ -10,12 +10,11 @@
 #[path = "common.rs"]
 mod common;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use common::*;
+use custos_engine::Engine;
 use custos_engine::deadline::{self, Defaults, Options};
-use custos_engine::store::Store;
 
 fn main() {
     let cases: f64 = std::env::args()
@@ -24,7 +23,6 @@ fn main() {
         .unwrap_or(if smoke() { 10_000.0 } else { 10_000_000.0 });
     // The generator writes about 330,000 cases per unit of scale (60,000 a year over 5.5 years).
     let scale = (cases / 330_000.0 * 1000.0).round() / 1000.0;
-    let policies = Arc::new(custos_policies::Policies::deadlines().unwrap());
     let rt = tokio::runtime::Runtime::new().unwrap();
     let options = Options {
         as_of: custos_engine::import::parse_timestamp("2026-07-01").unwrap(),
@@ -33,21 +31,22 @@ fn main() {
     };
 
     // The twin, on the real IMI's size.
-    let small = Store::open(store_at(1000, if smoke() { 0.02 } else { 1.0 })).unwrap();
-    let fast = rt.block_on(deadline::check(&small, policies.clone(), &options)).unwrap();
+    let small = Engine::open(store_at(1000, if smoke() { 0.02 } else { 1.0 })).unwrap();
+    let fast = rt.block_on(small.check(&options)).unwrap();
     let started = Instant::now();
-    let slow = rt.block_on(deadline::check_naive(&small, policies.clone(), &options)).unwrap();
+    let slow = rt
+        .block_on(deadline::check_naive(small.store(), small.deadline_policies().clone(), &options))
+        .unwrap();
     let naive_secs = started.elapsed().as_secs_f64();
     assert!(fast.findings == slow.findings, "the check and its per-subject twin disagree");
-    let small_times = time(3, || rt.block_on(deadline::check(&small, policies.clone(), &options)).unwrap());
+    let small_times = time(3, || rt.block_on(small.check(&options)).unwrap());
     let (small_m, _, _) = stats(&small_times);
 
-    let big = Store::open(store_at(1000, scale)).unwrap();
+    let big = Engine::open(store_at(1000, scale)).unwrap();
     let mut result = None;
     // The peak below is the big check's own, not the twin's.
     reset_peak();
-    let times =
-        time(3, || result = Some(rt.block_on(deadline::check(&big, policies.clone(), &options)).unwrap()));
+    let times = time(3, || result = Some(rt.block_on(big.check(&options)).unwrap()));
     let peak = peak_mib().unwrap_or(0.0);
     let result = result.unwrap();
     let (m, min, max) = stats(&times);
@@ -60,7 +59,7 @@ fn main() {
          per-subject {naive_secs:.2} s, Custos {small_m:.2} s, ratio {:.0}×, findings identical ({}).\n\n\
          Target: 10 M cases as of any date in ≤ 10 s. Command: `cargo bench --bench check -- {cases}`.\n",
         machine(),
-        big.rows("cases"),
+        big.store().rows("cases"),
         result.subjects,
         result.subjects as f64 / m,
         result.evaluations,

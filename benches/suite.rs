@@ -25,11 +25,11 @@ mod common;
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 
 use common::*;
+use custos_engine::Engine;
 use custos_engine::audit::{self, Audit, Window};
-use custos_engine::decision::{Judge, Scene, Verdict};
+use custos_engine::decision::{Scene, Verdict};
 use custos_engine::store::Store;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -336,16 +336,16 @@ fn child(kind: &str, events: u64, rest: &[String]) -> Value {
     let all = Window { from: None, to: None };
     match kind {
         "audit" | "regorus" => {
-            let store = Store::open(store(events)).unwrap();
-            let judge = Judge::new(Arc::new(custos_policies::Policies::need_to_know().unwrap())).unwrap();
+            let opened = Engine::open(store(events)).unwrap();
+            let (store, judge) = (opened.store(), opened.judge());
             let rt = tokio::runtime::Runtime::new().unwrap();
             let mut rego = (kind == "regorus").then(regorus_engine);
             let mut result = None;
             let times = time(n, || {
                 result = Some(match rego.as_mut() {
-                    None => rt.block_on(audit::audit(&store, &judge, all)).unwrap(),
+                    None => rt.block_on(audit::audit(store, judge, all)).unwrap(),
                     Some(engine) => {
-                        rt.block_on(audit::audit_by(&store, &judge, all, |s| rego_decide(engine, s))).unwrap()
+                        rt.block_on(audit::audit_by(store, judge, all, |s| rego_decide(engine, s))).unwrap()
                     }
                 });
             });
@@ -353,7 +353,7 @@ fn child(kind: &str, events: u64, rest: &[String]) -> Value {
             let peak = peak_mib();
             let digests: Vec<String> = rest
                 .iter()
-                .map(|to| digest(&rt.block_on(audit::audit(&store, &judge, window(to))).unwrap()))
+                .map(|to| digest(&rt.block_on(audit::audit(store, judge, window(to))).unwrap()))
                 .collect();
             json!({
                 "seconds": times.iter().map(|d| d.as_secs_f64()).collect::<Vec<_>>(),
@@ -362,10 +362,10 @@ fn child(kind: &str, events: u64, rest: &[String]) -> Value {
             })
         }
         "naive" => {
-            let store = Store::open(store(events)).unwrap();
-            let judge = Judge::new(Arc::new(custos_policies::Policies::need_to_know().unwrap())).unwrap();
+            let opened = Engine::open(store(events)).unwrap();
+            let (store, judge) = (opened.store(), opened.judge());
             let started = std::time::Instant::now();
-            let result = audit::naive(&store, &judge, window(&rest[0])).unwrap();
+            let result = audit::naive(store, judge, window(&rest[0])).unwrap();
             let secs = started.elapsed().as_secs_f64();
             json!({"seconds": [secs], "units": result.events, "digest": digest(&result), "peak_mib": peak_mib()})
         }

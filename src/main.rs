@@ -624,21 +624,19 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             }
         }
         Command::Audit { store, from, to, format, out, explain, fail_on_findings, fail_on } => {
-            let store = Store::open(&store)?;
-            let judge = custos_engine::decision::Judge::new(std::sync::Arc::new(
-                custos_policies::Policies::need_to_know()?,
-            ))?;
+            let engine = custos_engine::Engine::open(&store)?;
             let rt = runtime()?;
             if let Some(event) = explain {
-                let e = rt.block_on(custos_engine::audit::explain(&store, &judge, &event, None))?;
-                print_explanation(&judge, &e);
+                let e = rt.block_on(engine.explain(&event, None))?;
+                print_explanation(engine.judge(), &e);
                 return Ok(ExitCode::SUCCESS);
             }
             let started = Instant::now();
             let window = custos_engine::audit::Window { from, to };
-            let audit = rt.block_on(custos_engine::audit::audit(&store, &judge, window))?;
-            let run_at = now_micros();
-            let entry = custos_engine::audit::record(&store, &audit, &judge, run_at)?;
+            let audit = rt.block_on(engine.audit(window))?;
+            let engine = engine.with_clock(custos_engine::Clock::Fixed(now_micros()));
+            let run_at = engine.clock().now();
+            let entry = engine.record(&audit)?;
             if entry.body.seq > audit.judged.seq + 1 {
                 eprintln!(
                     "warning: entries {} to {} were committed while the audit ran; it judged the store as of entry {} (head {}) and not them: run `custos audit` again to judge them",
@@ -678,13 +676,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     )?;
                     writeln!(sink)?;
                 }
-                AuditFormat::Table => write_audit_summary(&mut sink, &audit, &judge)?,
+                AuditFormat::Table => write_audit_summary(&mut sink, &audit, engine.judge())?,
                 AuditFormat::Parquet => {
                     let path = out.ok_or_else(|| {
                         custos_engine::Error::Usage("`--format parquet` needs `--out FILE`".into())
                     })?;
-                    let batch =
-                        custos_engine::finding::to_batch(&audit.findings, judge.policies().hash(), run_at)?;
+                    let batch = custos_engine::finding::to_batch(
+                        &audit.findings,
+                        engine.judge().policies().hash(),
+                        run_at,
+                    )?;
                     let file = std::fs::File::create(&path).with_context(|| format!("{}", path.display()))?;
                     let mut w = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None)?;
                     w.write(&batch)?;
@@ -710,8 +711,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         } => {
             use custos_engine::deadline;
             use custos_engine::period::Length;
-            let store = Store::open(&store)?;
-            let policies = std::sync::Arc::new(custos_policies::Policies::deadlines()?);
+            let engine = custos_engine::Engine::open(&store)?;
             let defaults = deadline::Defaults {
                 user_block: Length::Days(user_block_days),
                 dpo: Length::Hours(dpo_hours),
@@ -720,8 +720,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             };
             let options = deadline::Options { as_of, horizon, defaults };
             let started = Instant::now();
-            let check =
-                runtime()?.block_on(deadline::check(&store, std::sync::Arc::clone(&policies), &options))?;
+            let check = runtime()?.block_on(engine.check(&options))?;
             progress(&format!(
                 "checked {} subjects ({} Cedar evaluations) in {:.2} s",
                 check.subjects,
@@ -746,8 +745,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                     let doc = Doc {
                         as_of: &as_of,
                         judged: custos_engine::manifest::Judged {
-                            seq: store.entries().len() as u64,
-                            head: store.head().to_owned(),
+                            seq: engine.store().entries().len() as u64,
+                            head: engine.store().head().to_owned(),
                             ..Default::default()
                         },
                         horizon_hours: horizon / 3_600_000_000,
@@ -757,7 +756,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                             "BRE-SUBJECTS": format!("{} (Custos default for \"without undue delay\")", defaults.subjects),
                             "USR-DORMANT": format!("{} (Custos default; the law sets no period)", defaults.dormant),
                         }),
-                        policy_hash: policies.hash(),
+                        policy_hash: engine.deadline_policies().hash(),
                         findings: &check.findings,
                     };
                     serde_json::to_writer_pretty(&mut out, &doc)?;
@@ -805,11 +804,11 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 return Err(Error::Usage("`--kind member-state` needs `--member-state XX`".into()).into());
             }
             let k = custos_engine::disclosure::threshold(k)?;
-            let s = Store::open(&store)?;
+            let engine = custos_engine::Engine::open(&store)?;
             let req = report::Request { kind, year, member_state, k };
             let started = Instant::now();
             let written = runtime()?.block_on(async {
-                let r = report::produce(&s, &req).await?;
+                let r = report::produce(&engine, &req).await?;
                 let stem = report::stem(&req);
                 std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
                 let mut written = Vec::new();
@@ -1040,13 +1039,11 @@ fn demo(dir: &Path, addr: std::net::SocketAddr, no_serve: bool) -> anyhow::Resul
     let s = Store::open(&store)?;
     if s.rows(custos_engine::audit::NTK_FINDINGS) == 0 {
         progress("auditing every access event …");
-        let judge = custos_engine::decision::Judge::new(std::sync::Arc::new(
-            custos_policies::Policies::need_to_know()?,
-        ))?;
+        let engine = custos_engine::Engine::open(&store)?;
         let rt = runtime()?;
         let window = custos_engine::audit::Window { from: None, to: None };
-        let audit = rt.block_on(custos_engine::audit::audit(&s, &judge, window))?;
-        custos_engine::audit::record(&s, &audit, &judge, now_micros())?;
+        let audit = rt.block_on(engine.audit(window))?;
+        engine.record(&audit)?;
     }
     let s = Store::open(&store)?;
     println!("\nCustos demo store: {}", store.display());

@@ -31,7 +31,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Redirect, Response};
-use custos_engine::store::Store;
 
 pub use error::{Error, Result};
 
@@ -39,6 +38,9 @@ pub use error::{Error, Result};
 pub struct AppState {
     /// The store's directory.
     pub store_dir: PathBuf,
+    /// The engine as the server opened it: the policy sets parsed once, shared by every
+    /// [`AppState::engine`].
+    opened: custos_engine::Engine,
     /// The accounts that may log in, read again whenever their file changes.
     pub accounts: LiveAccounts,
     /// Password hashing and report drawing run off the async workers, one at a time: a
@@ -93,9 +95,11 @@ impl AppState {
     /// Opens `store_dir`, reads its accounts and loads its data as of `as_of`.
     pub async fn open(store_dir: &Path, as_of: i64, secure_cookies: bool) -> Result<AppState> {
         let manifest = file_id(&store_dir.join("manifest.jsonl"));
-        let store = Store::open(store_dir)?;
-        let data = data::Data::load(&store, as_of).await?;
+        let engine = custos_engine::Engine::open(store_dir)?;
+        let store = engine.store().clone();
+        let data = data::Data::load(&engine, as_of).await?;
         Ok(AppState {
+            opened: engine.clone(),
             generation: std::sync::atomic::AtomicU64::new(0),
             loaded: std::sync::Mutex::new((manifest, store.head().to_owned())),
             follows_clock: false,
@@ -111,6 +115,12 @@ impl AppState {
             grids: tokio::sync::Mutex::new(None),
             pages: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
+    }
+
+    /// The engine over the store as it is now (reopened: a commit since is seen), with the
+    /// policy sets parsed when the server opened.
+    pub fn engine(&self) -> Result<custos_engine::Engine> {
+        Ok(self.opened.reopen()?)
     }
 
     /// The data now shown.
@@ -130,8 +140,8 @@ impl AppState {
             return Ok((*g, Arc::clone(grids)));
         }
         let data = self.data();
-        let store = Store::open(&self.store_dir)?;
-        let grids = Arc::new(custos_reports::grid::Grids::load(&store, &data, self.k).await?);
+        let engine = self.engine()?;
+        let grids = Arc::new(custos_reports::grid::Grids::load(&engine, &data, self.k).await?);
         *made = Some((generation, Arc::clone(&grids)));
         Ok((generation, grids))
     }
@@ -149,9 +159,10 @@ impl AppState {
         if !moved && !stale {
             return Ok(false);
         }
-        let store = Store::open(&self.store_dir)?;
+        let engine = self.engine()?;
+        let store = engine.store().clone();
         let as_of = if self.follows_clock { now } else { self.data().as_of };
-        let fresh = data::Data::load(&store, as_of).await?;
+        let fresh = data::Data::load(&engine, as_of).await?;
         if let Ok(mut d) = self.data.write() {
             *d = Arc::new(fresh);
         }

@@ -28,13 +28,11 @@ fn a_new_audit_reaches_the_pages_without_a_restart_and_cached_pages_are_not_serv
     assert!(!rt.block_on(state.refresh()).unwrap(), "nothing changed: nothing loaded");
     let generation = state.generation.load(std::sync::atomic::Ordering::SeqCst);
     // An audit commits while the server runs.
-    let store = custos_engine::store::Store::open(&store_dir).unwrap();
-    let judge =
-        custos_engine::decision::Judge::new(Arc::new(custos_policies::Policies::need_to_know().unwrap()))
-            .unwrap();
-    let audit = rt.block_on(custos_engine::audit::audit(&store, &judge, Default::default())).unwrap();
+    let engine =
+        custos_engine::Engine::open(&store_dir).unwrap().with_clock(custos_engine::Clock::Fixed(as_of));
+    let audit = rt.block_on(engine.audit(Default::default())).unwrap();
     assert!(!audit.findings.is_empty());
-    custos_engine::audit::record(&store, &audit, &judge, as_of).unwrap();
+    engine.record(&audit).unwrap();
     assert!(rt.block_on(state.refresh()).unwrap(), "the commit was not seen");
     assert_eq!(state.data().ntk.len(), audit.findings.len());
     assert_eq!(state.data().as_of, as_of, "a fixed --as-of stays fixed");

@@ -36,14 +36,13 @@ fn world() -> &'static World {
         let inputs = custos_engine::import::inputs(std::slice::from_ref(&export), None).unwrap();
         custos_engine::import::import(&store_dir, &inputs, "2026-07-01T00:00:00Z").unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
-        let store = custos_engine::store::Store::open(&store_dir).unwrap();
-        let judge =
-            custos_engine::decision::Judge::new(Arc::new(custos_policies::Policies::need_to_know().unwrap()))
-                .unwrap();
+        let engine = custos_engine::Engine::open(&store_dir)
+            .unwrap()
+            .with_clock(custos_engine::Clock::Fixed(1_780_000_000_000_000));
         let window = custos_engine::audit::Window { from: None, to: None };
-        let audit = rt.block_on(custos_engine::audit::audit(&store, &judge, window)).unwrap();
+        let audit = rt.block_on(engine.audit(window)).unwrap();
         assert!(!audit.findings.is_empty());
-        custos_engine::audit::record(&store, &audit, &judge, 1_780_000_000_000_000).unwrap();
+        engine.record(&audit).unwrap();
         let mut accounts = custos_dashboard::account::Accounts::load(&store_dir).unwrap();
         let commission = audit
             .findings

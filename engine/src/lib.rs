@@ -22,6 +22,7 @@ pub mod catalog;
 pub mod deadline;
 pub mod decision;
 pub mod disclosure;
+pub mod engine;
 pub mod error;
 pub mod finding;
 pub mod import;
@@ -32,4 +33,5 @@ pub mod query;
 pub mod store;
 pub mod synthetic;
 
+pub use engine::{Clock, Engine};
 pub use error::{Error, InputError, Location, Result};

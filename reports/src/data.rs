@@ -7,11 +7,10 @@
 //! the indicators of every year come from the store's tables.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
 
+use custos_engine::Engine;
 use custos_engine::finding::Finding;
 use custos_engine::indicator::{self, Benchmark, Indicators, Options};
-use custos_engine::store::Store;
 use custos_policies::{Policies, Rule};
 use serde_json::{Map, Value};
 
@@ -57,8 +56,9 @@ impl Data {
         self.indicators.keys().next_back().copied()
     }
 
-    /// Loads everything from `store`, judging deadlines as of `as_of`.
-    pub async fn load(store: &Store, as_of: i64) -> Result<Data> {
+    /// Loads everything from the engine's store, judging deadlines as of `as_of`.
+    pub async fn load(engine: &Engine, as_of: i64) -> Result<Data> {
+        let store = engine.store();
         let ctx = custos_engine::query::session(store).await?;
         let ntk: Vec<Finding> = rows_of(&ctx, "SELECT * FROM ntk_findings ORDER BY ts, event_id, rule")
             .await?
@@ -99,7 +99,7 @@ impl Data {
             with_state(rows_of(&ctx, "SELECT * FROM breaches ORDER BY aware_at, breach_id").await?);
         let requests =
             with_state(rows_of(&ctx, "SELECT * FROM dsr_requests ORDER BY received_at, request_id").await?);
-        let deadlines = deadlines(store, as_of).await?;
+        let deadlines = engine.deadlines(as_of).await?;
 
         // Indicators of every year with requests; benchmarking of the latest.
         let years = rows_of(
@@ -121,13 +121,13 @@ impl Data {
         }
 
         let mut rules = Vec::new();
+        let views = Policies::views()
+            .map_err(|e| custos_engine::Error::Internal(format!("the built-in view policies: {e}")))?;
         for (family, set, cases) in [
-            ("need-to-know", Policies::need_to_know(), custos_policies::NEED_TO_KNOW_CASES),
-            ("deadlines", Policies::deadlines(), custos_policies::DEADLINE_CASES),
-            ("dashboard", Policies::views(), custos_policies::VIEW_CASES),
+            ("need-to-know", engine.judge().policies(), custos_policies::NEED_TO_KNOW_CASES),
+            ("deadlines", engine.deadline_policies().as_ref(), custos_policies::DEADLINE_CASES),
+            ("dashboard", &views, custos_policies::VIEW_CASES),
         ] {
-            let set =
-                set.map_err(|e| custos_engine::Error::Internal(format!("the built-in policies: {e}")))?;
             let cases: Vec<Value> = serde_json::from_str(cases).map_err(|e| Error::Record {
                 what: format!("the {family} policies' test cases"),
                 cause: e.to_string(),
@@ -158,20 +158,6 @@ impl Data {
             rules,
         })
     }
-}
-
-/// The deadline findings of `store` as of `as_of` (UTC microseconds), due-soon within 30 days.
-pub async fn deadlines(store: &Store, as_of: i64) -> Result<Vec<Finding>> {
-    let policies = Arc::new(
-        Policies::deadlines()
-            .map_err(|e| custos_engine::Error::Internal(format!("the built-in deadline policies: {e}")))?,
-    );
-    let options = custos_engine::deadline::Options {
-        as_of,
-        horizon: 30 * 24 * 3_600_000_000,
-        defaults: custos_engine::deadline::Defaults::default(),
-    };
-    Ok(custos_engine::deadline::check(store, policies, &options).await?.findings.to_vec())
 }
 
 /// The text of column `k` of `r` (empty when null).

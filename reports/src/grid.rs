@@ -25,9 +25,9 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use custos_engine::Engine;
 use custos_engine::disclosure::{self, Counts, Protected};
 use custos_engine::finding::Finding;
-use custos_engine::store::Store;
 use serde::Serialize;
 
 use crate::data::{Data, Row, text};
@@ -91,9 +91,9 @@ pub struct Grids {
 }
 
 impl Grids {
-    /// The grids of `data` (loaded from `store`): the breach grid of each year is judged as of
+    /// The grids of `data` (loaded by `engine`): the breach grid of each year is judged as of
     /// that year's end, as the annual report for the year is.
-    pub async fn load(store: &Store, data: &Data, k: u64) -> crate::Result<Grids> {
+    pub async fn load(engine: &Engine, data: &Data, k: u64) -> crate::Result<Grids> {
         let mut breaches = BTreeMap::new();
         for year in years(data.breaches.iter().map(|b| text(b, "aware_at"))) {
             let period = Period::of(ReportKind::Annual, year)?;
@@ -101,7 +101,7 @@ impl Grids {
             let grid = if period.to == data.as_of {
                 breach_grid(&rows, &data.deadlines, &period, k)
             } else {
-                breach_grid(&rows, &crate::data::deadlines(store, period.to).await?, &period, k)
+                breach_grid(&rows, &engine.deadlines(period.to).await?, &period, k)
             };
             breaches.insert(year, Grid { year: Some(year), ..grid });
         }

@@ -25,8 +25,8 @@ use askama::Template;
 use custos_engine::disclosure;
 
 use crate::grid::{pivot, with_severity};
+use custos_engine::Engine;
 use custos_engine::finding::Finding;
-use custos_engine::store::Store;
 use serde::Serialize;
 
 use crate::chart::{Chart, Kind};
@@ -159,9 +159,9 @@ pub fn stem(req: &Request) -> String {
 /// Produces the report `req` asks for from `store`: its data loaded as of the report's
 /// instant ([`as_of`]), then [`build`]. The one way the binary and the dashboard make a
 /// report; [`html`] and [`crate::pdf::pdf`] render it.
-pub async fn produce(store: &Store, req: &Request) -> crate::Result<Report> {
-    let data = crate::data::Data::load(store, as_of(req.kind, req.year)?).await?;
-    build(store, &data, req).await
+pub async fn produce(engine: &Engine, req: &Request) -> crate::Result<Report> {
+    let data = crate::data::Data::load(engine, as_of(req.kind, req.year)?).await?;
+    build(engine, &data, req).await
 }
 
 /// The instant a report of `kind` for `year` judges deadlines at: the end of its period.
@@ -171,7 +171,8 @@ pub fn as_of(kind: ReportKind, year: i32) -> custos_engine::Result<i64> {
 
 /// Builds the report asked for from `store`, whose data `data` were loaded as of
 /// [`as_of`]`(kind, year)`.
-pub async fn build(store: &Store, data: &Data, req: &Request) -> crate::Result<Report> {
+pub async fn build(engine: &Engine, data: &Data, req: &Request) -> crate::Result<Report> {
+    let store = engine.store();
     let ms = req.member_state.clone().unwrap_or_default();
     if req.kind == ReportKind::MemberState && (ms.len() != 2 || !data.states.values().any(|s| *s == ms)) {
         return Err(crate::Error::Engine(custos_engine::Error::Usage(format!(

@@ -1,19 +1,15 @@
 //! The need-to-know audit: exact on labelled data, identical to the per-event loop, right on
 //! the edges of every rule.
 
+use custos_engine::Engine;
+use custos_engine::audit::{self, Window};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
-
-use custos_engine::audit::{self, Window};
-use custos_engine::decision::Judge;
-use custos_engine::store::Store;
-use custos_policies::Policies;
 
 use crate::{generated, run, stderr, stdout};
 
-fn judge() -> Judge {
-    Judge::new(Arc::new(Policies::need_to_know().unwrap())).unwrap()
+fn engine(store: &Path) -> Engine {
+    Engine::open(store).unwrap()
 }
 
 fn labels(export: &Path, prefix: &str) -> BTreeSet<(String, String)> {
@@ -52,12 +48,11 @@ fn the_audit_decides_exactly_as_cedar_called_once_per_event() {
     // A million events: the fast path's scenes with stand-in identifiers against a plain
     // loop building every event's real request and entities.
     let (_tmp, _export, store) = generated("0.05", "1000000", "11");
-    let store = Store::open(&store).unwrap();
-    let judge = judge();
+    let engine = engine(&store);
     let window = Window { from: None, to: None };
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let fast = rt.block_on(audit::audit(&store, &judge, window)).unwrap();
-    let slow = audit::naive(&store, &judge, window).unwrap();
+    let fast = rt.block_on(engine.audit(window)).unwrap();
+    let slow = audit::naive(engine.store(), engine.judge(), window).unwrap();
     assert!(fast.events >= 990_000, "{}", fast.events);
     assert_eq!(fast.events, slow.events);
     assert!(fast.scenes * 20 < fast.events, "{} scenes for {} events", fast.scenes, fast.events);
@@ -68,13 +63,12 @@ fn the_audit_decides_exactly_as_cedar_called_once_per_event() {
 #[test]
 fn a_window_judges_only_the_events_inside_it() {
     let (_tmp, _export, store) = generated("0.01", "50000", "11");
-    let store = Store::open(&store).unwrap();
-    let judge = judge();
+    let engine = engine(&store);
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let all = rt.block_on(audit::audit(&store, &judge, Window { from: None, to: None })).unwrap();
+    let all = rt.block_on(engine.audit(Window { from: None, to: None })).unwrap();
     let from = custos_engine::import::parse_timestamp("2023-01-01").unwrap();
     let to = custos_engine::import::parse_timestamp("2024-01-01").unwrap();
-    let year = rt.block_on(audit::audit(&store, &judge, Window { from: Some(from), to: Some(to) })).unwrap();
+    let year = rt.block_on(engine.audit(Window { from: Some(from), to: Some(to) })).unwrap();
     let inside: Vec<_> = all
         .findings
         .iter()

@@ -269,8 +269,8 @@ fn later_facts(export: &Path, out: &Path, as_of: &str, next: &mut dyn FnMut() ->
 fn the_canonical_form_decides_exactly_as_cedar_asked_about_every_subject() {
     use custos_engine::deadline::{self, Defaults, Options};
     let (_tmp, _export, store) = generated("0.05", "1000", "3");
-    let store = custos_engine::store::Store::open(&store).unwrap();
-    let policies = std::sync::Arc::new(custos_policies::Policies::deadlines().unwrap());
+    let engine = custos_engine::Engine::open(&store).unwrap();
+    let (store, policies) = (engine.store(), engine.deadline_policies());
     let rt = tokio::runtime::Runtime::new().unwrap();
     for as_of in ["2023-01-01", "2026-07-01"] {
         let options = Options {
@@ -278,8 +278,8 @@ fn the_canonical_form_decides_exactly_as_cedar_asked_about_every_subject() {
             horizon: 30 * 86_400_000_000,
             defaults: Defaults::default(),
         };
-        let fast = rt.block_on(deadline::check(&store, policies.clone(), &options)).unwrap();
-        let slow = rt.block_on(deadline::check_naive(&store, policies.clone(), &options)).unwrap();
+        let fast = rt.block_on(engine.check(&options)).unwrap();
+        let slow = rt.block_on(deadline::check_naive(store, policies.clone(), &options)).unwrap();
         assert_eq!(fast.subjects, slow.subjects);
         assert!(
             fast.evaluations * 10 < fast.subjects,

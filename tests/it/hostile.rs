@@ -676,15 +676,14 @@ fn point_8_an_audit_of_a_store_that_changed_while_it_ran_records_what_it_read() 
     use custos_engine::audit;
     let (tmp, dir) = base_store();
     // The audit's view of the store, then another import commits before the audit records.
-    let store = custos_engine::store::Store::open(&dir).unwrap();
+    let engine = custos_engine::Engine::open(&dir)
+        .unwrap()
+        .with_clock(custos_engine::Clock::Fixed(1_780_000_000_000_000));
     let more = dir_of(tmp.path(), "more", &[("holidays.csv", "calendar,date\nFR,2024-07-14\n")]);
     assert!(import(&dir, &[s(&more)]).status.success());
-    let judge =
-        custos_engine::decision::Judge::new(Arc::new(custos_policies::Policies::need_to_know().unwrap()))
-            .unwrap();
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let found = rt.block_on(audit::audit(&store, &judge, audit::Window::default())).unwrap();
-    let entry = audit::record(&store, &found, &judge, 1_780_000_000_000_000).unwrap();
+    let found = rt.block_on(engine.audit(audit::Window::default())).unwrap();
+    let entry = engine.record(&found).unwrap();
     // Entry 3 records that it judged the store as of entry 1, not the import of entry 2.
     assert_eq!(entry.body.seq, 3);
     let judged = entry.body.judged.unwrap();

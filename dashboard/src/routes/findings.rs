@@ -157,10 +157,10 @@ pub(super) async fn finding(
             tracing::warn!(name = %v.name, %event, "refused: a finding out of scope");
             return Err(unknown());
         }
-        let store = custos_engine::store::Store::open(&state.store_dir)?;
-        let judge = custos_engine::decision::Judge::new(Arc::new(custos_policies::Policies::need_to_know().map_err(crate::Error::from)?))?;
+        let engine = state.engine()?;
+        let judge = engine.judge();
         let at = first.ts.as_deref().and_then(custos_engine::import::parse_timestamp);
-        let e = custos_engine::audit::explain(&store, &judge, &event, at).await?;
+        let e = engine.explain(&event, at).await?;
         let mut sections = vec![Section::Table(Table::new(
             "Rules broken",
             &["rule", "article", "title"],

@@ -190,10 +190,10 @@ pub(super) async fn produce_report(
         _ => ReportKind::MemberState,
     };
     let made = async {
-        let store = custos_engine::store::Store::open(&state.store_dir)?;
+        let engine = state.engine()?;
         let req =
             report::Request { kind, year, member_state: (!ms.is_empty()).then(|| ms.clone()), k: state.k };
-        let r = report::produce(&store, &req).await?;
+        let r = report::produce(&engine, &req).await?;
         let stem = report::stem(&req);
         // Drawing the PDF and committing the files take a core for a while (and the store's
         // lock): off the async workers, one report at a time (the permit of password hashing,
@@ -202,12 +202,10 @@ pub(super) async fn produce_report(
         let _permit = state.hashing.acquire().await.map_err(|e| crate::Error::Internal(e.to_string()))?;
         tokio::task::spawn_blocking(move || {
             let pdf = custos_reports::pdf::pdf(&r)?;
-            let mut txn = store.begin(REPORT_KIND)?;
+            let mut txn = engine.store().begin(REPORT_KIND)?;
             txn.write_document(REPORT_TABLE, "html", report::html(&r)?.as_bytes(), 1)?;
             txn.write_document(REPORT_TABLE, "pdf", &pdf, 1)?;
-            let now =
-                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-            txn.commit(&custos_engine::manifest::rfc3339(now as i64), vec![stem])?;
+            txn.commit(&engine.clock().rfc3339(), vec![stem])?;
             Ok::<_, crate::Error>(())
         })
         .await

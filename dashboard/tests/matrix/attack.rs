@@ -216,8 +216,7 @@ fn truth() -> Truth {
         let cell = (f.rule.clone(), f.member_state.clone().unwrap_or_default());
         *truth.entry(("need-to-know".into(), Some(year))).or_default().entry(cell).or_default() += 1;
     }
-    let store = custos_engine::store::Store::open(&w.state.store_dir).unwrap();
-    let plain = w.rt.block_on(Grids::load(&store, &data, 1)).unwrap();
+    let plain = w.rt.block_on(Grids::load(&w.state.engine().unwrap(), &data, 1)).unwrap();
     let grids = [&plain.deadlines, &plain.performance]
         .into_iter()
         .chain(plain.breaches.values())
@@ -421,12 +420,12 @@ fn bisecting_a_window_learns_nothing_finer_than_a_year() {
 fn the_annual_report_publishes_the_dashboards_grids() {
     use custos_reports::report::{self, ReportKind};
     let w = world();
-    let store = custos_engine::store::Store::open(&w.state.store_dir).unwrap();
+    let engine = w.state.engine().unwrap();
     let (_, grids) = w.rt.block_on(w.state.grids()).unwrap();
     let mut compared = 0;
     for year in grids.breaches.keys().chain(grids.requests.keys()).copied().collect::<BTreeSet<_>>() {
         let req = report::Request { kind: ReportKind::Annual, year, member_state: None, k: grids.k };
-        let r = w.rt.block_on(report::produce(&store, &req)).unwrap();
+        let r = w.rt.block_on(report::produce(&engine, &req)).unwrap();
         let tables: Vec<_> = r.parts.iter().flat_map(|p| &p.tables).collect();
         for (caption, grid) in [
             ("Breaches by risk and notification", grids.breaches.get(&year)),
