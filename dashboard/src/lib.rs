@@ -15,6 +15,7 @@
 pub mod account;
 pub mod authz;
 pub use custos_reports::data;
+pub mod demo;
 pub mod error;
 pub mod page;
 mod protected;
