@@ -49,9 +49,24 @@ pub mod sql {
     /// Days to answer requests of a year, in bands.
     pub const ANSWER_DISTRIBUTION: &str = include_str!("../sql/answer_distribution.sql");
 
+    /// The latest whole audit's findings, in the order of their events.
+    pub const LATEST_FINDINGS: &str = include_str!("../sql/latest_findings.sql");
+    /// The policy set and time of the latest whole audit.
+    pub const AUDIT_RUNS: &str = include_str!("../sql/audit_runs.sql");
+    /// The member state of every authority.
+    pub const AUTHORITY_STATES: &str = include_str!("../sql/authority_states.sql");
+    /// The Commission's authority.
+    pub const COMMISSION_AUTHORITY: &str = include_str!("../sql/commission_authority.sql");
+    /// The breach register with each controller's member state.
+    pub const BREACH_REGISTER: &str = include_str!("../sql/breach_register.sql");
+    /// The data-subject requests with each controller's member state.
+    pub const REQUEST_REGISTER: &str = include_str!("../sql/request_register.sql");
+    /// The first and last years in which requests were sent.
+    pub const REQUEST_YEARS: &str = include_str!("../sql/request_years.sql");
+
     /// Every production query: the name of its file, its text, and the SQL types of its
     /// parameters `$1`, `$2`, … (for `PREPARE`, as the sqllogictests run them).
-    pub const ALL: [(&str, &str, &[&str]); 10] = [
+    pub const ALL: [(&str, &str, &[&str]); 17] = [
         ("ntk_facts", NTK_FACTS, &[TIMESTAMP, TIMESTAMP]),
         ("case_deadline_facts", CASE_DEADLINE_FACTS, &[TIMESTAMP]),
         ("user_deadline_facts", USER_DEADLINE_FACTS, &[TIMESTAMP]),
@@ -62,6 +77,13 @@ pub mod sql {
         ("benchmark", BENCHMARK, &["BIGINT"]),
         ("usage", USAGE, &[TIMESTAMP, TIMESTAMP]),
         ("answer_distribution", ANSWER_DISTRIBUTION, &["BIGINT"]),
+        ("latest_findings", LATEST_FINDINGS, &[]),
+        ("audit_runs", AUDIT_RUNS, &[]),
+        ("authority_states", AUTHORITY_STATES, &[]),
+        ("commission_authority", COMMISSION_AUTHORITY, &[]),
+        ("breach_register", BREACH_REGISTER, &[]),
+        ("request_register", REQUEST_REGISTER, &[]),
+        ("request_years", REQUEST_YEARS, &[]),
     ];
 
     const TIMESTAMP: &str = "TIMESTAMP WITH TIME ZONE";

@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use custos_engine::Engine;
 use custos_engine::finding::Finding;
 use custos_engine::indicator::{self, Benchmark, Indicators, Options};
+use custos_engine::query::sql;
 use custos_policies::{Policies, Rule};
 use serde_json::{Map, Value};
 
@@ -60,7 +61,7 @@ impl Data {
     pub async fn load(engine: &Engine, as_of: i64) -> Result<Data> {
         let store = engine.store();
         let ctx = custos_engine::query::session(store).await?;
-        let ntk: Vec<Finding> = rows_of(&ctx, "SELECT * FROM ntk_findings ORDER BY ts, event_id, rule")
+        let ntk: Vec<Finding> = rows_of(&ctx, sql::LATEST_FINDINGS)
             .await?
             .into_iter()
             .map(|r| {
@@ -70,44 +71,24 @@ impl Data {
                 })
             })
             .collect::<Result<_>>()?;
-        let audit = rows_of(&ctx, "SELECT policy_hash, CAST(max(run_at) AS VARCHAR) AS run_at FROM ntk_findings GROUP BY policy_hash")
+        let audit = rows_of(&ctx, sql::AUDIT_RUNS)
             .await?
             .into_iter()
             .next()
             .map(|r| (text(&r, "policy_hash"), text(&r, "run_at")));
-        let states: HashMap<String, String> =
-            rows_of(&ctx, "SELECT authority_id, member_state FROM authorities")
-                .await?
-                .iter()
-                .map(|r| (text(r, "authority_id"), text(r, "member_state")))
-                .collect();
-        let commission = rows_of(
-            &ctx,
-            "SELECT authority_id FROM authorities WHERE kind = 'commission' ORDER BY authority_id LIMIT 1",
-        )
-        .await?
-        .first()
-        .map(|r| text(r, "authority_id"));
-        let with_state = |mut rows: Vec<Row>| {
-            for r in &mut rows {
-                let ms = states.get(&text(r, "controller_id")).cloned().unwrap_or_default();
-                r.insert("member_state".into(), Value::String(ms));
-            }
-            rows
-        };
-        let breaches =
-            with_state(rows_of(&ctx, "SELECT * FROM breaches ORDER BY aware_at, breach_id").await?);
-        let requests =
-            with_state(rows_of(&ctx, "SELECT * FROM dsr_requests ORDER BY received_at, request_id").await?);
+        let states: HashMap<String, String> = rows_of(&ctx, sql::AUTHORITY_STATES)
+            .await?
+            .iter()
+            .map(|r| (text(r, "authority_id"), text(r, "member_state")))
+            .collect();
+        let commission =
+            rows_of(&ctx, sql::COMMISSION_AUTHORITY).await?.first().map(|r| text(r, "authority_id"));
+        let breaches = rows_of(&ctx, sql::BREACH_REGISTER).await?;
+        let requests = rows_of(&ctx, sql::REQUEST_REGISTER).await?;
         let deadlines = engine.deadlines(as_of).await?;
 
         // Indicators of every year with requests; benchmarking of the latest.
-        let years = rows_of(
-            &ctx,
-            "SELECT min(local_year(sent_at, 'EU')) AS lo, max(local_year(sent_at, 'EU')) AS hi \
-             FROM cases WHERE procedure = 'request' AND sent_at IS NOT NULL",
-        )
-        .await?;
+        let years = rows_of(&ctx, sql::REQUEST_YEARS).await?;
         let year = |k: &str| years.first().and_then(|r| r.get(k)).and_then(Value::as_i64).map(|y| y as i32);
         let options = Options::scoreboard(as_of);
         let mut indicators = BTreeMap::new();
