@@ -683,3 +683,33 @@ fn only_recorded_reports_are_served_and_verify_names_a_planted_one() {
         assert!(said.iter().any(|p| p.contains(planted)), "verify does not name {planted}: {said:?}");
     }
 }
+
+/// The breach register's clock, completeness and communication are the check's own
+/// findings (BRE-NOTIFY, BRE-CONTENT, BRE-SUBJECTS), never judged again by the dashboard.
+#[test]
+fn the_breach_register_shows_the_checks_findings_and_judges_nothing_itself() {
+    let cookie = login("edps");
+    let (status, _, body) = get("/api/breaches", &cookie);
+    assert_eq!(status, StatusCode::OK);
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let data = world().state.data();
+    let finding = |rule: &str, id: &str| data.deadlines.iter().find(|f| f.rule == rule && f.subject_id == id);
+    let items = v["breaches"].as_array().unwrap();
+    assert!(!items.is_empty(), "{body}");
+    let mut judged = 0;
+    for item in items {
+        let id = item["breach"]["breach_id"].as_str().unwrap();
+        let notify = finding("BRE-NOTIFY", id);
+        assert_eq!(item["notify_due"].as_str(), notify.and_then(|f| f.due_at.as_deref()), "{id}");
+        let complete = item["completeness"] == "complete";
+        assert_eq!(complete, finding("BRE-CONTENT", id).is_none(), "{id}: {item}");
+        let told = item["data_subjects"].as_str().unwrap();
+        assert_eq!(
+            told.starts_with("not communicated"),
+            finding("BRE-SUBJECTS", id).is_some(),
+            "{id}: {item}"
+        );
+        judged += usize::from(notify.is_some()) + usize::from(!complete);
+    }
+    assert!(judged > 0, "no breach shown with a finding: the test would prove nothing");
+}

@@ -79,39 +79,50 @@ pub(super) fn build_breaches(
         .iter()
         .map(|b| {
             let id = text(b, "breach_id");
-            let aware = custos_engine::import::parse_timestamp(&text(b, "aware_at"));
+            // Every verdict on the page is a finding of the check's own rules (BRE-NOTIFY,
+            // BRE-CONTENT, BRE-SUBJECTS): the dashboard computes no period and judges nothing.
+            let finding = |rule: &str| data.deadlines.iter().find(|f| f.rule == rule && f.subject_id == id);
+            let at = |f: &Finding| f.due_at.as_deref().and_then(custos_engine::import::parse_timestamp);
+            let notify = finding("BRE-NOTIFY");
+            let due = notify.and_then(at);
             let notified = custos_engine::import::parse_timestamp(&text(b, "notified_at"));
-            // The 72-hour clock (Regulation 1182/71: the hour of awareness is not counted).
-            let due = data
-                .deadlines
-                .iter()
-                .find(|f| f.rule == "BRE-NOTIFY" && f.subject_id == id)
-                .and_then(|f| f.due_at.as_deref().and_then(custos_engine::import::parse_timestamp))
-                .or_else(|| aware.map(|a| (a / 3_600_000_000 + 1) * 3_600_000_000 + 72 * 3_600_000_000));
             let risk = text(b, "risk");
-            let clock = match (notified, due) {
-                (Some(n), Some(d)) if n <= d => Cell::text(format!("notified in time ({:.0} h before the end)", hours(d - n))).class("green"),
-                (Some(n), Some(d)) => Cell::text(format!("notified {:.0} h late", hours(n - d))).class("red"),
-                (None, _) if risk == "unlikely" => Cell::text("no notification required (risk unlikely)"),
-                (None, Some(d)) if now <= d => Cell::number(hours(d - now), format!("{:.0} h left", hours(d - now))).class("yellow"),
-                (None, Some(d)) => Cell::number(-hours(now - d), format!("{:.0} h overdue", hours(now - d))).class("red"),
+            let clock = match (notify, notified, due) {
+                (Some(f), Some(n), Some(d)) if f.status == "late" => {
+                    Cell::text(format!("notified {:.0} h late", hours(n - d))).class("red")
+                }
+                (Some(f), None, Some(d)) if f.status == "overdue" => {
+                    Cell::number(-hours(now - d), format!("{:.0} h overdue", hours(now - d))).class("red")
+                }
+                (Some(_), None, Some(d)) => {
+                    Cell::number(hours(d - now), format!("{:.0} h left", hours(d - now))).class("yellow")
+                }
+                (None, Some(_), _) => Cell::text("notified in time").class("green"),
+                (None, None, _) if risk == "unlikely" => Cell::text("no notification required (risk unlikely)"),
                 _ => Cell::text("-"),
             };
-            let mut missing: Vec<&str> = ["nature", "consequences", "measures"].into_iter().filter(|k| text(b, k).is_empty()).collect();
-            if notified.is_some() {
-                missing.extend(["approx_subjects", "approx_records"].into_iter().filter(|k| text(b, k).is_empty()));
-            }
-            let subjects = if !text(b, "subjects_notified_at").is_empty() {
-                format!("communicated {}", text(b, "subjects_notified_at"))
-            } else if risk != "high" {
-                "not required (risk not high)".to_owned()
-            } else if !text(b, "subject_exemption").is_empty() {
-                format!("exempted: {}", text(b, "subject_exemption"))
-            } else {
-                "not communicated".to_owned()
+            // Which of the register's fields are empty, to say what BRE-CONTENT found missing.
+            let incomplete = finding("BRE-CONTENT").is_some();
+            let empty: Vec<&str> = ["nature", "consequences", "measures", "approx_subjects", "approx_records"]
+                .into_iter()
+                .filter(|k| text(b, k).is_empty())
+                .collect();
+            let completeness = match (incomplete, empty.is_empty()) {
+                (false, _) => "complete".to_owned(),
+                (true, true) => "incomplete".to_owned(),
+                (true, false) => format!("incomplete; empty: {}", empty.join(", ")),
             };
-            let completeness = if missing.is_empty() { "complete".to_owned() } else { format!("missing: {}", missing.join(", ")) };
-            items.push(json!({"breach": b, "notify_due": due.map(custos_engine::finding::format_micros), "clock": clock.text, "completeness": completeness, "data_subjects": subjects}));
+            let subjects = match finding("BRE-SUBJECTS") {
+                Some(f) => format!("not communicated ({})", f.status),
+                None if !text(b, "subjects_notified_at").is_empty() => {
+                    format!("communicated {}", text(b, "subjects_notified_at"))
+                }
+                None if !text(b, "subject_exemption").is_empty() => {
+                    format!("exempted: {}", text(b, "subject_exemption"))
+                }
+                None => "no communication required".to_owned(),
+            };
+            items.push(json!({"breach": b, "notify_due": notify.and_then(|f| f.due_at.clone()), "clock": clock.text, "completeness": completeness, "data_subjects": subjects}));
             vec![
                 Cell::text(id),
                 Cell::text(text(b, "controller_id")),
@@ -119,7 +130,7 @@ pub(super) fn build_breaches(
                 Cell::time(&text(b, "aware_at"), zone),
                 Cell::text(risk.clone()),
                 clock,
-                Cell::text(completeness).class(if missing.is_empty() { "" } else { "red" }),
+                Cell::text(completeness).class(if incomplete { "red" } else { "" }),
                 Cell::text(subjects),
             ]
         })
