@@ -134,8 +134,8 @@ pub fn compare(events: u64, reps: usize, adhoc_reps: usize) -> Comparison {
         .map(|t| (t.name.to_owned(), json!(absolute(store.paths(t.name).unwrap()))))
         .collect();
     tables.insert(
-        custos_engine::audit::NTK_FINDINGS.into(),
-        json!(absolute(store.latest_paths(custos_engine::audit::NTK_FINDINGS).unwrap())),
+        custos_engine::catalog::NTK_FINDINGS.into(),
+        json!(absolute(store.latest_paths(custos_engine::catalog::NTK_FINDINGS).unwrap())),
     );
     let zones: serde_json::Map<String, Value> = [
         "AT", "BE", "BG", "CY", "CZ", "DE", "DK", "EE", "ES", "FI", "FR", "GR", "HR", "HU", "IE", "IS", "IT",

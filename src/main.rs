@@ -167,7 +167,7 @@ fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     for t in custos_engine::catalog::TABLES {
         println!("  {:<18} {:>10} rows", t.name, s.rows(t.name));
     }
-    println!("  ntk_findings       {:>10} rows", s.rows(custos_engine::audit::NTK_FINDINGS));
+    println!("  ntk_findings       {:>10} rows", s.rows(custos_engine::catalog::NTK_FINDINGS));
     println!("  integrity head     {}", s.head());
     println!("  labelled violations: {}", demo.export.join("labels/violations.csv").display());
     println!("\nDashboard: http://{addr}/  (logins, one per role; also in {}):", demo.logins_file.display());

@@ -60,7 +60,7 @@ pub async fn prepare(dir: &Path, progress: &dyn Fn(&str)) -> Result<Demo> {
         imported = Some(Engine::import(&store, &inputs, &import::Options::default())?);
     }
     let engine = Engine::open(&store)?;
-    if engine.store().rows(custos_engine::audit::NTK_FINDINGS) == 0 {
+    if engine.store().rows(custos_engine::catalog::NTK_FINDINGS) == 0 {
         progress("auditing every access event …");
         let audit = engine.audit(custos_engine::audit::Window::default()).await?;
         engine.record(&audit)?;

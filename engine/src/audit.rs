@@ -32,7 +32,6 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Int32Type, TimestampMicrosecondType};
 use datafusion::prelude::SessionContext;
-use datafusion::scalar::ScalarValue;
 use futures::StreamExt;
 
 use crate::decision::{CaseScene, Judge, Scene, Verdict};
@@ -214,17 +213,13 @@ impl Window {
     }
 }
 
-pub(crate) fn ts_param(v: i64) -> ScalarValue {
-    ScalarValue::TimestampMicrosecond(Some(v), Some("UTC".into()))
-}
-
 /// The facts of every granted event in `window`, as a DataFusion plan.
 pub async fn facts(ctx: &SessionContext, window: Window) -> Result<datafusion::dataframe::DataFrame> {
     let df = ctx.sql(query::sql::NTK_FACTS).await?;
     // Bounds DataFusion's timestamp literals can hold; a window is always given to the plan.
     let from = window.from.unwrap_or(-9_000_000_000_000_000);
     let to = window.to.unwrap_or(9_000_000_000_000_000);
-    Ok(df.with_param_values(vec![ts_param(from), ts_param(to)])?)
+    Ok(df.with_param_values(vec![crate::query::ts_param(from), crate::query::ts_param(to)])?)
 }
 
 /// Judges every granted event of the store in `window`.
@@ -811,27 +806,11 @@ pub fn record(store: &Store, audit: &Audit, judge: &Judge, run_at: i64) -> Resul
     let mut txn = store.begin("audit")?;
     txn.judged(audit.judged.clone());
     let batch = finding::to_batch(&audit.findings, policies.hash(), run_at)?;
-    txn.write(NTK_FINDINGS, Arc::clone(&finding::SCHEMA), &[batch])?;
+    txn.write(crate::catalog::NTK_FINDINGS, Arc::clone(&finding::SCHEMA), &[batch])?;
     let texts = policy_texts(policies)?;
-    txn.write(POLICY_TEXTS, texts.schema(), &[texts])?;
+    txn.write(crate::catalog::POLICY_TEXTS, texts.schema(), &[texts])?;
     txn.commit(&finding::format_micros(run_at), vec![format!("policies {}", policies.hash())])?
         .ok_or_else(|| Error::Internal("the audit wrote nothing".into()))
-}
-
-/// The stored table of need-to-know findings.
-pub const NTK_FINDINGS: &str = "ntk_findings";
-/// The stored table of the texts of every policy set that decided findings.
-pub const POLICY_TEXTS: &str = "policy_texts";
-
-/// The schema of [`POLICY_TEXTS`].
-pub fn policy_texts_schema() -> arrow::datatypes::SchemaRef {
-    let names = ["policy_hash", "id", "article", "title", "effect", "file", "text"];
-    Arc::new(arrow::datatypes::Schema::new(
-        names
-            .iter()
-            .map(|n| arrow::datatypes::Field::new(*n, arrow::datatypes::DataType::Utf8, false))
-            .collect::<Vec<_>>(),
-    ))
 }
 
 fn policy_texts(p: &custos_policies::Policies) -> Result<RecordBatch> {
@@ -840,7 +819,7 @@ fn policy_texts(p: &custos_policies::Policies) -> Result<RecordBatch> {
     };
     let hash: Arc<dyn Array> = Arc::new(StringArray::from_iter_values(p.rules().iter().map(|_| p.hash())));
     Ok(RecordBatch::try_new(
-        policy_texts_schema(),
+        crate::catalog::policy_texts_schema(),
         vec![
             hash,
             col(&|r| &r.id),

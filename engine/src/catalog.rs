@@ -491,6 +491,24 @@ pub fn is_country_code(code: &str) -> bool {
     code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase())
 }
 
+// Derived tables: what Custos itself stores beside IMI's records.
+
+/// The stored table of need-to-know findings.
+pub const NTK_FINDINGS: &str = "ntk_findings";
+/// The stored table of the texts of every policy set that decided findings.
+pub const POLICY_TEXTS: &str = "policy_texts";
+
+/// The schema of [`POLICY_TEXTS`].
+pub fn policy_texts_schema() -> arrow::datatypes::SchemaRef {
+    let names = ["policy_hash", "id", "article", "title", "effect", "file", "text"];
+    std::sync::Arc::new(arrow::datatypes::Schema::new(
+        names
+            .iter()
+            .map(|n| arrow::datatypes::Field::new(*n, arrow::datatypes::DataType::Utf8, false))
+            .collect::<Vec<_>>(),
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

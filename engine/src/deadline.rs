@@ -538,7 +538,7 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
     let producer = tokio::spawn(async move {
         for (sql, kind, takes_as_of) in sources {
             let bound = |df: datafusion::dataframe::DataFrame| match takes_as_of {
-                true => df.with_param_values(vec![crate::audit::ts_param(as_of)]),
+                true => df.with_param_values(vec![crate::query::ts_param(as_of)]),
                 false => Ok(df),
             };
             let stream = match ctx.sql(sql).await.and_then(bound) {

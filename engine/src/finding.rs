@@ -6,7 +6,6 @@ use arrow::array::{
     Array, ArrayRef, AsArray, ListBuilder, RecordBatch, StringArray, StringBuilder, TimestampMicrosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
-use chrono::SecondsFormat;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
@@ -84,12 +83,8 @@ fn micros(t: &Option<String>) -> Option<i64> {
     t.as_deref().and_then(crate::import::parse_timestamp)
 }
 
-/// Formats UTC microseconds as RFC 3339, with fractions of a second only when there are some.
-pub fn format_micros(micros: i64) -> String {
-    let t = chrono::DateTime::from_timestamp_micros(micros).unwrap_or_default();
-    let digits = if micros % 1_000_000 == 0 { SecondsFormat::Secs } else { SecondsFormat::Micros };
-    t.to_rfc3339_opts(digits, true)
-}
+/// Formats UTC microseconds as RFC 3339 (kept beside the parser, in the import).
+pub use crate::import::format_micros;
 
 /// Findings as a record batch of [`SCHEMA`], stamped with the policy hash and run time.
 pub fn to_batch(findings: &[Finding], policy_hash: &str, run_at: i64) -> Result<RecordBatch> {

@@ -30,7 +30,7 @@ use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
-pub use builder::{parse_date, parse_timestamp};
+pub use builder::{format_micros, parse_date, parse_timestamp};
 use reader::Chunk;
 pub use reader::{Format, Limits, Options};
 use refusals::Refusals;

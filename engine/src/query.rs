@@ -89,6 +89,11 @@ pub mod sql {
     const TIMESTAMP: &str = "TIMESTAMP WITH TIME ZONE";
 }
 
+/// An instant (UTC microseconds) as a query parameter: a timestamp with the UTC zone.
+pub fn ts_param(v: i64) -> datafusion::scalar::ScalarValue {
+    datafusion::scalar::ScalarValue::TimestampMicrosecond(Some(v), Some("UTC".into()))
+}
+
 /// A DataFusion session with every table of `store` registered.
 pub async fn session(store: &Store) -> Result<SessionContext> {
     session_with(store, config()).await
@@ -173,15 +178,15 @@ async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionConte
     // Derived tables: the latest audit's findings, and the text of every policy set used.
     register_paths(
         &ctx,
-        crate::audit::NTK_FINDINGS,
-        store.latest_paths(crate::audit::NTK_FINDINGS)?,
+        crate::catalog::NTK_FINDINGS,
+        store.latest_paths(crate::catalog::NTK_FINDINGS)?,
         Arc::clone(&crate::finding::SCHEMA),
     )?;
     register_paths(
         &ctx,
-        crate::audit::POLICY_TEXTS,
-        store.paths(crate::audit::POLICY_TEXTS)?,
-        crate::audit::policy_texts_schema(),
+        crate::catalog::POLICY_TEXTS,
+        store.paths(crate::catalog::POLICY_TEXTS)?,
+        crate::catalog::policy_texts_schema(),
     )?;
     let domains = effective_domains(store)?;
     ctx.register_table("domains", Arc::new(MemTable::try_new(domains.schema(), vec![vec![domains]])?))?;

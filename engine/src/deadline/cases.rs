@@ -81,7 +81,7 @@ impl CaseLookups {
                  WHERE role = 'responding' AND joined_at <= $1",
             )
             .await?
-            .with_param_values(vec![crate::audit::ts_param(as_of)])?
+            .with_param_values(vec![crate::query::ts_param(as_of)])?
             .execute_stream()
             .await?;
         while let Some(batch) = stream.next().await {

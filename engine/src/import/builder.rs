@@ -26,6 +26,15 @@ pub fn parse_timestamp(s: &str) -> Option<i64> {
     timestamp(s).ok()
 }
 
+/// Formats UTC microseconds as RFC 3339, with fractions of a second only when there are some:
+/// what [`parse_timestamp`] reads back.
+pub fn format_micros(micros: i64) -> String {
+    let t = DateTime::from_timestamp_micros(micros).unwrap_or_default();
+    let digits =
+        if micros % 1_000_000 == 0 { chrono::SecondsFormat::Secs } else { chrono::SecondsFormat::Micros };
+    t.to_rfc3339_opts(digits, true)
+}
+
 /// The UTC days at whose end (23:59:60 UTC) a leap second was inserted, since 1990
 /// (IERS Bulletin C; none has been announced since the one of 31 December 2016).
 const LEAP_SECOND_DAYS: [&str; 12] = [

@@ -565,7 +565,7 @@ pub fn plausible(file: &str, table: &'static Table, chunk: &mut Chunk, bounds: B
     let fail = |row: usize, column: &str, value: String, problem: String| {
         (row, InputError::at(file, chunk.origins.at(row), problem).column(column).value(&value))
     };
-    let show = |micros: i64| crate::finding::format_micros(micros);
+    let show = |micros: i64| super::builder::format_micros(micros);
     for (i, column) in table.columns.iter().enumerate() {
         let array = batch.column(i);
         match column.kind {
