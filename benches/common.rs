@@ -45,7 +45,7 @@ pub fn export(events: u64) -> PathBuf {
 pub fn export_at(events: u64, scale: f64) -> PathBuf {
     let dir = data_dir().join(format!("export-{events}-{scale}"));
     // An export generated before its answer key said what it is would be refused by import.
-    if !custos_engine::synthetic::is_answer_key(&dir.join("labels")) {
+    if !custos_engine::import::is_answer_key(&dir.join("labels")) {
         eprintln!("generating {events} events at scale {scale} into {} …", dir.display());
         let mut c = custos();
         c.args(["generate", "--out", dir.to_str().unwrap(), "--seed", "42"]);

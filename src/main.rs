@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use anyhow::Context;
 use clap::Parser;
-use custos_engine::{Error, finding::Finding, import, indicator, store::Store, synthetic};
+use custos_engine::{Error, finding::Finding, import, indicator, store::Store};
 
 mod analytics;
 mod args;
@@ -76,7 +76,7 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let GenerateArgs { out, seed, scale, events } = args;
     let started = Instant::now();
     progress(&format!("generating into {} …", out.display()));
-    let s = synthetic::generate(&out, &synthetic::Params { seed, scale, events })?;
+    let s = custos_synthetic::generate(&out, &custos_synthetic::Params { seed, scale, events })?;
     for (table, rows) in &s.rows {
         println!("{table:<18} {rows:>12} rows");
     }

@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use custos_engine::{Engine, import, store::Store, synthetic};
+use custos_engine::{Engine, import, store::Store};
 
 use crate::account::{Accounts, LEGACY, ROLES};
 use crate::error::{Error, Result};
@@ -55,7 +55,7 @@ pub async fn prepare(dir: &Path, progress: &dyn Fn(&str)) -> Result<Demo> {
     let mut imported = None;
     if !store.join("manifest.jsonl").exists() {
         progress(&format!("generating a sample IMI export in {} …", export.display()));
-        synthetic::generate(&export, &synthetic::Params::default())?;
+        custos_synthetic::generate(&export, &custos_synthetic::Params::default())?;
         let inputs = import::inputs(std::slice::from_ref(&export), None)?;
         imported = Some(Engine::import(&store, &inputs, &import::Options::default())?);
     }

@@ -31,8 +31,8 @@ fn world() -> &'static World {
         let dir = tempfile::tempdir().unwrap();
         let export = dir.path().join("export");
         let store_dir = dir.path().join("store");
-        let params = custos_engine::synthetic::Params { seed: 3, scale: 0.01, events: Some(60_000) };
-        custos_engine::synthetic::generate(&export, &params).unwrap();
+        let params = custos_synthetic::Params { seed: 3, scale: 0.01, events: Some(60_000) };
+        custos_synthetic::generate(&export, &params).unwrap();
         let inputs = custos_engine::import::inputs(std::slice::from_ref(&export), None).unwrap();
         custos_engine::import::import(&store_dir, &inputs, "2026-07-01T00:00:00Z").unwrap();
         let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();

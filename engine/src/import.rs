@@ -31,6 +31,20 @@ use parquet::basic::{Compression, ZstdLevel};
 use parquet::file::properties::WriterProperties;
 
 pub use builder::{format_micros, parse_date, parse_timestamp};
+
+/// What `labels/about.json` says it is: the answer key of a generated export (`custos
+/// generate`), which an import of the export's directory leaves out (see [`is_answer_key`]).
+pub const ANSWER_KEY: &str = "custos-generate answer key";
+
+/// Whether `dir` is the answer key `custos generate` wrote beside an export: a directory
+/// `labels` whose `about.json` says so.
+pub fn is_answer_key(dir: &Path) -> bool {
+    dir.file_name().is_some_and(|n| n == "labels")
+        && std::fs::read(dir.join("about.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+            .is_some_and(|v| v["kind"] == ANSWER_KEY)
+}
 use reader::Chunk;
 pub use reader::{Format, Limits, Options};
 use refusals::Refusals;
@@ -39,7 +53,6 @@ use validate::{Digester, Digests, KeyIndex, References};
 use crate::catalog::{self, Partition, Table};
 use crate::error::{Error, InputError, Result};
 use crate::store::{HashingFile, Store, Transaction};
-use crate::synthetic;
 
 /// One input file and the table it feeds.
 #[derive(Debug, Clone)]
@@ -73,7 +86,7 @@ pub fn inputs(paths: &[PathBuf], table: Option<&str>) -> Result<Vec<Input>> {
             for entry in entries {
                 let p = entry.path();
                 let kind = entry.file_type().map_err(Error::io(&p))?;
-                if kind.is_dir() && synthetic::is_answer_key(&p) {
+                if kind.is_dir() && is_answer_key(&p) {
                     tracing::warn!(
                         "left out {}: the answer key of `custos generate`, not IMI data",
                         p.display()

@@ -12,8 +12,8 @@
 //!
 //! Modules, in the order data flows through them: [`catalog`] defines the tables,
 //! [`import`] validates input and commits it to the [`store`] (whose [`manifest`] makes it
-//! tamper-evident), [`synthetic`] generates realistic IMI data with labelled violations,
-//! and the store's tables are read with DataFusion.
+//! tamper-evident), and the store's tables are read with DataFusion. The generator of
+//! realistic IMI data with labelled violations is a crate of its own, `custos-synthetic`.
 
 pub mod annex;
 pub mod audit;
@@ -31,7 +31,6 @@ pub mod manifest;
 pub mod period;
 pub mod query;
 pub mod store;
-pub mod synthetic;
 
 pub use engine::{Clock, Engine};
 pub use error::{Error, InputError, Location, Result};

@@ -38,7 +38,7 @@ fn every_policy_file_is_listed_in_the_policy_crate() {
 fn every_need_to_know_rule_is_in_the_rego_peer_the_readme_and_the_generator() {
     let rego = read("benches/peers/ntk.rego");
     let readme = read("README.md");
-    let generator = read("engine/src/synthetic.rs");
+    let generator = read("synthetic/src/lib.rs");
     for id in rules(&Policies::need_to_know().unwrap()) {
         assert!(rego.contains(&format!("broken contains \"{id}\"")), "{id}: not in benches/peers/ntk.rego");
         assert!(readme.contains(&format!("| {id} |")), "{id}: no row in README.md's table");
@@ -49,7 +49,7 @@ fn every_need_to_know_rule_is_in_the_rego_peer_the_readme_and_the_generator() {
 #[test]
 fn every_deadline_rule_is_in_the_readme_the_generator_and_an_edge_fixture() {
     let readme = read("README.md");
-    let generator = read("engine/src/synthetic.rs");
+    let generator = read("synthetic/src/lib.rs");
     let edges = read("tests/it/check.rs");
     for id in rules(&Policies::deadlines().unwrap()) {
         assert!(readme.contains(&format!("| {id} |")), "{id}: no row in README.md's table");

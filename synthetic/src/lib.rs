@@ -21,9 +21,9 @@ use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use rand_distr::{Distribution, LogNormal};
 
-use crate::annex;
-use crate::catalog::EEA;
-use crate::error::{Error, Result};
+use custos_engine::annex;
+use custos_engine::catalog::EEA;
+use custos_engine::{Error, Result};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -643,26 +643,12 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
         "scale": params.scale,
         "events": events,
         "as_of": ts(as_of),
-        "kind": ANSWER_KEY,
+        "kind": custos_engine::import::ANSWER_KEY,
         "note": "violations.csv lists every (rule, subject) a correct check finds as of `as_of` with status overdue, late or unmet; due_soon findings are not violations and are not listed",
     });
     let path = dir.join("labels").join("about.json");
     fs::write(&path, serde_json::to_vec_pretty(&about)?).map_err(Error::io(&path))?;
     Ok(summary)
-}
-
-/// What `labels/about.json` says it is: the answer key of a generated export, which an
-/// import of the export's directory leaves out (see [`is_answer_key`]).
-pub const ANSWER_KEY: &str = "custos-generate answer key";
-
-/// Whether `dir` is the answer key `custos generate` wrote beside an export: a directory
-/// `labels` whose `about.json` says so.
-pub fn is_answer_key(dir: &Path) -> bool {
-    dir.file_name().is_some_and(|n| n == "labels")
-        && fs::read(dir.join("about.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-            .is_some_and(|v| v["kind"] == ANSWER_KEY)
 }
 
 /// Labels USR-DORMANT: every user active at `as_of` whose last granted login (or, without
@@ -675,7 +661,7 @@ fn label_dormant(
     labels: &mut Labels,
     as_of: i64,
 ) -> Result<()> {
-    let calendars = crate::calendar::Calendars::shipped();
+    let calendars = custos_engine::calendar::Calendars::shipped();
     for (u, user) in users.iter().enumerate() {
         if user.deactivated.is_some_and(|d| d <= as_of) {
             continue;
@@ -683,7 +669,7 @@ fn label_dormant(
         let since = last_login[u].map_or(user.registered, |l| l.max(user.registered));
         let since = DateTime::from_timestamp(since, 0).unwrap_or_default();
         let cal = calendars.get(auths[user.authority].ms);
-        let due = crate::period::end(since, crate::period::Length::Months(12), &cal);
+        let due = custos_engine::period::end(since, custos_engine::period::Length::Months(12), &cal);
         if due.timestamp() < as_of {
             labels.add("USR-DORMANT", "user", &user.id)?;
         }
