@@ -638,6 +638,11 @@ impl Transaction {
             rel.push('/');
         }
         rel.push_str(&format!("{}-{n}.parquet", self.txn));
+        self.new_file(rel)
+    }
+
+    /// Creates the new file `rel` of this write, noted in `pending/` before it exists.
+    fn new_file(&mut self, rel: String) -> Result<(String, HashingFile)> {
         self.written.push(rel.clone());
         let written = self.written.clone();
         self.write_note(&written)?;
@@ -656,15 +661,8 @@ impl Transaction {
             return Err(Error::Usage(format!("the store table `{table}` holds no `.{ext}` documents")));
         }
         let n = self.written.len();
-        let rel = format!("{DATA}/{table}/{}-{n}.{ext}", self.txn);
-        self.written.push(rel.clone());
-        let written = self.written.clone();
-        self.write_note(&written)?;
+        let (rel, mut file) = self.new_file(format!("{DATA}/{table}/{}-{n}.{ext}", self.txn))?;
         let path = self.store.root.join(&rel);
-        if let Some(dir) = path.parent() {
-            self.make_dir(dir)?;
-        }
-        let mut file = HashingFile { file: private_file(&path)?, hasher: Sha256::new(), bytes: 0 };
         file.write_all(bytes).map_err(Error::io(&path))?;
         let done = file.finish().map_err(Error::io(&path))?;
         self.add(rel, table, rows, done);

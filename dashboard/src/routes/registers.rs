@@ -48,6 +48,18 @@ pub(super) fn hours(micros: i64) -> f64 {
 pub(super) const BREACHES_INTRO: &str = "Each personal data breach with its 72-hour clock (Regulation 2018/1725 Art. 34), the completeness of its notification and its communication to the data subjects (Art. 35).";
 pub(super) const REQUESTS_INTRO: &str = "Requests of data subjects (Regulation 2018/1725 Arts. 14, 17-24; IMI Art. 19): open ones with the days left, extensions, refusals.";
 
+/// A register's page as a role without detail sees it: the published grid of each year.
+fn protected_register(
+    per_year: &BTreeMap<i32, custos_reports::grid::Grid>,
+    k: u64,
+    params: &BTreeMap<String, String>,
+    (caption, path): (&str, &str),
+    (title, intro, key): (&str, &str, &str),
+) -> Result<Page, AppError> {
+    let (sections, counts) = crate::protected::register(per_year, k, params, caption, path)?;
+    Ok(Page { title: title.into(), intro: intro.into(), sections, json: json!({"counts": counts, key: []}) })
+}
+
 pub(super) fn build_breaches(
     state: &AppState,
     v: &Viewer,
@@ -57,19 +69,13 @@ pub(super) fn build_breaches(
     let data = state.data();
     let mode = stats(state, v);
     if let Some(grids) = grids {
-        let (sections, counts) = crate::protected::register(
+        return protected_register(
             &grids.breaches,
             grids.k,
             params,
-            "Breaches by risk and notification",
-            "/breaches",
-        )?;
-        return Ok(Page {
-            title: "Breach register".into(),
-            intro: BREACHES_INTRO.into(),
-            sections,
-            json: json!({"counts": counts, "breaches": []}),
-        });
+            ("Breaches by risk and notification", "/breaches"),
+            ("Breach register", BREACHES_INTRO, "breaches"),
+        );
     }
     let (shown, counted) = controller_rows(state, v, mode, &data.breaches, false)?;
     let zone = v.zone();
@@ -177,19 +183,13 @@ pub(super) fn build_requests(
     let data = state.data();
     let mode = stats(state, v);
     if let Some(grids) = grids {
-        let (sections, counts) = crate::protected::register(
+        return protected_register(
             &grids.requests,
             grids.k,
             params,
-            "Requests by right and outcome",
-            "/requests",
-        )?;
-        return Ok(Page {
-            title: "Data-subject requests".into(),
-            intro: REQUESTS_INTRO.into(),
-            sections,
-            json: json!({"counts": counts, "requests": []}),
-        });
+            ("Requests by right and outcome", "/requests"),
+            ("Data-subject requests", REQUESTS_INTRO, "requests"),
+        );
     }
     let (shown, counted) = controller_rows(state, v, mode, &data.requests, true)?;
     let zone = v.zone();
