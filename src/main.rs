@@ -260,7 +260,7 @@ fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
         }
     }
     sink.flush()?;
-    if fail_on_findings && audit.findings.iter().any(|f| fail_on.counts(&f.severity)) {
+    if fail_on_findings && audit.findings.iter().any(|f| fail_on.counts(f.severity.as_str())) {
         return Ok(ExitCode::from(1));
     }
     Ok(ExitCode::SUCCESS)
@@ -337,7 +337,9 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     }
     out.flush()?;
     let failed = fail_on_findings
-        && check.findings.iter().any(|f| f.status != "due_soon" && fail_on.counts(&f.policy.severity));
+        && check.findings.iter().any(|f| {
+            f.status != custos_engine::finding::Status::DueSoon && fail_on.counts(&f.policy.severity)
+        });
     // Millions of findings are freed by the process's exit, not one by one.
     std::mem::forget(check);
     if failed {
@@ -576,7 +578,7 @@ fn write_check_summary(
     >;
     let mut cells = Cells::new();
     for f in check.findings.iter() {
-        let key = (f.policy.rule.as_str(), f.status, f.policy.severity.as_str());
+        let key = (f.policy.rule.as_str(), f.status.as_str(), f.policy.severity.as_str());
         let cell = cells.entry(key).or_insert((0, f.policy, Vec::new()));
         cell.0 += 1;
         if cell.2.len() < 3 {

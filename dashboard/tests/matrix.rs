@@ -189,7 +189,9 @@ fn every_role_on_every_route_sees_its_scope_and_nothing_else() {
         let data = world().state.data();
         let ids = |f: &Finding| {
             let mut v = vec![f.user_id.clone().unwrap_or_default(), f.event_id.clone().unwrap_or_default()];
-            if f.subject_kind == "user" || f.subject_kind == "request" {
+            if f.subject_kind == custos_engine::finding::SubjectKind::User
+                || f.subject_kind == custos_engine::finding::SubjectKind::Request
+            {
                 v.push(f.subject_id.clone());
             }
             v

@@ -777,12 +777,12 @@ impl Event<'_> {
     fn finding(&self, judge: &Judge, rule: &str, broken: &[String]) -> Finding {
         Finding {
             rule: rule.to_owned(),
-            status: "unmet".into(),
-            subject_kind: "event".into(),
+            status: crate::finding::Status::Unmet,
+            subject_kind: crate::finding::SubjectKind::Event,
             subject_id: self.id.to_owned(),
             due_at: None,
             legal_ref: judge.policies().rule(rule).map(|r| r.article.clone()).unwrap_or_default(),
-            severity: "violation".into(),
+            severity: crate::finding::Severity::Violation,
             authority_id: Some(self.authority.to_owned()),
             member_state: Some(self.member_state.to_owned()),
             event_id: Some(self.id.to_owned()),

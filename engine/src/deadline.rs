@@ -688,13 +688,14 @@ enum Kind {
 }
 
 impl Kind {
-    /// As findings name it.
-    fn name(self) -> &'static str {
+    /// What a finding about such a subject is about.
+    fn subject(self) -> crate::finding::SubjectKind {
+        use crate::finding::SubjectKind;
         match self {
-            Kind::Breach => "breach",
-            Kind::Case => "case",
-            Kind::Request => "request",
-            Kind::User => "user",
+            Kind::Breach => SubjectKind::Breach,
+            Kind::Case => SubjectKind::Case,
+            Kind::Request => SubjectKind::Request,
+            Kind::User => SubjectKind::User,
         }
     }
 }

@@ -10,15 +10,86 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
 
+/// Where a finding stands. The order of the variants is the order of their texts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Not yet due, but due within the horizon if nothing more happens.
+    DueSoon,
+    /// Done after it was due.
+    Late,
+    /// Not done, and due before the check's instant.
+    Overdue,
+    /// A condition without a deadline, not met (every need-to-know finding).
+    #[default]
+    Unmet,
+}
+
+/// What a finding is about. The order of the variants is the order of their texts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SubjectKind {
+    Breach,
+    Case,
+    /// An access event (need-to-know findings).
+    #[default]
+    Event,
+    /// A data-subject request.
+    Request,
+    /// An IMI user.
+    User,
+}
+
+/// How grave a finding is: `violation` of what the law sets, or `warning` against a Custos
+/// default or a controller's own commitment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Severity {
+    #[default]
+    Violation,
+    Warning,
+}
+
+macro_rules! texts {
+    ($t:ty { $($v:ident => $s:literal),* $(,)? }) => {
+        impl $t {
+            /// As `rules.md` writes it.
+            pub fn as_str(self) -> &'static str {
+                match self { $(<$t>::$v => $s),* }
+            }
+        }
+
+        impl std::fmt::Display for $t {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $t {
+            type Err = String;
+            fn from_str(s: &str) -> std::result::Result<Self, String> {
+                match s {
+                    $($s => Ok(<$t>::$v),)*
+                    other => Err(format!("`{other}`: expected one of {}", [$($s),*].join(", "))),
+                }
+            }
+        }
+    };
+}
+
+texts!(Status { DueSoon => "due_soon", Late => "late", Overdue => "overdue", Unmet => "unmet" });
+texts!(SubjectKind { Breach => "breach", Case => "case", Event => "event", Request => "request", User => "user" });
+texts!(Severity { Violation => "violation", Warning => "warning" });
+
 /// One broken rule about one subject.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Finding {
     /// The rule ID (`NTK-DOMAIN`).
     pub rule: String,
-    /// `overdue`, `late`, `due_soon` or `unmet`.
-    pub status: String,
-    /// `case`, `user`, `request`, `breach` or `event`.
-    pub subject_kind: String,
+    /// Where it stands.
+    pub status: Status,
+    /// What it is about.
+    pub subject_kind: SubjectKind,
     /// The subject's identifier.
     pub subject_id: String,
     /// When the obligation fell due (RFC 3339, UTC); `None` for rules without a deadline.
@@ -26,7 +97,7 @@ pub struct Finding {
     /// The legal reference.
     pub legal_ref: String,
     /// `violation` or `warning`.
-    pub severity: String,
+    pub severity: Severity,
     /// The actor responsible.
     pub authority_id: Option<String>,
     /// Its member state (`EU` for Union actors).
@@ -108,12 +179,12 @@ pub fn to_batch(findings: &[Finding], policy_hash: &str, run_at: i64) -> Result<
     }
     let columns: Vec<ArrayRef> = vec![
         text(&|f| Some(&f.rule)),
-        text(&|f| Some(&f.status)),
-        text(&|f| Some(&f.subject_kind)),
+        text(&|f| Some(f.status.as_str())),
+        text(&|f| Some(f.subject_kind.as_str())),
         text(&|f| Some(&f.subject_id)),
         time(&|f| micros(&f.due_at)),
         text(&|f| Some(&f.legal_ref)),
-        text(&|f| Some(&f.severity)),
+        text(&|f| Some(f.severity.as_str())),
         text(&|f| f.authority_id.as_deref()),
         text(&|f| f.member_state.as_deref()),
         text(&|f| f.event_id.as_deref()),
@@ -128,8 +199,19 @@ pub fn to_batch(findings: &[Finding], policy_hash: &str, run_at: i64) -> Result<
     Ok(RecordBatch::try_new(Arc::clone(&SCHEMA), columns)?)
 }
 
-/// Reads findings back from a record batch of [`SCHEMA`].
-pub fn from_batch(batch: &RecordBatch) -> Vec<Finding> {
+/// Reads findings back from a record batch of [`SCHEMA`]; a status, subject kind or severity
+/// that is none of Custos's is an error, never a default.
+pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Finding>> {
+    fn parse<T: std::str::FromStr<Err = String>>(
+        batch: &RecordBatch,
+        i: usize,
+        row: usize,
+        what: &str,
+    ) -> Result<T> {
+        let a = batch.column(i).as_string::<i32>();
+        let word = if a.is_null(row) { "" } else { a.value(row) };
+        word.parse().map_err(|e: String| crate::Error::Internal(format!("a stored finding's {what}: {e}")))
+    }
     let text = |i: usize, row: usize| -> Option<String> {
         let a = batch.column(i).as_string::<i32>();
         (!a.is_null(row)).then(|| a.value(row).to_owned())
@@ -140,24 +222,27 @@ pub fn from_batch(batch: &RecordBatch) -> Vec<Finding> {
     };
     let lists = batch.column(13).as_list::<i32>();
     (0..batch.num_rows())
-        .map(|row| Finding {
-            rule: text(0, row).unwrap_or_default(),
-            status: text(1, row).unwrap_or_default(),
-            subject_kind: text(2, row).unwrap_or_default(),
-            subject_id: text(3, row).unwrap_or_default(),
-            due_at: time(4, row),
-            legal_ref: text(5, row).unwrap_or_default(),
-            severity: text(6, row).unwrap_or_default(),
-            authority_id: text(7, row),
-            member_state: text(8, row),
-            event_id: text(9, row),
-            user_id: text(10, row),
-            case_id: text(11, row),
-            ts: time(12, row),
-            policies: (!lists.is_null(row))
-                .then(|| lists.value(row).as_string::<i32>().iter().flatten().map(str::to_owned).collect()),
-            default_period: text(14, row),
-            detail: None,
+        .map(|row| {
+            Ok(Finding {
+                rule: text(0, row).unwrap_or_default(),
+                status: parse(batch, 1, row, "status")?,
+                subject_kind: parse(batch, 2, row, "subject kind")?,
+                subject_id: text(3, row).unwrap_or_default(),
+                due_at: time(4, row),
+                legal_ref: text(5, row).unwrap_or_default(),
+                severity: parse(batch, 6, row, "severity")?,
+                authority_id: text(7, row),
+                member_state: text(8, row),
+                event_id: text(9, row),
+                user_id: text(10, row),
+                case_id: text(11, row),
+                ts: time(12, row),
+                policies: (!lists.is_null(row)).then(|| {
+                    lists.value(row).as_string::<i32>().iter().flatten().map(str::to_owned).collect()
+                }),
+                default_period: text(14, row),
+                detail: None,
+            })
         })
         .collect()
 }
@@ -185,12 +270,12 @@ mod tests {
     fn findings_survive_arrow() {
         let f = Finding {
             rule: "NTK-DOMAIN".into(),
-            status: "unmet".into(),
-            subject_kind: "event".into(),
+            status: Status::Unmet,
+            subject_kind: SubjectKind::Event,
             subject_id: "E1".into(),
             due_at: None,
             legal_ref: "IMI Reg. Art. 9(3)-(4)".into(),
-            severity: "violation".into(),
+            severity: Severity::Violation,
             authority_id: Some("A-DE-1".into()),
             member_state: Some("DE".into()),
             event_id: Some("E1".into()),
@@ -202,6 +287,6 @@ mod tests {
             detail: None,
         };
         let batch = to_batch(std::slice::from_ref(&f), "abc", 0).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(from_batch(&batch), vec![f]);
+        assert_eq!(from_batch(&batch).unwrap(), vec![f]);
     }
 }

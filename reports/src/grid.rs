@@ -199,14 +199,18 @@ impl Counted {
 /// A finding's rule as a row names it: a warning (a Custos default or a controller's own
 /// commitment) says so, so that it is never read as a violation of the law.
 pub fn with_severity(f: &Finding) -> String {
-    if f.severity == "warning" { format!("{} (warning)", f.rule) } else { f.rule.clone() }
+    if f.severity == custos_engine::finding::Severity::Warning {
+        format!("{} (warning)", f.rule)
+    } else {
+        f.rule.clone()
+    }
 }
 
 /// Deadline findings of the kind `counted` by rule (warnings named) and status.
 pub fn deadline_grid(deadlines: &[Finding], counted: Counted, k: u64) -> Grid {
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
     for f in deadlines.iter().filter(|f| Counted::of(&f.rule) == Some(counted)) {
-        *counts.entry((with_severity(f), f.status.clone())).or_default() += 1;
+        *counts.entry((with_severity(f), f.status.to_string())).or_default() += 1;
     }
     let name = if counted == Counted::Persons { "deadlines" } else { "performance" };
     Grid { name, rows_are: "rule", cols_are: "status", year: None, table: pivot(&counts, k) }
@@ -229,7 +233,11 @@ fn notification(b: &Row, late: &BTreeMap<String, &str>) -> &'static str {
 pub fn breach_grid(breaches: &[&Row], deadlines: &[Finding], period: &Period, k: u64) -> Grid {
     let late: BTreeMap<String, &str> = deadlines
         .iter()
-        .filter(|f| f.rule == "BRE-NOTIFY" && (f.status == "late" || f.status == "overdue"))
+        .filter(|f| {
+            f.rule == "BRE-NOTIFY"
+                && (f.status == custos_engine::finding::Status::Late
+                    || f.status == custos_engine::finding::Status::Overdue)
+        })
         .map(|f| (f.subject_id.clone(), f.severity.as_str()))
         .collect();
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();

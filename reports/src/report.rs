@@ -383,10 +383,10 @@ pub async fn build(engine: &Engine, data: &Data, req: &Request) -> crate::Result
             .iter()
             .filter(|f| f.rule.starts_with("RET-") && mine(f.member_state.as_deref().unwrap_or("")))
         {
-            if f.status == "late" && !period.holds_opt(&f.due_at) {
+            if f.status == custos_engine::finding::Status::Late && !period.holds_opt(&f.due_at) {
                 continue;
             }
-            *counts.entry((with_severity(f), f.status.clone())).or_default() += 1;
+            *counts.entry((with_severity(f), f.status.to_string())).or_default() += 1;
         }
         part.tables.push(counts_table("Retention findings by rule and status", "rule", &counts, 1));
         parts.push(part);
@@ -405,7 +405,7 @@ pub async fn build(engine: &Engine, data: &Data, req: &Request) -> crate::Result
         let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
         for f in data.deadlines.iter().filter(|f| {
             f.rule.starts_with("USR-")
-                && f.status != "due_soon"
+                && f.status != custos_engine::finding::Status::DueSoon
                 && mine(f.member_state.as_deref().unwrap_or(""))
         }) {
             *counts.entry((with_severity(f), f.member_state.clone().unwrap_or_default())).or_default() += 1;
@@ -434,7 +434,8 @@ pub async fn build(engine: &Engine, data: &Data, req: &Request) -> crate::Result
                 && period.holds_opt(&f.due_at)
                 && mine(f.member_state.as_deref().unwrap_or(""))
         }) {
-            *counts.entry((f.member_state.clone().unwrap_or_default(), f.status.clone())).or_default() += 1;
+            *counts.entry((f.member_state.clone().unwrap_or_default(), f.status.to_string())).or_default() +=
+                1;
         }
         part.tables.push(counts_table(
             "RT-LATE findings by member state and status",
@@ -522,7 +523,7 @@ pub async fn build(engine: &Engine, data: &Data, req: &Request) -> crate::Result
         let ids: BTreeSet<String> = requests.iter().map(|r| text(r, "request_id")).collect();
         let mut met: BTreeMap<(String, String), u64> = BTreeMap::new();
         for f in data.deadlines.iter().filter(|f| f.rule.starts_with("DSR-") && ids.contains(&f.subject_id)) {
-            *met.entry((with_severity(f), f.status.clone())).or_default() += 1;
+            *met.entry((with_severity(f), f.status.to_string())).or_default() += 1;
         }
         part.tables.push(counts_table("Request deadlines missed, by rule and status", "rule", &met, k));
         parts.push(part);

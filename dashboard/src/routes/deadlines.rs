@@ -23,11 +23,14 @@ pub(super) fn build_deadlines(
     let severity = q(params, "severity");
     let selected = |f: &&Finding| {
         (rule.is_empty() || f.rule == rule)
-            && (status.is_empty() || f.status == status)
+            && (status.is_empty() || f.status.as_str() == status)
             && (actor.is_empty() || opt(&f.authority_id) == actor)
-            && (severity.is_empty() || f.severity == severity)
+            && (severity.is_empty() || f.severity.as_str() == severity)
     };
-    let personal = |f: &Finding| f.subject_kind == "user" || f.subject_kind == "request";
+    let personal = |f: &Finding| {
+        f.subject_kind == custos_engine::finding::SubjectKind::User
+            || f.subject_kind == custos_engine::finding::SubjectKind::Request
+    };
     // A filter on an actor asks about actors: counted from the records the viewer may see in
     // detail only, so that out of scope and unknown look the same.
     let counted: Vec<&Finding> = data
@@ -55,8 +58,8 @@ pub(super) fn build_deadlines(
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
     let mut by_severity: BTreeMap<(String, String), u64> = BTreeMap::new();
     for f in &counted {
-        *counts.entry((f.rule.clone(), f.status.clone())).or_default() += 1;
-        *by_severity.entry((f.severity.clone(), f.status.clone())).or_default() += 1;
+        *counts.entry((f.rule.clone(), f.status.to_string())).or_default() += 1;
+        *by_severity.entry((f.severity.to_string(), f.status.to_string())).or_default() += 1;
     }
     let (table, counts_json) =
         count_table("Deadline findings per rule and status", "rule", &counts, mode, state.k, &|r, s| {
@@ -81,8 +84,9 @@ pub(super) fn build_deadlines(
             let age = due.map(|d| (now - d) as f64 / 86_400_000_000.0);
             vec![
                 Cell::text(f.rule.clone()).link(format!("/policies/{}", f.rule)),
-                Cell::text(f.status.clone()).class(if f.status == "overdue" { "overdue" } else { "" }),
-                Cell::text(f.severity.clone()),
+                Cell::text(f.status.to_string())
+                    .class(if f.status == custos_engine::finding::Status::Overdue { "overdue" } else { "" }),
+                Cell::text(f.severity.to_string()),
                 Cell::text(match &f.detail {
                     Some(d) => format!("{} {} ({d})", f.subject_kind, f.subject_id),
                     None => format!("{} {}", f.subject_kind, f.subject_id),

@@ -24,8 +24,10 @@ pub(super) fn build_overview(
         .iter()
         .filter(|f| countable(state, v, mode, opt(&f.member_state), opt(&f.authority_id)))
         .collect();
-    let overdue = deadlines.iter().filter(|f| f.status == "overdue").count() as u64;
-    let due_soon = deadlines.iter().filter(|f| f.status == "due_soon").count() as u64;
+    let overdue =
+        deadlines.iter().filter(|f| f.status == custos_engine::finding::Status::Overdue).count() as u64;
+    let due_soon =
+        deadlines.iter().filter(|f| f.status == custos_engine::finding::Status::DueSoon).count() as u64;
     let breaches = data
         .breaches
         .iter()

@@ -94,10 +94,10 @@ pub(super) fn build_breaches(
             let notified = custos_engine::import::parse_timestamp(&text(b, "notified_at"));
             let risk = text(b, "risk");
             let clock = match (notify, notified, due) {
-                (Some(f), Some(n), Some(d)) if f.status == "late" => {
+                (Some(f), Some(n), Some(d)) if f.status == custos_engine::finding::Status::Late => {
                     Cell::text(format!("notified {:.0} h late", hours(n - d))).class("red")
                 }
-                (Some(f), None, Some(d)) if f.status == "overdue" => {
+                (Some(f), None, Some(d)) if f.status == custos_engine::finding::Status::Overdue => {
                     Cell::number(-hours(now - d), format!("{:.0} h overdue", hours(now - d))).class("red")
                 }
                 (Some(_), None, Some(d)) => {

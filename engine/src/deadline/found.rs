@@ -15,31 +15,8 @@ use serde::{Serialize, Serializer};
 use super::Kind;
 use crate::finding::{self, Finding};
 
-/// Where a finding stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Status {
-    /// Not yet due, but due within the horizon if nothing more happens.
-    DueSoon,
-    /// Done after it was due.
-    Late,
-    /// Not done, and due before the check's instant.
-    Overdue,
-    /// A condition without a deadline, not met.
-    Unmet,
-}
-
-impl Status {
-    /// As `rules.md` writes it (`due_soon`, `late`, `overdue`, `unmet`): the order of the
-    /// variants is the order of these texts.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::DueSoon => "due_soon",
-            Status::Late => "late",
-            Status::Overdue => "overdue",
-            Status::Unmet => "unmet",
-        }
-    }
-}
+pub use crate::finding::Status;
+use crate::finding::{Severity, SubjectKind};
 
 /// A stretch of [`Findings::text`].
 #[derive(Debug, Clone, Copy)]
@@ -71,10 +48,10 @@ struct Found {
 pub struct FindingRef<'a> {
     /// The policy that decided it, with its rule ID, article, severity and default period.
     pub policy: &'a Rule,
-    /// `overdue`, `late`, `due_soon` or `unmet`.
-    pub status: &'static str,
-    /// `case`, `user`, `request` or `breach`.
-    pub subject_kind: &'static str,
+    /// Where it stands.
+    pub status: Status,
+    /// What it is about.
+    pub subject_kind: SubjectKind,
     /// The subject's identifier.
     pub subject_id: &'a str,
     /// When the obligation fell due (UTC microseconds), for rules with a deadline.
@@ -93,17 +70,18 @@ impl FindingRef<'_> {
         let p = self.policy;
         Finding {
             rule: p.rule.clone(),
-            status: self.status.to_owned(),
-            subject_kind: self.subject_kind.to_owned(),
+            status: self.status,
+            subject_kind: self.subject_kind,
             subject_id: self.subject_id.to_owned(),
             due_at: self.due.map(finding::format_micros),
             legal_ref: p.article.clone(),
-            severity: p.severity.clone(),
+            // The policy crate's tests hold every `@severity` to these two words.
+            severity: if p.severity == "warning" { Severity::Warning } else { Severity::Violation },
             authority_id: self.authority_id.map(str::to_owned),
             member_state: self.member_state.map(str::to_owned),
             event_id: None,
             user_id: None,
-            case_id: (self.subject_kind == "case").then(|| self.subject_id.to_owned()),
+            case_id: (self.subject_kind == SubjectKind::Case).then(|| self.subject_id.to_owned()),
             ts: None,
             policies: Some(vec![p.id.clone()]),
             default_period: p.default.clone(),
@@ -179,8 +157,8 @@ impl Findings {
     fn get(&self, f: &Found) -> FindingRef<'_> {
         FindingRef {
             policy: &self.policies.rules()[usize::from(f.policy)],
-            status: f.status.as_str(),
-            subject_kind: f.kind.name(),
+            status: f.status,
+            subject_kind: f.kind.subject(),
             subject_id: self.span(f.subject),
             due: f.due,
             authority_id: f.authority.map(|s| self.span(s)),
