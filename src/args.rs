@@ -13,6 +13,39 @@ use crate::analytics;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+    /// Say more on standard error: `-v` what each step does, `-vv` everything (over `CUSTOS_LOG`).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, conflicts_with = "quiet")]
+    pub verbose: u8,
+    /// Say nothing on standard error but errors: no progress, no warnings (over `CUSTOS_LOG`).
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+impl Cli {
+    /// The log filter the flags ask for, if they ask for one.
+    pub fn log_filter(&self) -> Option<&'static str> {
+        match (self.quiet, self.verbose) {
+            (true, _) => Some("error"),
+            (false, 0) => None,
+            (false, 1) => Some("info"),
+            (false, _) => Some("debug"),
+        }
+    }
+}
+
+/// What `custos --version` says: the version, and the hash of each built-in policy set, so
+/// that a finding's `policy_hash` can be matched with the binary that applies it.
+pub fn long_version() -> String {
+    let hash = |set: Result<custos_policies::Policies, custos_policies::Error>| {
+        set.map_or_else(|e| format!("unreadable: {e}"), |p| p.hash().to_owned())
+    };
+    format!(
+        "{}\nneed-to-know policies {}\ndeadline policies     {}\nview policies         {}",
+        env!("CARGO_PKG_VERSION"),
+        hash(custos_policies::Policies::need_to_know()),
+        hash(custos_policies::Policies::deadlines()),
+        hash(custos_policies::Policies::views()),
+    )
 }
 
 #[derive(Subcommand)]

@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use anyhow::Context;
-use clap::Parser;
+
 use custos_engine::{Error, finding::Finding, import, indicator, store::Store};
 
 mod analytics;
@@ -15,13 +15,23 @@ mod args;
 use args::*;
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG").unwrap_or_else(|_| "warn".into()),
-        )
-        .with_writer(std::io::stderr)
-        .init();
-    let cli = Cli::parse();
+    use clap::{CommandFactory, FromArgMatches};
+    // Made once per process: clap keeps it for as long as the process runs.
+    let version: &'static str = Box::leak(long_version().into_boxed_str());
+    let matches = Cli::command().long_version(version).get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    // `--quiet` and `--verbose` over `CUSTOS_LOG`, over the default (warnings); colours only on
+    // a terminal, and never with `NO_COLOR` (https://no-color.org).
+    let filter = match cli.log_filter() {
+        Some(level) => tracing_subscriber::EnvFilter::new(level),
+        None => tracing_subscriber::EnvFilter::try_from_env("CUSTOS_LOG").unwrap_or_else(|_| "warn".into()),
+    };
+    let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+    QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colour).with_writer(std::io::stderr).init();
     match custos_engine::query::environment().map_err(anyhow::Error::from).and_then(|_| run(cli)) {
         Ok(code) => code,
         Err(e) => {
@@ -48,8 +58,11 @@ fn chrono_now() -> String {
     custos_engine::manifest::rfc3339(d.as_secs() as i64)
 }
 
+/// `--quiet` was given.
+static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
 fn progress(msg: &str) {
-    if std::io::stderr().is_terminal() {
+    if std::io::stderr().is_terminal() && !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
         eprintln!("{msg}");
     }
 }

@@ -5,6 +5,7 @@ mod analytics;
 mod audit;
 mod browser;
 mod check;
+mod cli;
 mod generate;
 mod hostile;
 mod import;
