@@ -205,8 +205,8 @@ fn every_role_on_every_route_sees_its_scope_and_nothing_else() {
             .filter(|s| !s.is_empty() && !inside.contains(s))
             .collect();
         for r in &data.requests {
-            let ms = r["member_state"].as_str().unwrap_or_default();
-            let ctl = r["controller_id"].as_str().unwrap_or_default();
+            let ms = r.member_state.as_str();
+            let ctl = r.controller_id.as_str();
             let mine = match name {
                 "edps" => ms == "EU",
                 "dpa-de" => ms == "DE",
@@ -214,7 +214,7 @@ fn every_role_on_every_route_sees_its_scope_and_nothing_else() {
                 _ => false,
             };
             if !mine {
-                out_of_scope.insert(r["subject_ref"].as_str().unwrap_or_default().to_owned());
+                out_of_scope.insert(r.subject_ref.clone());
             }
         }
         out_of_scope.remove("");

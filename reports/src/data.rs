@@ -12,6 +12,7 @@ use custos_engine::Engine;
 use custos_engine::finding::Finding;
 use custos_engine::indicator::{self, Benchmark, Indicators, Options};
 use custos_engine::query::sql;
+use custos_engine::register::{Breach, Request};
 use custos_policies::{Policies, Rule};
 use serde_json::{Map, Value};
 
@@ -32,10 +33,10 @@ pub struct Data {
     pub audit: Option<(String, String)>,
     /// Deadline findings as of [`Data::as_of`].
     pub deadlines: Vec<Finding>,
-    /// Breaches, with their controller's member state in `member_state`.
-    pub breaches: Vec<Row>,
+    /// Breaches, with their controller's member state.
+    pub breaches: Vec<Breach>,
     /// Data-subject requests, with `member_state`.
-    pub requests: Vec<Row>,
+    pub requests: Vec<Request>,
     /// Member state of every authority.
     pub states: HashMap<String, String>,
     /// The Commission's authority (the first of kind `commission` by identifier), whose DPO
@@ -83,8 +84,8 @@ impl Data {
             .collect();
         let commission =
             rows_of(&ctx, sql::COMMISSION_AUTHORITY).await?.first().map(|r| text(r, "authority_id"));
-        let breaches = rows_of(&ctx, sql::BREACH_REGISTER).await?;
-        let requests = rows_of(&ctx, sql::REQUEST_REGISTER).await?;
+        let breaches = records(rows_of(&ctx, sql::BREACH_REGISTER).await?, "a breach of the register")?;
+        let requests = records(rows_of(&ctx, sql::REQUEST_REGISTER).await?, "a data-subject request")?;
         let deadlines = engine.deadlines(as_of).await?;
 
         // Indicators of every year with requests; benchmarking of the latest.
@@ -139,6 +140,16 @@ impl Data {
             rules,
         })
     }
+}
+
+/// `rows` as typed records; a row that is not one is an error naming `what`, never dropped.
+fn records<T: serde::de::DeserializeOwned>(rows: Vec<Row>, what: &str) -> Result<Vec<T>> {
+    rows.into_iter()
+        .map(|r| {
+            serde_json::from_value(Value::Object(r))
+                .map_err(|e| Error::Record { what: format!("{what} of the store"), cause: e.to_string() })
+        })
+        .collect()
 }
 
 /// The text of column `k` of `r` (empty when null).

@@ -30,7 +30,9 @@ use custos_engine::disclosure::{self, Counts, Protected};
 use custos_engine::finding::Finding;
 use serde::Serialize;
 
-use crate::data::{Data, Row, text};
+use custos_engine::register::{Breach, Request};
+
+use crate::data::Data;
 use crate::report::{Period, ReportKind};
 
 /// One published table: what its rows and columns are, the year it counts, and its values
@@ -95,9 +97,9 @@ impl Grids {
     /// that year's end, as the annual report for the year is.
     pub async fn load(engine: &Engine, data: &Data, k: u64) -> crate::Result<Grids> {
         let mut breaches = BTreeMap::new();
-        for year in years(data.breaches.iter().map(|b| text(b, "aware_at"))) {
+        for year in years(data.breaches.iter().map(|b| b.aware_at.clone())) {
             let period = Period::of(ReportKind::Annual, year)?;
-            let rows: Vec<&Row> = data.breaches.iter().collect();
+            let rows: Vec<&Breach> = data.breaches.iter().collect();
             let grid = if period.to == data.as_of {
                 breach_grid(&rows, &data.deadlines, &period, k)
             } else {
@@ -106,9 +108,9 @@ impl Grids {
             breaches.insert(year, Grid { year: Some(year), ..grid });
         }
         let mut requests = BTreeMap::new();
-        for year in years(data.requests.iter().map(|r| text(r, "received_at"))) {
+        for year in years(data.requests.iter().map(|r| r.received_at.clone())) {
             let period = Period::of(ReportKind::Annual, year)?;
-            let rows: Vec<&Row> = data.requests.iter().collect();
+            let rows: Vec<&Request> = data.requests.iter().collect();
             requests.insert(year, Grid { year: Some(year), ..request_grid(&rows, &period, k) });
         }
         Ok(Grids {
@@ -218,10 +220,10 @@ pub fn deadline_grid(deadlines: &[Finding], counted: Counted, k: u64) -> Grid {
 
 /// How a breach's notification stands, judged by the `BRE-NOTIFY` findings of `deadlines`:
 /// a late notification with reasons is a warning (the supervisor judges the delay).
-fn notification(b: &Row, late: &BTreeMap<String, &str>) -> &'static str {
-    if text(b, "risk") == "unlikely" {
+fn notification(b: &Breach, late: &BTreeMap<String, &str>) -> &'static str {
+    if b.risk == "unlikely" {
         "not required"
-    } else if let Some(severity) = late.get(&text(b, "breach_id")) {
+    } else if let Some(severity) = late.get(&b.breach_id) {
         if *severity == "warning" { "late, with reasons (warning)" } else { "late or not notified" }
     } else {
         "within 72 hours"
@@ -230,7 +232,7 @@ fn notification(b: &Row, late: &BTreeMap<String, &str>) -> &'static str {
 
 /// The breaches of `breaches` the controllers became aware of in `period`, by risk and
 /// notification as the deadline findings `deadlines` (judged as of the period's end) have it.
-pub fn breach_grid(breaches: &[&Row], deadlines: &[Finding], period: &Period, k: u64) -> Grid {
+pub fn breach_grid(breaches: &[&Breach], deadlines: &[Finding], period: &Period, k: u64) -> Grid {
     let late: BTreeMap<String, &str> = deadlines
         .iter()
         .filter(|f| {
@@ -241,8 +243,8 @@ pub fn breach_grid(breaches: &[&Row], deadlines: &[Finding], period: &Period, k:
         .map(|f| (f.subject_id.clone(), f.severity.as_str()))
         .collect();
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for b in breaches.iter().filter(|b| period.holds(&text(b, "aware_at"))) {
-        *counts.entry((text(b, "risk"), notification(b, &late).to_owned())).or_default() += 1;
+    for b in breaches.iter().filter(|b| period.holds(&b.aware_at)) {
+        *counts.entry((b.risk.clone(), notification(b, &late).to_owned())).or_default() += 1;
     }
     Grid {
         name: "breaches",
@@ -255,11 +257,11 @@ pub fn breach_grid(breaches: &[&Row], deadlines: &[Finding], period: &Period, k:
 
 /// The requests of `requests` received in `period`, by right and outcome (`open` while
 /// none is recorded).
-pub fn request_grid(requests: &[&Row], period: &Period, k: u64) -> Grid {
+pub fn request_grid(requests: &[&Request], period: &Period, k: u64) -> Grid {
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for r in requests.iter().filter(|r| period.holds(&text(r, "received_at"))) {
-        let outcome = if text(r, "outcome").is_empty() { "open".to_owned() } else { text(r, "outcome") };
-        *counts.entry((text(r, "right"), outcome)).or_default() += 1;
+    for r in requests.iter().filter(|r| period.holds(&r.received_at)) {
+        let outcome = r.outcome.clone().unwrap_or_else(|| "open".to_owned());
+        *counts.entry((r.right.clone(), outcome)).or_default() += 1;
     }
     Grid { name: "requests", rows_are: "right", cols_are: "outcome", year: None, table: pivot(&counts, k) }
 }

@@ -449,11 +449,8 @@ pub async fn build(engine: &Engine, data: &Data, req: &Request) -> crate::Result
     // Breaches and data-subject requests.
     {
         let mut part = Part::new("Personal data breaches");
-        let breaches: Vec<_> = data
-            .breaches
-            .iter()
-            .filter(|b| period.holds(&text(b, "aware_at")) && mine(&text(b, "member_state")))
-            .collect();
+        let breaches: Vec<_> =
+            data.breaches.iter().filter(|b| period.holds(&b.aware_at) && mine(&b.member_state)).collect();
         part.paragraphs.push(format!(
             "Breaches the controllers became aware of from {} (Regulation 2018/1725 Arts. 34, 35).",
             period.describe()
@@ -466,7 +463,7 @@ pub async fn build(engine: &Engine, data: &Data, req: &Request) -> crate::Result
         // supervisors', IMI Art. 21(1)).
         let detailed: Vec<_> = breaches
             .iter()
-            .filter(|b| req.kind == ReportKind::MemberState || text(b, "member_state") == "EU")
+            .filter(|b| req.kind == ReportKind::MemberState || b.member_state == "EU")
             .collect();
         if req.kind != ReportKind::Annual {
             part.tables.push(ReportTable {
@@ -489,18 +486,16 @@ pub async fn build(engine: &Engine, data: &Data, req: &Request) -> crate::Result
                 rows: detailed
                     .iter()
                     .map(|b| {
-                        [
-                            "breach_id",
-                            "controller_id",
-                            "aware_at",
-                            "risk",
-                            "notified_at",
-                            "subjects_notified_at",
-                            "subject_exemption",
+                        let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+                        vec![
+                            b.breach_id.clone(),
+                            b.controller_id.clone(),
+                            b.aware_at.clone(),
+                            b.risk.clone(),
+                            opt(&b.notified_at),
+                            opt(&b.subjects_notified_at),
+                            opt(&b.subject_exemption),
                         ]
-                        .iter()
-                        .map(|k| text(b, k))
-                        .collect()
                     })
                     .collect(),
             });
@@ -513,14 +508,11 @@ pub async fn build(engine: &Engine, data: &Data, req: &Request) -> crate::Result
              outcome, and the deadlines met.",
             period.describe()
         ));
-        let requests: Vec<_> = data
-            .requests
-            .iter()
-            .filter(|r| period.holds(&text(r, "received_at")) && mine(&text(r, "member_state")))
-            .collect();
+        let requests: Vec<_> =
+            data.requests.iter().filter(|r| period.holds(&r.received_at) && mine(&r.member_state)).collect();
         let grid = crate::grid::request_grid(&requests, &period, k);
         part.tables.push(protected_table("Requests by right and outcome", "right", &grid.table));
-        let ids: BTreeSet<String> = requests.iter().map(|r| text(r, "request_id")).collect();
+        let ids: BTreeSet<String> = requests.iter().map(|r| r.request_id.clone()).collect();
         let mut met: BTreeMap<(String, String), u64> = BTreeMap::new();
         for f in data.deadlines.iter().filter(|f| f.rule.starts_with("DSR-") && ids.contains(&f.subject_id)) {
             *met.entry((with_severity(f), f.status.to_string())).or_default() += 1;

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::authz::{Item, Viewer};
-use crate::data::{Row, text};
+
 use crate::error::AppError;
 use crate::page::{Cell, Field, Figure, Page, Section, Table};
 use crate::session;

@@ -28,16 +28,14 @@ pub(super) fn build_overview(
         deadlines.iter().filter(|f| f.status == custos_engine::finding::Status::Overdue).count() as u64;
     let due_soon =
         deadlines.iter().filter(|f| f.status == custos_engine::finding::Status::DueSoon).count() as u64;
-    let breaches = data
-        .breaches
-        .iter()
-        .filter(|b| countable(state, v, mode, &text(b, "member_state"), &text(b, "controller_id")));
-    let open_breaches = breaches.filter(|b| text(b, "notified_at").is_empty()).count() as u64;
+    let breaches =
+        data.breaches.iter().filter(|b| countable(state, v, mode, &b.member_state, &b.controller_id));
+    let open_breaches = breaches.filter(|b| b.notified_at.is_none()).count() as u64;
     let open_requests = data
         .requests
         .iter()
-        .filter(|r| countable(state, v, mode, &text(r, "member_state"), &text(r, "controller_id")))
-        .filter(|r| text(r, "responded_at").is_empty() && text(r, "completed_at").is_empty())
+        .filter(|r| countable(state, v, mode, &r.member_state, &r.controller_id))
+        .filter(|r| r.is_open())
         .count() as u64;
     if mode == Stats::Scoped
         && ntk.is_empty()

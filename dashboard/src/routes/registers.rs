@@ -4,26 +4,26 @@ use super::*;
 
 /// The rows of a table about controllers (breaches, requests) that `v` may see in detail, and
 /// those it may count; refused when it may do neither.
-pub(super) fn controller_rows<'a>(
+pub(super) fn controller_rows<'a, T>(
     state: &AppState,
     v: &Viewer,
     mode: Stats,
-    rows: &'a [Row],
+    rows: &'a [T],
     personal: bool,
-) -> Result<(Vec<&'a Row>, Vec<&'a Row>), AppError> {
-    let scope = |r: &Row| (text(r, "member_state"), text(r, "controller_id"));
-    let shown: Vec<&Row> = rows
+    scope: impl Fn(&T) -> (&str, &str),
+) -> Result<(Vec<&'a T>, Vec<&'a T>), AppError> {
+    let shown: Vec<&T> = rows
         .iter()
         .filter(|r| {
             let (ms, ctl) = scope(r);
-            visible(state, v, &ms, &ctl, personal)
+            visible(state, v, ms, ctl, personal)
         })
         .collect();
-    let counted: Vec<&Row> = rows
+    let counted: Vec<&T> = rows
         .iter()
         .filter(|r| {
             let (ms, ctl) = scope(r);
-            countable(state, v, mode, &ms, &ctl)
+            countable(state, v, mode, ms, ctl)
         })
         .collect();
     if shown.is_empty() && mode == Stats::Scoped && !state.guard.allows(v, &Item::stat("", &v.controller)) {
@@ -77,22 +77,23 @@ pub(super) fn build_breaches(
             ("Breach register", BREACHES_INTRO, "breaches"),
         );
     }
-    let (shown, counted) = controller_rows(state, v, mode, &data.breaches, false)?;
+    let (shown, counted) =
+        controller_rows(state, v, mode, &data.breaches, false, |b| (&b.member_state, &b.controller_id))?;
     let zone = v.zone();
     let now = data.as_of;
     let mut items = Vec::new();
     let rows = shown
         .iter()
         .map(|b| {
-            let id = text(b, "breach_id");
+            let id = b.breach_id.clone();
             // Every verdict on the page is a finding of the check's own rules (BRE-NOTIFY,
             // BRE-CONTENT, BRE-SUBJECTS): the dashboard computes no period and judges nothing.
             let finding = |rule: &str| data.deadlines.iter().find(|f| f.rule == rule && f.subject_id == id);
             let at = |f: &Finding| f.due_at.as_deref().and_then(custos_engine::import::parse_timestamp);
             let notify = finding("BRE-NOTIFY");
             let due = notify.and_then(at);
-            let notified = custos_engine::import::parse_timestamp(&text(b, "notified_at"));
-            let risk = text(b, "risk");
+            let notified = custos_engine::import::parse_timestamp(opt(&b.notified_at));
+            let risk = b.risk.clone();
             let clock = match (notify, notified, due) {
                 (Some(f), Some(n), Some(d)) if f.status == custos_engine::finding::Status::Late => {
                     Cell::text(format!("notified {:.0} h late", hours(n - d))).class("red")
@@ -109,10 +110,16 @@ pub(super) fn build_breaches(
             };
             // Which of the register's fields are empty, to say what BRE-CONTENT found missing.
             let incomplete = finding("BRE-CONTENT").is_some();
-            let empty: Vec<&str> = ["nature", "consequences", "measures", "approx_subjects", "approx_records"]
-                .into_iter()
-                .filter(|k| text(b, k).is_empty())
-                .collect();
+            let empty: Vec<&str> = [
+                ("nature", b.nature.is_none()),
+                ("consequences", b.consequences.is_none()),
+                ("measures", b.measures.is_none()),
+                ("approx_subjects", b.approx_subjects.is_none()),
+                ("approx_records", b.approx_records.is_none()),
+            ]
+            .into_iter()
+            .filter_map(|(k, none)| none.then_some(k))
+            .collect();
             let completeness = match (incomplete, empty.is_empty()) {
                 (false, _) => "complete".to_owned(),
                 (true, true) => "incomplete".to_owned(),
@@ -120,20 +127,20 @@ pub(super) fn build_breaches(
             };
             let subjects = match finding("BRE-SUBJECTS") {
                 Some(f) => format!("not communicated ({})", f.status),
-                None if !text(b, "subjects_notified_at").is_empty() => {
-                    format!("communicated {}", text(b, "subjects_notified_at"))
+                None if b.subjects_notified_at.is_some() => {
+                    format!("communicated {}", opt(&b.subjects_notified_at))
                 }
-                None if !text(b, "subject_exemption").is_empty() => {
-                    format!("exempted: {}", text(b, "subject_exemption"))
+                None if b.subject_exemption.is_some() => {
+                    format!("exempted: {}", opt(&b.subject_exemption))
                 }
                 None => "no communication required".to_owned(),
             };
             items.push(json!({"breach": b, "notify_due": notify.and_then(|f| f.due_at.clone()), "clock": clock.text, "completeness": completeness, "data_subjects": subjects}));
             vec![
                 Cell::text(id),
-                Cell::text(text(b, "controller_id")),
-                Cell::text(text(b, "member_state")),
-                Cell::time(&text(b, "aware_at"), zone),
+                Cell::text(b.controller_id.clone()),
+                Cell::text(b.member_state.clone()),
+                Cell::time(&b.aware_at.clone(), zone),
                 Cell::text(risk.clone()),
                 clock,
                 Cell::text(completeness).class(if incomplete { "red" } else { "" }),
@@ -158,8 +165,8 @@ pub(super) fn build_breaches(
     .arrange("/breaches", params);
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
     for b in &counted {
-        let state_of = if text(b, "notified_at").is_empty() { "not notified" } else { "notified" };
-        *counts.entry((text(b, "risk"), state_of.to_owned())).or_default() += 1;
+        let state_of = if b.notified_at.is_none() { "not notified" } else { "notified" };
+        *counts.entry((b.risk.clone(), state_of.to_owned())).or_default() += 1;
     }
     let (table, counts_json) =
         count_table("Breaches by risk and notification", "risk", &counts, mode, state.k, &|_, _| {
@@ -191,24 +198,25 @@ pub(super) fn build_requests(
             ("Data-subject requests", REQUESTS_INTRO, "requests"),
         );
     }
-    let (shown, counted) = controller_rows(state, v, mode, &data.requests, true)?;
+    let (shown, counted) =
+        controller_rows(state, v, mode, &data.requests, true, |r| (&r.member_state, &r.controller_id))?;
     let zone = v.zone();
     let now = data.as_of;
     let mut items = Vec::new();
     let rows = shown
         .iter()
         .filter(|r| {
-            let open = text(r, "responded_at").is_empty() && text(r, "completed_at").is_empty();
-            open || text(r, "outcome") == "refused" || !text(r, "extension_notified_at").is_empty()
+            let open = r.is_open();
+            open || opt(&r.outcome) == "refused" || r.extension_notified_at.is_some()
         })
         .map(|r| {
-            let id = text(r, "request_id");
+            let id = r.request_id.clone();
             let due = data
                 .deadlines
                 .iter()
                 .find(|f| f.rule == "DSR-RESPOND" && f.subject_id == id)
                 .and_then(|f| f.due_at.clone());
-            let open = text(r, "responded_at").is_empty() && text(r, "completed_at").is_empty();
+            let open = r.is_open();
             let left = due
                 .as_deref()
                 .and_then(custos_engine::import::parse_timestamp)
@@ -216,24 +224,24 @@ pub(super) fn build_requests(
             items.push(json!({"request": r, "respond_due": due, "open": open}));
             vec![
                 Cell::text(id),
-                Cell::text(text(r, "controller_id")),
-                Cell::text(text(r, "right")),
-                Cell::time(&text(r, "received_at"), zone),
+                Cell::text(r.controller_id.clone()),
+                Cell::text(r.right.clone()),
+                Cell::time(&r.received_at.clone(), zone),
                 match (open, left) {
                     (true, Some(l)) if l >= 0.0 => {
                         Cell::number(l, format!("{l:.0} days left")).class("yellow")
                     }
                     (true, Some(l)) => Cell::number(l, format!("{:.0} days overdue", -l)).class("red"),
                     (true, None) => Cell::text("open"),
-                    (false, _) => Cell::text(format!("answered {}", text(r, "responded_at"))),
+                    (false, _) => Cell::text(format!("answered {}", opt(&r.responded_at))),
                 },
-                Cell::text(if text(r, "extension_notified_at").is_empty() {
+                Cell::text(if r.extension_notified_at.is_none() {
                     "-".to_owned()
                 } else {
-                    format!("notified {}", text(r, "extension_notified_at"))
+                    format!("notified {}", opt(&r.extension_notified_at))
                 }),
-                Cell::text(match (text(r, "outcome").as_str(), text(r, "remedy_info_given").as_str()) {
-                    ("refused", "true") => "refused, remedies given".to_owned(),
+                Cell::text(match (opt(&r.outcome), r.remedy_info_given) {
+                    ("refused", true) => "refused, remedies given".to_owned(),
                     ("refused", _) => "refused without remedy information".to_owned(),
                     (o, _) => o.to_owned(),
                 }),
@@ -248,8 +256,8 @@ pub(super) fn build_requests(
     .arrange("/requests", params);
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
     for r in &counted {
-        let outcome = if text(r, "outcome").is_empty() { "open".to_owned() } else { text(r, "outcome") };
-        *counts.entry((text(r, "right"), outcome)).or_default() += 1;
+        let outcome = r.outcome.clone().unwrap_or_else(|| "open".to_owned());
+        *counts.entry((r.right.clone(), outcome)).or_default() += 1;
     }
     let (table, counts_json) =
         count_table("Requests by right and outcome", "right", &counts, mode, state.k, &|_, _| {

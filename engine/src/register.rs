@@ -1,0 +1,62 @@
+//! The registers the controllers keep, as typed records: the personal data breaches and the
+//! data-subject requests, each with its controller's member state, as the read model loads
+//! them (`breach_register.sql`, `request_register.sql`). Instants are RFC 3339 text in UTC,
+//! as findings carry them.
+
+use serde::{Deserialize, Serialize};
+
+/// A personal data breach (Regulation 2018/1725 Arts. 34, 35).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Breach {
+    pub breach_id: String,
+    pub controller_id: String,
+    /// The controller's member state (`EU` for Union controllers; empty when unknown).
+    pub member_state: String,
+    pub occurred_at: Option<String>,
+    pub aware_at: String,
+    /// `unlikely`, `risk` or `high`.
+    pub risk: String,
+    pub supervisor: String,
+    pub notified_at: Option<String>,
+    pub delay_reasons: Option<String>,
+    pub dpo_informed_at: Option<String>,
+    pub subjects_notified_at: Option<String>,
+    pub subject_exemption: Option<String>,
+    pub nature: Option<String>,
+    pub subject_categories: Option<String>,
+    pub approx_subjects: Option<i64>,
+    pub record_categories: Option<String>,
+    pub approx_records: Option<i64>,
+    pub consequences: Option<String>,
+    pub measures: Option<String>,
+    #[serde(default)]
+    pub case_ids: Vec<String>,
+}
+
+/// A data subject's request (Regulation 2018/1725 Arts. 14, 17-24; IMI Art. 19).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    pub request_id: String,
+    pub controller_id: String,
+    /// The controller's member state (`EU` for Union controllers; empty when unknown).
+    pub member_state: String,
+    pub case_id: Option<String>,
+    pub subject_ref: String,
+    /// The right exercised (`access`, `erasure`, …).
+    pub right: String,
+    pub regime: String,
+    pub received_at: String,
+    pub extension_notified_at: Option<String>,
+    pub responded_at: Option<String>,
+    pub completed_at: Option<String>,
+    /// `granted`, `refused`, …; `None` while the request is open.
+    pub outcome: Option<String>,
+    pub remedy_info_given: bool,
+}
+
+impl Request {
+    /// Neither answered nor completed.
+    pub fn is_open(&self) -> bool {
+        self.responded_at.is_none() && self.completed_at.is_none()
+    }
+}
