@@ -93,8 +93,8 @@ async fn accounts(file: &Path, engine: &Engine) -> Result<Vec<Login>> {
         }
     }
     let ctx = custos_engine::query::session(engine.store()).await?;
-    let rows = custos_reports::data::rows_of(&ctx, custos_engine::query::sql::COMMISSION_AUTHORITY).await?;
-    let commission = rows.first().map(|r| custos_reports::data::text(r, "authority_id")).unwrap_or_default();
+    let rows = custos_engine::read::rows_of(&ctx, custos_engine::query::sql::COMMISSION_AUTHORITY).await?;
+    let commission = rows.first().map(|r| custos_engine::read::text(r, "authority_id")).unwrap_or_default();
     let mut logins = Vec::new();
     Accounts::edit(engine.store().root(), |accounts| {
         for (name, role, ms, controller) in [

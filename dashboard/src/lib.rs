@@ -14,7 +14,7 @@
 
 pub mod account;
 pub mod authz;
-pub use custos_reports::data;
+pub use custos_engine::read as data;
 pub mod demo;
 pub mod error;
 pub mod page;

@@ -30,6 +30,7 @@ pub mod indicator;
 pub mod manifest;
 pub mod period;
 pub mod query;
+pub mod read;
 pub mod register;
 pub mod store;
 

@@ -9,10 +9,6 @@ pub enum Error {
     /// A report, page or chart could not be rendered: a bug, never the user's doing.
     #[error("rendering {what}: {cause}")]
     Render { what: &'static str, cause: String },
-    /// A record of the store could not be read as what it should be: a bug or a damaged
-    /// store, never dropped silently.
-    #[error("{what}: {cause}")]
-    Record { what: String, cause: String },
 }
 
 impl Error {

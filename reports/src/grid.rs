@@ -32,8 +32,8 @@ use serde::Serialize;
 
 use custos_engine::register::{Breach, Request};
 
-use crate::data::Data;
 use crate::report::{Period, ReportKind};
+use custos_engine::read::Data;
 
 /// One published table: what its rows and columns are, the year it counts, and its values
 /// as protected.

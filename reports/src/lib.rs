@@ -10,7 +10,6 @@
 //! same way.
 
 pub mod chart;
-pub mod data;
 pub mod error;
 pub mod grid;
 pub mod pdf;

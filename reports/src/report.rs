@@ -30,7 +30,7 @@ use custos_engine::finding::Finding;
 use serde::Serialize;
 
 use crate::chart::{Chart, Kind};
-use crate::data::{Data, text};
+use custos_engine::read::{Data, text};
 
 /// Which report.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -160,7 +160,7 @@ pub fn stem(req: &Request) -> String {
 /// instant ([`as_of`]), then [`build`]. The one way the binary and the dashboard make a
 /// report; [`html`] and [`crate::pdf::pdf`] render it.
 pub async fn produce(engine: &Engine, req: &Request) -> crate::Result<Report> {
-    let data = crate::data::Data::load(engine, as_of(req.kind, req.year)?).await?;
+    let data = custos_engine::read::Data::load(engine, as_of(req.kind, req.year)?).await?;
     build(engine, &data, req).await
 }
 
@@ -194,7 +194,8 @@ pub async fn build(engine: &Engine, data: &Data, req: &Request) -> crate::Result
     // Use of IMI.
     if req.kind == ReportKind::Annual {
         let usage =
-            crate::data::rows_in(&ctx, custos_engine::query::sql::USAGE, period.from, period.to).await?;
+            custos_engine::read::rows_in(&ctx, custos_engine::query::sql::USAGE, period.from, period.to)
+                .await?;
         let mut by_domain: BTreeMap<(String, String), u64> = BTreeMap::new();
         let mut by_state: BTreeMap<(String, String), u64> = BTreeMap::new();
         for r in &usage {
@@ -281,9 +282,12 @@ pub async fn build(engine: &Engine, data: &Data, req: &Request) -> crate::Result
         // The distribution of answer times.
         let options = custos_engine::indicator::Options::scoreboard(period.to);
         custos_engine::indicator::register_request_facts(&ctx, year, year, &options).await?;
-        let bands =
-            crate::data::rows_of_with(&ctx, custos_engine::query::sql::ANSWER_DISTRIBUTION, i64::from(year))
-                .await?;
+        let bands = custos_engine::read::rows_of_with(
+            &ctx,
+            custos_engine::query::sql::ANSWER_DISTRIBUTION,
+            i64::from(year),
+        )
+        .await?;
         let mut counts: BTreeMap<(i64, String), u64> = BTreeMap::new();
         for r in bands.iter().filter(|r| mine(&text(r, "member_state"))) {
             let order = r.get("band_order").and_then(serde_json::Value::as_i64).unwrap_or(0);

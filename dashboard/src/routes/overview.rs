@@ -120,7 +120,7 @@ pub(super) fn build_overview(
 }
 
 /// The indicators' traffic lights for the latest year, as a section and as JSON.
-pub(super) fn lights(data: &crate::data::Data, sections: &mut Vec<Section>) -> Value {
+pub(super) fn lights(data: &custos_engine::read::Data, sections: &mut Vec<Section>) -> Value {
     let Some(year) = data.latest_year() else { return Value::Null };
     let rows: Vec<_> =
         data.indicators[&year].iter().filter(|r| r.level == "overall" || r.level == "member_state").collect();
@@ -131,7 +131,7 @@ pub(super) fn lights(data: &crate::data::Data, sections: &mut Vec<Section>) -> V
     json!({"year": year, "readings": data.readings, "indicators": rows})
 }
 
-pub(super) fn overview_page(data: &crate::data::Data, sections: Vec<Section>, json: Value) -> Page {
+pub(super) fn overview_page(data: &custos_engine::read::Data, sections: Vec<Section>, json: Value) -> Page {
     Page {
         title: "Overview".into(),
         intro: format!(
@@ -150,7 +150,7 @@ pub(super) fn overview_page(data: &crate::data::Data, sections: Vec<Section>, js
 /// The overview for a role that sees counts only after disclosure control: every figure a
 /// value of a published grid (`crate::protected`).
 pub(super) fn protected_overview(
-    data: &crate::data::Data,
+    data: &custos_engine::read::Data,
     grids: &custos_reports::grid::Grids,
     events: String,
 ) -> Page {

@@ -1,5 +1,6 @@
-//! What the dashboard and the reports show, read from the store once, so that pages and
-//! reports are made from memory and agree with each other.
+//! The read model: what the dashboard and the reports show, read from the store once by the
+//! production queries of `engine/sql/`, as typed records, so that pages and reports are made
+//! from memory and agree with each other.
 //!
 //! Need-to-know findings are the store's latest audit (`ntk_findings`, with the policy set
 //! that produced them); deadline findings are computed as of the moment the data were loaded
@@ -8,15 +9,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use custos_engine::Engine;
-use custos_engine::finding::Finding;
-use custos_engine::indicator::{self, Benchmark, Indicators, Options};
-use custos_engine::query::sql;
-use custos_engine::register::{Breach, Request};
 use custos_policies::{Policies, Rule};
 use serde_json::{Map, Value};
 
+use crate::Engine;
 use crate::error::{Error, Result};
+use crate::finding::Finding;
+use crate::indicator::{self, Benchmark, Indicators, Options};
+use crate::query::sql;
+use crate::register::{Breach, Request};
 
 /// A row of a table as JSON values by column name.
 pub type Row = Map<String, Value>;
@@ -61,15 +62,13 @@ impl Data {
     /// Loads everything from the engine's store, judging deadlines as of `as_of`.
     pub async fn load(engine: &Engine, as_of: i64) -> Result<Data> {
         let store = engine.store();
-        let ctx = custos_engine::query::session(store).await?;
+        let ctx = crate::query::session(store).await?;
         let ntk: Vec<Finding> = rows_of(&ctx, sql::LATEST_FINDINGS)
             .await?
             .into_iter()
             .map(|r| {
-                serde_json::from_value(Value::Object(r)).map_err(|e| Error::Record {
-                    what: "a need-to-know finding of the store".into(),
-                    cause: e.to_string(),
-                })
+                serde_json::from_value(Value::Object(r))
+                    .map_err(|e| Error::Internal(format!("a need-to-know finding of the store: {e}")))
             })
             .collect::<Result<_>>()?;
         let audit = rows_of(&ctx, sql::AUDIT_RUNS)
@@ -103,17 +102,15 @@ impl Data {
         }
 
         let mut rules = Vec::new();
-        let views = Policies::views()
-            .map_err(|e| custos_engine::Error::Internal(format!("the built-in view policies: {e}")))?;
+        let views =
+            Policies::views().map_err(|e| Error::Internal(format!("the built-in view policies: {e}")))?;
         for (family, set, cases) in [
             ("need-to-know", engine.judge().policies(), custos_policies::NEED_TO_KNOW_CASES),
             ("deadlines", engine.deadline_policies().as_ref(), custos_policies::DEADLINE_CASES),
             ("dashboard", &views, custos_policies::VIEW_CASES),
         ] {
-            let cases: Vec<Value> = serde_json::from_str(cases).map_err(|e| Error::Record {
-                what: format!("the {family} policies' test cases"),
-                cause: e.to_string(),
-            })?;
+            let cases: Vec<Value> = serde_json::from_str(cases)
+                .map_err(|e| Error::Internal(format!("the {family} policies' test cases: {e}")))?;
             for rule in set.rules() {
                 let prefix = format!("{}:", rule.rule);
                 let own: Vec<Value> = cases
@@ -147,7 +144,7 @@ fn records<T: serde::de::DeserializeOwned>(rows: Vec<Row>, what: &str) -> Result
     rows.into_iter()
         .map(|r| {
             serde_json::from_value(Value::Object(r))
-                .map_err(|e| Error::Record { what: format!("{what} of the store"), cause: e.to_string() })
+                .map_err(|e| Error::Internal(format!("{what} of the store: {e}")))
         })
         .collect()
 }
