@@ -191,6 +191,7 @@ fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
         "\nAlso try: custos audit --store {0}; custos check --store {0} --as-of 2026-07-01; custos indicators --store {0} --year 2025",
         demo.store.display()
     );
+    println!("The demo lives in {0} (export, store, logins); remove it with: rm -r {0}", dir.display());
     if !no_serve {
         serve_store(&demo.store, addr, None)?;
     }

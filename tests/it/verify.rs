@@ -111,6 +111,13 @@ fn the_demo_makes_its_store_again_when_an_earlier_custos_wrote_it() {
     let demo = || run(&["demo", "--dir", dir.to_str().unwrap(), "--no-serve"]);
     let out = demo();
     assert!(out.status.success(), "{}", crate::stderr(&out));
+    let said = crate::stdout(&out);
+    assert!(said.contains(&format!("remove it with: rm -r {}", dir.display())), "{said}");
+    assert!(
+        crate::stderr(&out).is_empty() || !crate::stderr(&out).contains("error"),
+        "{}",
+        crate::stderr(&out)
+    );
     crate::as_written_before_surrogates(&dir.join("store"));
     let out = demo();
     assert!(out.status.success(), "{}", crate::stderr(&out));
