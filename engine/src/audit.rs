@@ -788,7 +788,7 @@ impl Event<'_> {
             event_id: Some(self.id.to_owned()),
             user_id: Some(self.user.to_owned()),
             case_id: self.case.map(str::to_owned),
-            ts: Some(finding::format_micros(self.ts)),
+            ts: Some(finding::Instant(self.ts)),
             policies: Some(broken.to_vec()),
             default_period: None,
             detail: None,

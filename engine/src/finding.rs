@@ -81,6 +81,46 @@ texts!(Status { DueSoon => "due_soon", Late => "late", Overdue => "overdue", Unm
 texts!(SubjectKind { Breach => "breach", Case => "case", Event => "event", Request => "request", User => "user" });
 texts!(Severity { Violation => "violation", Warning => "warning" });
 
+/// An instant, UTC microseconds: compared and ordered as time, written as RFC 3339
+/// (`format_micros`) and read as the import reads instants (`parse_timestamp`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Instant(pub i64);
+
+impl Instant {
+    /// UTC microseconds.
+    pub fn micros(self) -> i64 {
+        self.0
+    }
+}
+
+impl std::fmt::Display for Instant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&format_micros(self.0))
+    }
+}
+
+impl std::str::FromStr for Instant {
+    type Err = String;
+    fn from_str(s: &str) -> std::result::Result<Self, String> {
+        crate::import::parse_timestamp(s)
+            .map(Instant)
+            .ok_or_else(|| format!("`{s}`: expected an RFC 3339 instant"))
+    }
+}
+
+impl Serialize for Instant {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Instant {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
 /// One broken rule about one subject.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct Finding {
@@ -92,8 +132,8 @@ pub struct Finding {
     pub subject_kind: SubjectKind,
     /// The subject's identifier.
     pub subject_id: String,
-    /// When the obligation fell due (RFC 3339, UTC); `None` for rules without a deadline.
-    pub due_at: Option<String>,
+    /// When the obligation fell due; `None` for rules without a deadline.
+    pub due_at: Option<Instant>,
     /// The legal reference.
     pub legal_ref: String,
     /// `violation` or `warning`.
@@ -110,9 +150,9 @@ pub struct Finding {
     pub user_id: Option<String>,
     /// The case concerned, if any (always present in JSON, `null` when none).
     pub case_id: Option<String>,
-    /// Need-to-know findings: when the event happened (RFC 3339, UTC).
+    /// Need-to-know findings: when the event happened.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub ts: Option<String>,
+    pub ts: Option<Instant>,
     /// The IDs of every policy that determined the decision.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policies: Option<Vec<String>>,
@@ -150,8 +190,8 @@ pub static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     ]))
 });
 
-fn micros(t: &Option<String>) -> Option<i64> {
-    t.as_deref().and_then(crate::import::parse_timestamp)
+fn micros(t: &Option<Instant>) -> Option<i64> {
+    t.map(Instant::micros)
 }
 
 /// Formats UTC microseconds as RFC 3339 (kept beside the parser, in the import).
@@ -216,9 +256,9 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Finding>> {
         let a = batch.column(i).as_string::<i32>();
         (!a.is_null(row)).then(|| a.value(row).to_owned())
     };
-    let time = |i: usize, row: usize| -> Option<String> {
+    let time = |i: usize, row: usize| -> Option<Instant> {
         let a = batch.column(i).as_primitive::<arrow::datatypes::TimestampMicrosecondType>();
-        (!a.is_null(row)).then(|| format_micros(a.value(row)))
+        (!a.is_null(row)).then(|| Instant(a.value(row)))
     };
     let lists = batch.column(13).as_list::<i32>();
     (0..batch.num_rows())
@@ -281,7 +321,7 @@ mod tests {
             event_id: Some("E1".into()),
             user_id: Some("U1".into()),
             case_id: Some("C1".into()),
-            ts: Some("2024-03-15T09:37:00Z".into()),
+            ts: Some("2024-03-15T09:37:00Z".parse().unwrap()),
             policies: Some(vec!["NTK-DOMAIN".into(), "NTK-INVOLVED".into()]),
             default_period: None,
             detail: None,

@@ -126,7 +126,11 @@ impl Grids {
 
 /// The Brussels calendar year of an instant written in RFC 3339.
 pub fn year_of(ts: &str) -> Option<i32> {
-    let t = custos_engine::import::parse_timestamp(ts)?;
+    year_at(custos_engine::import::parse_timestamp(ts)?)
+}
+
+/// The Brussels calendar year of an instant (UTC microseconds).
+pub fn year_at(t: i64) -> Option<i32> {
     custos_engine::period::brussels_date(t).get(..4)?.parse().ok()
 }
 
@@ -152,7 +156,7 @@ pub fn pivot(counts: &BTreeMap<(String, String), u64>, k: u64) -> Protected {
 pub fn finding_grids(ntk: &[Finding], k: u64) -> BTreeMap<i32, Grid> {
     let mut per_year: BTreeMap<i32, BTreeMap<(String, String), u64>> = BTreeMap::new();
     for f in ntk {
-        if let Some(year) = f.ts.as_deref().and_then(year_of) {
+        if let Some(year) = f.ts.and_then(|t| year_at(t.micros())) {
             let key = (f.rule.clone(), f.member_state.clone().unwrap_or_default());
             *per_year.entry(year).or_default().entry(key).or_default() += 1;
         }

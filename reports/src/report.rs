@@ -132,8 +132,8 @@ impl Period {
     }
 
     /// [`Period::holds`] of an optional instant.
-    pub fn holds_opt(&self, ts: &Option<String>) -> bool {
-        ts.as_deref().is_some_and(|t| self.holds(t))
+    pub fn holds_opt(&self, t: &Option<custos_engine::finding::Instant>) -> bool {
+        t.is_some_and(|t| self.contains(t.micros()))
     }
 
     /// The period as people read it, in Brussels dates (`2024-01-01 to 2024-12-31`).
@@ -357,7 +357,7 @@ pub async fn build(engine: &Engine, data: &Data, req: &Request) -> crate::Result
                     .iter()
                     .map(|f| {
                         vec![
-                            f.ts.clone().unwrap_or_default(),
+                            f.ts.map(|t| t.to_string()).unwrap_or_default(),
                             f.rule.clone(),
                             f.legal_ref.clone(),
                             f.authority_id.clone().unwrap_or_default(),

@@ -80,7 +80,7 @@ pub(super) fn build_deadlines(
     let rows = shown
         .iter()
         .map(|f| {
-            let due = f.due_at.as_deref().and_then(custos_engine::import::parse_timestamp);
+            let due = f.due_at.map(|t| t.micros());
             let age = due.map(|d| (now - d) as f64 / 86_400_000_000.0);
             vec![
                 Cell::text(f.rule.clone()).link(format!("/policies/{}", f.rule)),
@@ -91,7 +91,7 @@ pub(super) fn build_deadlines(
                     Some(d) => format!("{} {} ({d})", f.subject_kind, f.subject_id),
                     None => format!("{} {}", f.subject_kind, f.subject_id),
                 }),
-                f.due_at.as_deref().map_or_else(|| Cell::text("-"), |d| Cell::time(d, zone)),
+                f.due_at.map_or_else(|| Cell::text("-"), |d| Cell::time(&d.to_string(), zone)),
                 age.map_or_else(
                     || Cell::text("-"),
                     |a| {

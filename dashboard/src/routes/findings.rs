@@ -38,15 +38,27 @@ pub(super) fn build_findings(
     let about_actors = !user.is_empty() || !authority.is_empty();
     // A time window is exact over records seen in detail; over the others (counted only) it
     // is widened to whole months, so that bisecting it pins no record to its second.
-    let (month_from, month_to) = (month_floor(from), month_ceil(to));
-    let selected = |f: &&Finding, exact: bool| {
-        let (from, to) = if exact { (from, to) } else { (month_from.as_str(), month_to.as_str()) };
+    let bound = |name: &str, v: &str| -> Result<Option<i64>, AppError> {
+        if v.is_empty() {
+            return Ok(None);
+        }
+        custos_engine::import::parse_timestamp(v).map(Some).ok_or_else(|| {
+            AppError::BadRequest(format!(
+                "{name} `{v}`: expected a date such as 2025-03-01 or an RFC 3339 instant"
+            ))
+        })
+    };
+    let exact = (bound("from", from)?, bound("to", to)?);
+    let months = (bound("from", &month_floor(from))?, bound("to", &month_ceil(to))?);
+    let selected = |f: &&Finding, exact_window: bool| {
+        let (from, to) = if exact_window { exact } else { months };
+        let ts = f.ts.map(|t| t.micros());
         (rule.is_empty() || f.rule == rule)
             && (ms.is_empty() || opt(&f.member_state) == ms)
             && (authority.is_empty() || opt(&f.authority_id) == authority)
             && (user.is_empty() || opt(&f.user_id) == user)
-            && (from.is_empty() || opt(&f.ts) >= from)
-            && (to.is_empty() || opt(&f.ts) < to)
+            && from.is_none_or(|from| ts.is_some_and(|t| t >= from))
+            && to.is_none_or(|to| ts.is_some_and(|t| t < to))
     };
     let in_detail = |f: &&Finding| visible(state, v, opt(&f.member_state), opt(&f.authority_id), true);
     let counted: Vec<&Finding> = data
@@ -82,7 +94,7 @@ pub(super) fn build_findings(
         .map(|f| {
             let event = opt(&f.event_id);
             vec![
-                Cell::time(opt(&f.ts), zone),
+                Cell::time(&f.ts.map(|t| t.to_string()).unwrap_or_default(), zone),
                 Cell::text(f.rule.clone()).link(link_with("/findings", &[("rule", &f.rule)])),
                 Cell::text(f.legal_ref.clone()),
                 Cell::text(opt(&f.member_state)),
@@ -159,7 +171,7 @@ pub(super) async fn finding(
         }
         let engine = state.engine()?;
         let judge = engine.judge();
-        let at = first.ts.as_deref().and_then(custos_engine::import::parse_timestamp);
+        let at = first.ts.map(|t| t.micros());
         let e = engine.explain(&event, at).await?;
         let mut sections = vec![Section::Table(Table::new(
             "Rules broken",

@@ -89,7 +89,7 @@ pub(super) fn build_breaches(
             // Every verdict on the page is a finding of the check's own rules (BRE-NOTIFY,
             // BRE-CONTENT, BRE-SUBJECTS): the dashboard computes no period and judges nothing.
             let finding = |rule: &str| data.deadlines.iter().find(|f| f.rule == rule && f.subject_id == id);
-            let at = |f: &Finding| f.due_at.as_deref().and_then(custos_engine::import::parse_timestamp);
+            let at = |f: &Finding| f.due_at.map(|t| t.micros());
             let notify = finding("BRE-NOTIFY");
             let due = notify.and_then(at);
             let notified = custos_engine::import::parse_timestamp(opt(&b.notified_at));
@@ -135,7 +135,7 @@ pub(super) fn build_breaches(
                 }
                 None => "no communication required".to_owned(),
             };
-            items.push(json!({"breach": b, "notify_due": notify.and_then(|f| f.due_at.clone()), "clock": clock.text, "completeness": completeness, "data_subjects": subjects}));
+            items.push(json!({"breach": b, "notify_due": notify.and_then(|f| f.due_at), "clock": clock.text, "completeness": completeness, "data_subjects": subjects}));
             vec![
                 Cell::text(id),
                 Cell::text(b.controller_id.clone()),
@@ -215,12 +215,9 @@ pub(super) fn build_requests(
                 .deadlines
                 .iter()
                 .find(|f| f.rule == "DSR-RESPOND" && f.subject_id == id)
-                .and_then(|f| f.due_at.clone());
+                .and_then(|f| f.due_at);
             let open = r.is_open();
-            let left = due
-                .as_deref()
-                .and_then(custos_engine::import::parse_timestamp)
-                .map(|d| (d - now) as f64 / 86_400_000_000.0);
+            let left = due.map(|d| (d.micros() - now) as f64 / 86_400_000_000.0);
             items.push(json!({"request": r, "respond_due": due, "open": open}));
             vec![
                 Cell::text(id),

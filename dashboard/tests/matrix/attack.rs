@@ -211,7 +211,7 @@ fn truth() -> Truth {
     let data = w.state.data();
     let mut truth = Truth::new();
     for f in &data.ntk {
-        let t = custos_engine::import::parse_timestamp(f.ts.as_deref().unwrap()).unwrap();
+        let t = f.ts.unwrap().micros();
         let year: i64 = custos_engine::period::brussels_date(t)[..4].parse().unwrap();
         let cell = (f.rule.clone(), f.member_state.clone().unwrap_or_default());
         *truth.entry(("need-to-know".into(), Some(year))).or_default().entry(cell).or_default() += 1;
@@ -373,7 +373,7 @@ fn bisecting_a_window_learns_nothing_finer_than_a_year() {
         .ntk
         .iter()
         .find_map(|f| {
-            let t = custos_engine::import::parse_timestamp(f.ts.as_deref()?)?;
+            let t = f.ts?.micros();
             let year: i64 = custos_engine::period::brussels_date(t)[..4].parse().ok()?;
             let cell = (f.rule.clone(), f.member_state.clone()?);
             let n = truth[&("need-to-know".to_owned(), Some(year))][&cell];
@@ -392,7 +392,7 @@ fn bisecting_a_window_learns_nothing_finer_than_a_year() {
     };
     let whole = of_year(&answer(&format!("/api/findings?rule={rule}&member_state={ms}"), &cookie));
     assert_eq!(whole.len(), 1);
-    let ts = custos_engine::import::parse_timestamp(f.ts.as_deref().unwrap()).unwrap();
+    let ts = f.ts.unwrap().micros();
     let (mut lo, mut hi) = (start, end);
     for step in 0..28 {
         let mid = lo + (hi - lo) / 2;

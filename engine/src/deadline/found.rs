@@ -73,7 +73,7 @@ impl FindingRef<'_> {
             status: self.status,
             subject_kind: self.subject_kind,
             subject_id: self.subject_id.to_owned(),
-            due_at: self.due.map(finding::format_micros),
+            due_at: self.due.map(finding::Instant),
             legal_ref: p.article.clone(),
             // The policy crate's tests hold every `@severity` to these two words.
             severity: if p.severity == "warning" { Severity::Warning } else { Severity::Violation },
