@@ -1,9 +1,11 @@
 //! The registers the controllers keep, as typed records: the personal data breaches and the
 //! data-subject requests, each with its controller's member state, as the read model loads
-//! them (`breach_register.sql`, `request_register.sql`). Instants are RFC 3339 text in UTC,
-//! as findings carry them.
+//! them (`breach_register.sql`, `request_register.sql`). Instants are [`Instant`]s, written
+//! and read as RFC 3339, as findings carry them.
 
 use serde::{Deserialize, Serialize};
+
+use crate::finding::Instant;
 
 /// A personal data breach (Regulation 2018/1725 Arts. 34, 35).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -12,15 +14,15 @@ pub struct Breach {
     pub controller_id: String,
     /// The controller's member state (`EU` for Union controllers; empty when unknown).
     pub member_state: String,
-    pub occurred_at: Option<String>,
-    pub aware_at: String,
+    pub occurred_at: Option<Instant>,
+    pub aware_at: Instant,
     /// `unlikely`, `risk` or `high`.
     pub risk: String,
     pub supervisor: String,
-    pub notified_at: Option<String>,
+    pub notified_at: Option<Instant>,
     pub delay_reasons: Option<String>,
-    pub dpo_informed_at: Option<String>,
-    pub subjects_notified_at: Option<String>,
+    pub dpo_informed_at: Option<Instant>,
+    pub subjects_notified_at: Option<Instant>,
     pub subject_exemption: Option<String>,
     pub nature: Option<String>,
     pub subject_categories: Option<String>,
@@ -45,10 +47,10 @@ pub struct Request {
     /// The right exercised (`access`, `erasure`, …).
     pub right: String,
     pub regime: String,
-    pub received_at: String,
-    pub extension_notified_at: Option<String>,
-    pub responded_at: Option<String>,
-    pub completed_at: Option<String>,
+    pub received_at: Instant,
+    pub extension_notified_at: Option<Instant>,
+    pub responded_at: Option<Instant>,
+    pub completed_at: Option<Instant>,
     /// `granted`, `refused`, …; `None` while the request is open.
     pub outcome: Option<String>,
     pub remedy_info_given: bool,

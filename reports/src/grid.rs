@@ -97,7 +97,7 @@ impl Grids {
     /// that year's end, as the annual report for the year is.
     pub async fn load(engine: &Engine, data: &Data, k: u64) -> crate::Result<Grids> {
         let mut breaches = BTreeMap::new();
-        for year in years(data.breaches.iter().map(|b| b.aware_at.clone())) {
+        for year in years(data.breaches.iter().map(|b| b.aware_at)) {
             let period = Period::of(ReportKind::Annual, year)?;
             let rows: Vec<&Breach> = data.breaches.iter().collect();
             let grid = if period.to == data.as_of {
@@ -108,7 +108,7 @@ impl Grids {
             breaches.insert(year, Grid { year: Some(year), ..grid });
         }
         let mut requests = BTreeMap::new();
-        for year in years(data.requests.iter().map(|r| r.received_at.clone())) {
+        for year in years(data.requests.iter().map(|r| r.received_at)) {
             let period = Period::of(ReportKind::Annual, year)?;
             let rows: Vec<&Request> = data.requests.iter().collect();
             requests.insert(year, Grid { year: Some(year), ..request_grid(&rows, &period, k) });
@@ -134,8 +134,8 @@ pub fn year_at(t: i64) -> Option<i32> {
     custos_engine::period::brussels_date(t).get(..4)?.parse().ok()
 }
 
-fn years(instants: impl Iterator<Item = String>) -> BTreeSet<i32> {
-    instants.filter_map(|t| year_of(&t)).collect()
+fn years(instants: impl Iterator<Item = custos_engine::finding::Instant>) -> BTreeSet<i32> {
+    instants.filter_map(|t| year_at(t.micros())).collect()
 }
 
 /// Counts keyed by (row, column) as a table with its totals, protected with threshold `k`
@@ -247,7 +247,7 @@ pub fn breach_grid(breaches: &[&Breach], deadlines: &[Finding], period: &Period,
         .map(|f| (f.subject_id.clone(), f.severity.as_str()))
         .collect();
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for b in breaches.iter().filter(|b| period.holds(&b.aware_at)) {
+    for b in breaches.iter().filter(|b| period.contains(b.aware_at.micros())) {
         *counts.entry((b.risk.clone(), notification(b, &late).to_owned())).or_default() += 1;
     }
     Grid {
@@ -263,7 +263,7 @@ pub fn breach_grid(breaches: &[&Breach], deadlines: &[Finding], period: &Period,
 /// none is recorded).
 pub fn request_grid(requests: &[&Request], period: &Period, k: u64) -> Grid {
     let mut counts: BTreeMap<(String, String), u64> = BTreeMap::new();
-    for r in requests.iter().filter(|r| period.holds(&r.received_at)) {
+    for r in requests.iter().filter(|r| period.contains(r.received_at.micros())) {
         let outcome = r.outcome.clone().unwrap_or_else(|| "open".to_owned());
         *counts.entry((r.right.clone(), outcome)).or_default() += 1;
     }

@@ -453,8 +453,11 @@ pub async fn build(engine: &Engine, data: &Data, req: &Request) -> crate::Result
     // Breaches and data-subject requests.
     {
         let mut part = Part::new("Personal data breaches");
-        let breaches: Vec<_> =
-            data.breaches.iter().filter(|b| period.holds(&b.aware_at) && mine(&b.member_state)).collect();
+        let breaches: Vec<_> = data
+            .breaches
+            .iter()
+            .filter(|b| period.contains(b.aware_at.micros()) && mine(&b.member_state))
+            .collect();
         part.paragraphs.push(format!(
             "Breaches the controllers became aware of from {} (Regulation 2018/1725 Arts. 34, 35).",
             period.describe()
@@ -491,13 +494,16 @@ pub async fn build(engine: &Engine, data: &Data, req: &Request) -> crate::Result
                     .iter()
                     .map(|b| {
                         let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+                        let when = |v: &Option<custos_engine::finding::Instant>| {
+                            v.map(|t| t.to_string()).unwrap_or_default()
+                        };
                         vec![
                             b.breach_id.clone(),
                             b.controller_id.clone(),
-                            b.aware_at.clone(),
+                            b.aware_at.to_string(),
                             b.risk.clone(),
-                            opt(&b.notified_at),
-                            opt(&b.subjects_notified_at),
+                            when(&b.notified_at),
+                            when(&b.subjects_notified_at),
                             opt(&b.subject_exemption),
                         ]
                     })
@@ -512,8 +518,11 @@ pub async fn build(engine: &Engine, data: &Data, req: &Request) -> crate::Result
              outcome, and the deadlines met.",
             period.describe()
         ));
-        let requests: Vec<_> =
-            data.requests.iter().filter(|r| period.holds(&r.received_at) && mine(&r.member_state)).collect();
+        let requests: Vec<_> = data
+            .requests
+            .iter()
+            .filter(|r| period.contains(r.received_at.micros()) && mine(&r.member_state))
+            .collect();
         let grid = crate::grid::request_grid(&requests, &period, k);
         part.tables.push(protected_table("Requests by right and outcome", "right", &grid.table));
         let ids: BTreeSet<String> = requests.iter().map(|r| r.request_id.clone()).collect();

@@ -48,6 +48,11 @@ pub(super) fn hours(micros: i64) -> f64 {
 pub(super) const BREACHES_INTRO: &str = "Each personal data breach with its 72-hour clock (Regulation 2018/1725 Art. 34), the completeness of its notification and its communication to the data subjects (Art. 35).";
 pub(super) const REQUESTS_INTRO: &str = "Requests of data subjects (Regulation 2018/1725 Arts. 14, 17-24; IMI Art. 19): open ones with the days left, extensions, refusals.";
 
+/// An optional instant as text (empty when absent).
+fn when(t: &Option<custos_engine::finding::Instant>) -> String {
+    t.map(|t| t.to_string()).unwrap_or_default()
+}
+
 /// A register's page as a role without detail sees it: the published grid of each year.
 fn protected_register(
     per_year: &BTreeMap<i32, custos_reports::grid::Grid>,
@@ -92,7 +97,7 @@ pub(super) fn build_breaches(
             let at = |f: &Finding| f.due_at.map(|t| t.micros());
             let notify = finding("BRE-NOTIFY");
             let due = notify.and_then(at);
-            let notified = custos_engine::import::parse_timestamp(opt(&b.notified_at));
+            let notified = b.notified_at.map(|t| t.micros());
             let risk = b.risk.clone();
             let clock = match (notify, notified, due) {
                 (Some(f), Some(n), Some(d)) if f.status == custos_engine::finding::Status::Late => {
@@ -128,7 +133,7 @@ pub(super) fn build_breaches(
             let subjects = match finding("BRE-SUBJECTS") {
                 Some(f) => format!("not communicated ({})", f.status),
                 None if b.subjects_notified_at.is_some() => {
-                    format!("communicated {}", opt(&b.subjects_notified_at))
+                    format!("communicated {}", when(&b.subjects_notified_at))
                 }
                 None if b.subject_exemption.is_some() => {
                     format!("exempted: {}", opt(&b.subject_exemption))
@@ -140,7 +145,7 @@ pub(super) fn build_breaches(
                 Cell::text(id),
                 Cell::text(b.controller_id.clone()),
                 Cell::text(b.member_state.clone()),
-                Cell::time(&b.aware_at.clone(), zone),
+                Cell::time(&b.aware_at.to_string(), zone),
                 Cell::text(risk.clone()),
                 clock,
                 Cell::text(completeness).class(if incomplete { "red" } else { "" }),
@@ -223,19 +228,19 @@ pub(super) fn build_requests(
                 Cell::text(id),
                 Cell::text(r.controller_id.clone()),
                 Cell::text(r.right.clone()),
-                Cell::time(&r.received_at.clone(), zone),
+                Cell::time(&r.received_at.to_string(), zone),
                 match (open, left) {
                     (true, Some(l)) if l >= 0.0 => {
                         Cell::number(l, format!("{l:.0} days left")).class("yellow")
                     }
                     (true, Some(l)) => Cell::number(l, format!("{:.0} days overdue", -l)).class("red"),
                     (true, None) => Cell::text("open"),
-                    (false, _) => Cell::text(format!("answered {}", opt(&r.responded_at))),
+                    (false, _) => Cell::text(format!("answered {}", when(&r.responded_at))),
                 },
                 Cell::text(if r.extension_notified_at.is_none() {
                     "-".to_owned()
                 } else {
-                    format!("notified {}", opt(&r.extension_notified_at))
+                    format!("notified {}", when(&r.extension_notified_at))
                 }),
                 Cell::text(match (opt(&r.outcome), r.remedy_info_given) {
                     ("refused", true) => "refused, remedies given".to_owned(),
