@@ -10,29 +10,56 @@
 //!         decisions (Cedar policies)  ──►  findings ──► analytics ──► dashboard / reports
 //! ```
 //!
-//! Modules, in the order data flows through them: [`catalog`] defines the tables,
-//! [`import`] validates input and commits it to the [`store`] (whose [`manifest`] makes it
-//! tamper-evident), and the store's tables are read with DataFusion. The generator of
-//! realistic IMI data with labelled violations is a crate of its own, `custos-synthetic`.
+//! The rooms follow the flow, one folder per stage:
+//!
+//! - `storage/`: [`catalog`] defines the tables (IMI's and Custos's own), [`import`] validates
+//!   input and commits it to the [`store`], whose [`manifest`] makes it tamper-evident;
+//!   [`annex`] holds the shipped domains.
+//! - `judging/`: [`calendar`]s and [`period`]s as Regulation 1182/71 counts them, Cedar
+//!   [`decision`]s, the need-to-know [`audit`], the [`deadline`] checks, and the
+//!   [`finding`]s they produce.
+//! - `analytics/`: the DataFusion [`query`] session and production queries, the Scoreboard
+//!   [`indicator`]s, [`disclosure`] control, the controllers' [`register`]s and the [`read`]
+//!   model the dashboard and the reports show.
+//!
+//! [`Engine`] opens a store with the rules and the clock and is the way in. Each module is
+//! also reachable at the crate's root (`custos_engine::audit`). The generator of realistic
+//! IMI data with labelled violations is a crate of its own, `custos-synthetic`.
 
-pub mod annex;
-pub mod audit;
-pub mod calendar;
-pub mod catalog;
-pub mod deadline;
-pub mod decision;
-pub mod disclosure;
+/// Store and import: the tables, their files, the chain.
+pub mod storage {
+    pub mod annex;
+    pub mod catalog;
+    pub mod import;
+    pub mod manifest;
+    pub mod store;
+}
+
+/// Judging: calendars, periods, decisions, audits, deadline checks and their findings.
+pub mod judging {
+    pub mod audit;
+    pub mod calendar;
+    pub mod deadline;
+    pub mod decision;
+    pub mod finding;
+    pub mod period;
+}
+
+/// Analytics: queries, indicators, disclosure control, the registers and the read model.
+pub mod analytics {
+    pub mod disclosure;
+    pub mod indicator;
+    pub mod query;
+    pub mod read;
+    pub mod register;
+}
+
 pub mod engine;
 pub mod error;
-pub mod finding;
-pub mod import;
-pub mod indicator;
-pub mod manifest;
-pub mod period;
-pub mod query;
-pub mod read;
-pub mod register;
-pub mod store;
+
+pub use analytics::{disclosure, indicator, query, read, register};
+pub use judging::{audit, calendar, deadline, decision, finding, period};
+pub use storage::{annex, catalog, import, manifest, store};
 
 pub use engine::{Clock, Engine};
 pub use error::{Error, InputError, Location, Result};

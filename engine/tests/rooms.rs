@@ -5,7 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-/// Each top-level module of `src/` with the top-level modules its files name as `crate::…`.
+/// The stages' folders: a module in one is named by its file (`src/judging/audit.rs` and
+/// `src/judging/audit/…` are `audit`).
+const STAGES: [&str; 3] = ["storage", "judging", "analytics"];
+
+/// Each module of the engine (a stage's file, or a file at the root) with the modules its
+/// files name as `crate::…` or `crate::<stage>::…`.
 fn imports() -> BTreeMap<String, BTreeSet<String>> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
@@ -21,24 +26,34 @@ fn imports() -> BTreeMap<String, BTreeSet<String>> {
             }
         }
     }
-    let modules: BTreeSet<String> = files
-        .iter()
-        .filter(|p| p.parent() == Some(src.as_path()))
-        .map(|p| p.file_stem().unwrap().to_string_lossy().into_owned())
-        .filter(|m| m != "lib" && m != "error")
-        .collect();
-    for f in &files {
-        let module = f.strip_prefix(&src).unwrap().components().next().unwrap().as_os_str().to_string_lossy();
-        let module = module.trim_end_matches(".rs").to_owned();
-        if !modules.contains(&module) {
-            continue;
+    // The module a file belongs to: its first component below the root or its stage.
+    let module_of = |f: &Path| -> Option<String> {
+        let parts: Vec<String> = f
+            .strip_prefix(&src)
+            .unwrap()
+            .components()
+            .map(|c| c.as_os_str().to_string_lossy().trim_end_matches(".rs").to_owned())
+            .collect();
+        match parts.as_slice() {
+            [stage, module, ..] if STAGES.contains(&stage.as_str()) => Some(module.clone()),
+            [file] if file != "lib" && file != "error" => Some(file.clone()),
+            _ => None,
         }
+    };
+    let modules: BTreeSet<String> = files.iter().filter_map(|f| module_of(f)).collect();
+    for f in &files {
+        let Some(module) = module_of(f) else { continue };
         let text = std::fs::read_to_string(f).unwrap();
+        let ident =
+            |s: &str| -> String { s.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect() };
         let used: Vec<String> = text
             .match_indices("crate::")
             .filter_map(|(i, _)| {
                 let rest = &text[i + 7..];
-                let name: String = rest.chars().take_while(|c| c.is_ascii_lowercase() || *c == '_').collect();
+                let mut name = ident(rest);
+                if STAGES.contains(&name.as_str()) {
+                    name = ident(rest.get(name.len() + 2..).unwrap_or(""));
+                }
                 (modules.contains(&name) && name != module).then_some(name)
             })
             .collect();

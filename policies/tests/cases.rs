@@ -126,7 +126,7 @@ fn a_policy_that_misreads_the_schema_is_refused() {
 #[test]
 fn need_to_know_policies_compare_domains_and_states_only_with_one_another() {
     // The audit decides one scene for every event with the same facts up to a renaming of
-    // domains and member states (engine/src/audit.rs, `canonical`); that holds only while no
+    // domains and member states (engine/src/judging/audit.rs, `canonical`); that holds only while no
     // need-to-know policy names a particular domain or member state.
     for (file, text) in NEED_TO_KNOW {
         let flat: String = text.split_whitespace().collect::<Vec<_>>().join(" ");

@@ -29,40 +29,40 @@ use crate::store::Store;
 /// The production queries, by name.
 pub mod sql {
     /// The facts of every granted access event as they stood at its instant.
-    pub const NTK_FACTS: &str = include_str!("../sql/ntk_facts.sql");
+    pub const NTK_FACTS: &str = include_str!("../../sql/ntk_facts.sql");
     /// Every case with its domain's retention and the states of the authorities that act.
-    pub const CASE_DEADLINE_FACTS: &str = include_str!("../sql/case_deadline_facts.sql");
+    pub const CASE_DEADLINE_FACTS: &str = include_str!("../../sql/case_deadline_facts.sql");
     /// Users who ceased to be IMI users.
-    pub const USER_DEADLINE_FACTS: &str = include_str!("../sql/user_deadline_facts.sql");
+    pub const USER_DEADLINE_FACTS: &str = include_str!("../../sql/user_deadline_facts.sql");
     /// Data-subject requests with their controller's state.
-    pub const REQUEST_DEADLINE_FACTS: &str = include_str!("../sql/request_deadline_facts.sql");
+    pub const REQUEST_DEADLINE_FACTS: &str = include_str!("../../sql/request_deadline_facts.sql");
     /// Breaches with their controller's state.
-    pub const BREACH_DEADLINE_FACTS: &str = include_str!("../sql/breach_deadline_facts.sql");
+    pub const BREACH_DEADLINE_FACTS: &str = include_str!("../../sql/breach_deadline_facts.sql");
     /// One row per request with the durations the Scoreboard measures.
-    pub const REQUEST_FACTS: &str = include_str!("../sql/request_facts.sql");
+    pub const REQUEST_FACTS: &str = include_str!("../../sql/request_facts.sql");
     /// The five Scoreboard indicators by member state and domain.
-    pub const INDICATORS: &str = include_str!("../sql/indicators.sql");
+    pub const INDICATORS: &str = include_str!("../../sql/indicators.sql");
     /// Authorities and member states against their peers.
-    pub const BENCHMARK: &str = include_str!("../sql/benchmark.sql");
+    pub const BENCHMARK: &str = include_str!("../../sql/benchmark.sql");
     /// Cases of a year by domain, procedure and member state.
-    pub const USAGE: &str = include_str!("../sql/usage.sql");
+    pub const USAGE: &str = include_str!("../../sql/usage.sql");
     /// Days to answer requests of a year, in bands.
-    pub const ANSWER_DISTRIBUTION: &str = include_str!("../sql/answer_distribution.sql");
+    pub const ANSWER_DISTRIBUTION: &str = include_str!("../../sql/answer_distribution.sql");
 
     /// The latest whole audit's findings, in the order of their events.
-    pub const LATEST_FINDINGS: &str = include_str!("../sql/latest_findings.sql");
+    pub const LATEST_FINDINGS: &str = include_str!("../../sql/latest_findings.sql");
     /// The policy set and time of the latest whole audit.
-    pub const AUDIT_RUNS: &str = include_str!("../sql/audit_runs.sql");
+    pub const AUDIT_RUNS: &str = include_str!("../../sql/audit_runs.sql");
     /// The member state of every authority.
-    pub const AUTHORITY_STATES: &str = include_str!("../sql/authority_states.sql");
+    pub const AUTHORITY_STATES: &str = include_str!("../../sql/authority_states.sql");
     /// The Commission's authority.
-    pub const COMMISSION_AUTHORITY: &str = include_str!("../sql/commission_authority.sql");
+    pub const COMMISSION_AUTHORITY: &str = include_str!("../../sql/commission_authority.sql");
     /// The breach register with each controller's member state.
-    pub const BREACH_REGISTER: &str = include_str!("../sql/breach_register.sql");
+    pub const BREACH_REGISTER: &str = include_str!("../../sql/breach_register.sql");
     /// The data-subject requests with each controller's member state.
-    pub const REQUEST_REGISTER: &str = include_str!("../sql/request_register.sql");
+    pub const REQUEST_REGISTER: &str = include_str!("../../sql/request_register.sql");
     /// The first and last years in which requests were sent.
-    pub const REQUEST_YEARS: &str = include_str!("../sql/request_years.sql");
+    pub const REQUEST_YEARS: &str = include_str!("../../sql/request_years.sql");
 
     /// Every production query: the name of its file, its text, and the SQL types of its
     /// parameters `$1`, `$2`, … (for `PREPARE`, as the sqllogictests run them).

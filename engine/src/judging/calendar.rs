@@ -17,7 +17,7 @@ use crate::error::Result;
 use crate::store::Store;
 
 /// The shipped public holidays: `calendar,date,name` rows after a comment and a header.
-pub const SHIPPED: &str = include_str!("../data/holidays.csv");
+pub const SHIPPED: &str = include_str!("../../data/holidays.csv");
 
 /// The IANA zone of a member state's legal time; `EU` is Brussels; unknown codes are UTC.
 pub fn zone(code: &str) -> Tz {
