@@ -144,6 +144,23 @@ fn writer(dir: &Path, name: &str) -> Result<csv::Writer<BufWriter<File>>> {
     Ok(csv::Writer::from_writer(BufWriter::with_capacity(1 << 20, f)))
 }
 
+/// The columns of `table` as the catalog lists them, in their order: the header of its file.
+/// The generator writes every row in this order (the CSV writer refuses a row of another
+/// length, and `tests` import what it writes).
+fn header(table: &str) -> Result<Vec<&'static str>> {
+    let t = custos_engine::catalog::table(table).ok_or_else(|| {
+        Error::Internal(format!("the generator writes `{table}`, which the catalog does not define"))
+    })?;
+    Ok(t.columns.iter().map(|c| c.name).collect())
+}
+
+/// The CSV file of `table` in `dir`, its header written from the catalog.
+fn table_writer(dir: &Path, table: &str) -> Result<csv::Writer<BufWriter<File>>> {
+    let mut w = writer(dir, &format!("{table}.csv"))?;
+    w.write_record(header(table)?).map_err(csv_err)?;
+    Ok(w)
+}
+
 /// Writes a synthetic IMI export to `dir`: one CSV file per table, and the labels under
 /// `dir/labels/`.
 pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
@@ -157,18 +174,7 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
 
     // Domains: the shipped defaults, written out so the export stands on its own.
     let domains = annex::DOMAINS;
-    let mut w = writer(dir, "domains.csv")?;
-    w.write_record([
-        "domain",
-        "name",
-        "legal_act",
-        "retention_months",
-        "commission_participates",
-        "special_categories_basis",
-        "third_countries",
-        "repository",
-    ])
-    .map_err(csv_err)?;
+    let mut w = table_writer(dir, "domains")?;
     for d in domains {
         w.write_record([
             d.domain,
@@ -212,8 +218,7 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
     let n_auth = ((12_600.0 * params.scale).round() as usize).max(60);
     let total_weight: u32 = WEIGHTS.iter().sum();
     let mut auths: Vec<Authority> = Vec::with_capacity(n_auth + 8);
-    let mut w = writer(dir, "authorities.csv")?;
-    w.write_record(["authority_id", "member_state", "kind", "name", "domains"]).map_err(csv_err)?;
+    let mut w = table_writer(dir, "authorities")?;
     let all_domains: Vec<usize> = (0..domains.len()).collect();
     let push_auth = |w: &mut csv::Writer<_>,
                      auths: &mut Vec<Authority>,
@@ -260,17 +265,7 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
 
     // Users: about 3.5 per authority; some hold only one of their authority's domains.
     let mut users: Vec<User> = Vec::new();
-    let mut w = writer(dir, "users.csv")?;
-    w.write_record([
-        "user_id",
-        "authority_id",
-        "domains",
-        "registered_at",
-        "deactivated_at",
-        "blocked_at",
-        "deleted_at",
-    ])
-    .map_err(csv_err)?;
+    let mut w = table_writer(dir, "users")?;
     #[allow(clippy::needless_range_loop)] // users record their authority by index
     for a in 0..auths.len() {
         let n = if a == 0 { 12 } else { 1 + rng.random_range(0..6usize) };
@@ -351,34 +346,8 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
     let response = LogNormal::new(2.3, 0.9).map_err(|e| Error::Internal(e.to_string()))?;
     let acceptance = LogNormal::new(0.8, 1.0).map_err(|e| Error::Internal(e.to_string()))?;
     let mut cases: Vec<Case> = Vec::with_capacity(n_cases);
-    let mut w = writer(dir, "cases.csv")?;
-    w.write_record([
-        "case_id",
-        "domain",
-        "procedure",
-        "requesting_authority",
-        "created_at",
-        "sent_at",
-        "accepted_at",
-        "answered_at",
-        "due_at",
-        "closed_at",
-        "last_activity_at",
-        "inactivity_justified",
-        "personal_data",
-        "special_categories",
-        "retention_months",
-        "repository_basis",
-        "blocked_at",
-        "deleted_at",
-        "early_deletion_requested_at",
-        "subject_consent",
-        "rating_timeliness",
-        "rating_effort",
-    ])
-    .map_err(csv_err)?;
-    let mut wp = writer(dir, "case_participants.csv")?;
-    wp.write_record(["case_id", "authority_id", "role", "joined_at", "left_at"]).map_err(csv_err)?;
+    let mut w = table_writer(dir, "cases")?;
+    let mut wp = table_writer(dir, "case_participants")?;
     let span_days = (as_of - start) / DAY - 10;
     let mut n_participants = 0u64;
     for c in 0..n_cases {
@@ -693,8 +662,7 @@ fn write_events(
     let path = dir.join("access_log.csv");
     let f = File::create(&path).map_err(Error::io(&path))?;
     let mut out = BufWriter::with_capacity(1 << 20, f);
-    writeln!(out, "event_id,ts,user_id,authority_id,case_id,action,purpose,legal_ground,outcome")
-        .map_err(Error::io(&path))?;
+    writeln!(out, "{}", header("access_log")?.join(",")).map_err(Error::io(&path))?;
     let domains = annex::DOMAINS;
     let span = as_of - start - DAY;
     let active = |u: &User, t: i64| u.registered <= t && u.deactivated.is_none_or(|d| t < d);
@@ -1008,22 +976,7 @@ fn write_requests(
     as_of: i64,
     scale: f64,
 ) -> Result<u64> {
-    let mut w = writer(dir, "dsr_requests.csv")?;
-    w.write_record([
-        "request_id",
-        "controller_id",
-        "case_id",
-        "subject_ref",
-        "right",
-        "regime",
-        "received_at",
-        "extension_notified_at",
-        "responded_at",
-        "completed_at",
-        "outcome",
-        "remedy_info_given",
-    ])
-    .map_err(csv_err)?;
+    let mut w = table_writer(dir, "dsr_requests")?;
     let n = ((2_000.0 * scale * 5.5).round() as u64).max(60);
     let rights =
         ["access", "rectification", "erasure", "restriction", "portability", "objection", "information"];
@@ -1139,29 +1092,7 @@ fn write_breaches(
     as_of: i64,
     scale: f64,
 ) -> Result<u64> {
-    let mut w = writer(dir, "breaches.csv")?;
-    w.write_record([
-        "breach_id",
-        "controller_id",
-        "occurred_at",
-        "aware_at",
-        "risk",
-        "supervisor",
-        "notified_at",
-        "delay_reasons",
-        "dpo_informed_at",
-        "subjects_notified_at",
-        "subject_exemption",
-        "nature",
-        "subject_categories",
-        "approx_subjects",
-        "record_categories",
-        "approx_records",
-        "consequences",
-        "measures",
-        "case_ids",
-    ])
-    .map_err(csv_err)?;
+    let mut w = table_writer(dir, "breaches")?;
     let n = ((400.0 * scale * 5.5).round() as u64).max(40);
     for i in 0..n {
         let id = format!("B{:06}", i);
