@@ -153,175 +153,153 @@ impl<'a> Actors<'a> {
 /// [`Policies::rules`].
 type Verdicts = Arc<(Vec<usize>, Vec<usize>)>;
 
-/// Every fact name the subjects use, in order: a subject names its facts by their place here.
-const FACT_NAMES: [&str; 46] = [
-    "active",
-    "anniversary",
-    "answer_due",
-    "answered",
-    "block_done",
-    "block_due",
-    "blocked",
-    "closed",
-    "completed",
-    "correct_due",
-    "delete_due",
-    "deleted",
-    "dormant_due",
-    "dpo_due",
-    "dpo_informed",
-    "early_deletion_requested",
-    "exempt",
-    "extension_notified",
-    "has_approx_records",
-    "has_approx_subjects",
-    "has_consequences",
-    "has_delay_reasons",
-    "has_measures",
-    "has_nature",
-    "inactive_due",
-    "inactivity_justified",
-    "month_due",
-    "notified",
-    "notify_due",
-    "open",
-    "personal_data",
-    "refused",
-    "regime",
-    "remedy_info_given",
-    "repository",
-    "responded",
-    "right",
-    "rights_outside",
-    "risk",
-    "special_categories",
-    "special_categories_basis",
-    "subject_consent",
-    "subjects_due",
-    "subjects_notified",
-    "three_month_due",
-    "working_days_due",
-];
+/// An enum of names, each variant spelled once with its text: the compiler checks every use,
+/// and the variant's number is its place in `NAMES` (sorted, so `of` can search it).
+macro_rules! names {
+    ($(#[$doc:meta])* $vis:vis enum $name:ident { $($variant:ident = $text:literal,)* }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        #[repr(u8)]
+        $vis enum $name { $($variant,)* }
 
-/// Every column the subjects are read from: a row reads a column by its place here.
-const COLUMN_NAMES: [&str; 60] = [
-    "accepted_at",
-    "answered_at",
-    "approx_records",
-    "approx_subjects",
-    "authority_domains",
-    "authority_id",
-    "authority_state",
-    "aware_at",
-    "blocked_at",
-    "breach_id",
-    "case_id",
-    "closed_at",
-    "completed_at",
-    "consequences",
-    "controller_id",
-    "controller_state",
-    "created_at",
-    "deactivated_at",
-    "delay_reasons",
-    "deleted_at",
-    "domain_repository",
-    "domain_retention_months",
-    "domains",
-    "dpo_informed_at",
-    "due_at",
-    "early_deletion_requested_at",
-    "extension_notified_at",
-    "inactivity_justified",
-    "kind",
-    "last_activity_at",
-    "last_login",
-    "measures",
-    "member_state",
-    "nature",
-    "notified_at",
-    "outcome",
-    "personal_data",
-    "procedure",
-    "received_at",
-    "regime",
-    "registered_at",
-    "remedy_info_given",
-    "repository_basis",
-    "request_id",
-    "requester_state",
-    "requesting_authority",
-    "responded_at",
-    "responder",
-    "responder_state",
-    "responders",
-    "retention_months",
-    "right",
-    "risk",
-    "sent_at",
-    "special_categories",
-    "special_categories_basis",
-    "subject_consent",
-    "subject_exemption",
-    "subjects_notified_at",
-    "user_id",
-];
+        // Not every enum of names needs each of these.
+        #[allow(dead_code)]
+        impl $name {
+            /// Every variant's text, in the variants' order.
+            const NAMES: &'static [&'static str] = &[$($text,)*];
+            /// Every variant, in order.
+            const ALL: &'static [$name] = &[$($name::$variant,)*];
 
-/// The place of `name` in `names`, at compile time (a name not listed does not compile).
-// Only `fact!` and `col!` call it, in constants: the panic is a compile error, never a panic.
-#[allow(clippy::panic)]
-const fn place(names: &[&str], name: &str) -> usize {
-    let mut i = 0;
-    while i < names.len() {
-        let (a, b) = (names[i].as_bytes(), name.as_bytes());
-        if a.len() == b.len() {
-            let mut j = 0;
-            while j < a.len() && a[j] == b[j] {
-                j += 1;
+            fn as_str(self) -> &'static str {
+                Self::NAMES[self as usize]
             }
-            if j == a.len() {
-                return i;
+
+            /// The variant whose text is `text`, if any.
+            fn of(text: &str) -> Option<$name> {
+                Self::NAMES.binary_search(&text).ok().map(|i| Self::ALL[i])
             }
         }
-        i += 1;
+    };
+}
+
+names! {
+    /// A fact's name: every fact the subjects can have.
+    enum Name {
+        Active = "active",
+        Anniversary = "anniversary",
+        AnswerDue = "answer_due",
+        Answered = "answered",
+        BlockDone = "block_done",
+        BlockDue = "block_due",
+        Blocked = "blocked",
+        Closed = "closed",
+        Completed = "completed",
+        CorrectDue = "correct_due",
+        DeleteDue = "delete_due",
+        Deleted = "deleted",
+        DormantDue = "dormant_due",
+        DpoDue = "dpo_due",
+        DpoInformed = "dpo_informed",
+        EarlyDeletionRequested = "early_deletion_requested",
+        Exempt = "exempt",
+        ExtensionNotified = "extension_notified",
+        HasApproxRecords = "has_approx_records",
+        HasApproxSubjects = "has_approx_subjects",
+        HasConsequences = "has_consequences",
+        HasDelayReasons = "has_delay_reasons",
+        HasMeasures = "has_measures",
+        HasNature = "has_nature",
+        InactiveDue = "inactive_due",
+        InactivityJustified = "inactivity_justified",
+        MonthDue = "month_due",
+        Notified = "notified",
+        NotifyDue = "notify_due",
+        Open = "open",
+        PersonalData = "personal_data",
+        Refused = "refused",
+        Regime = "regime",
+        RemedyInfoGiven = "remedy_info_given",
+        Repository = "repository",
+        Responded = "responded",
+        Right = "right",
+        RightsOutside = "rights_outside",
+        Risk = "risk",
+        SpecialCategories = "special_categories",
+        SpecialCategoriesBasis = "special_categories_basis",
+        SubjectConsent = "subject_consent",
+        SubjectsDue = "subjects_due",
+        SubjectsNotified = "subjects_notified",
+        ThreeMonthDue = "three_month_due",
+        WorkingDaysDue = "working_days_due",
     }
-    panic!("a name that is not listed")
 }
 
-/// A fact's name, by its place in [`FACT_NAMES`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct Name(u8);
-
-impl Name {
-    fn as_str(self) -> &'static str {
-        FACT_NAMES[self.0 as usize]
+names! {
+    /// A column the subjects are read from.
+    enum Col {
+        AcceptedAt = "accepted_at",
+        AnsweredAt = "answered_at",
+        ApproxRecords = "approx_records",
+        ApproxSubjects = "approx_subjects",
+        AuthorityDomains = "authority_domains",
+        AuthorityId = "authority_id",
+        AuthorityState = "authority_state",
+        AwareAt = "aware_at",
+        BlockedAt = "blocked_at",
+        BreachId = "breach_id",
+        CaseId = "case_id",
+        ClosedAt = "closed_at",
+        CompletedAt = "completed_at",
+        Consequences = "consequences",
+        ControllerId = "controller_id",
+        ControllerState = "controller_state",
+        CreatedAt = "created_at",
+        DeactivatedAt = "deactivated_at",
+        DelayReasons = "delay_reasons",
+        DeletedAt = "deleted_at",
+        DomainRepository = "domain_repository",
+        DomainRetentionMonths = "domain_retention_months",
+        Domains = "domains",
+        DpoInformedAt = "dpo_informed_at",
+        DueAt = "due_at",
+        EarlyDeletionRequestedAt = "early_deletion_requested_at",
+        ExtensionNotifiedAt = "extension_notified_at",
+        InactivityJustified = "inactivity_justified",
+        Kind = "kind",
+        LastActivityAt = "last_activity_at",
+        LastLogin = "last_login",
+        Measures = "measures",
+        MemberState = "member_state",
+        Nature = "nature",
+        NotifiedAt = "notified_at",
+        Outcome = "outcome",
+        PersonalData = "personal_data",
+        Procedure = "procedure",
+        ReceivedAt = "received_at",
+        Regime = "regime",
+        RegisteredAt = "registered_at",
+        RemedyInfoGiven = "remedy_info_given",
+        RepositoryBasis = "repository_basis",
+        RequestId = "request_id",
+        RequesterState = "requester_state",
+        RequestingAuthority = "requesting_authority",
+        RespondedAt = "responded_at",
+        Responders = "responders",
+        RetentionMonths = "retention_months",
+        Right = "right",
+        Risk = "risk",
+        SentAt = "sent_at",
+        SpecialCategories = "special_categories",
+        SpecialCategoriesBasis = "special_categories_basis",
+        SubjectConsent = "subject_consent",
+        SubjectExemption = "subject_exemption",
+        SubjectsNotifiedAt = "subjects_notified_at",
+        UserId = "user_id",
     }
-
-    /// The fact a policy's annotation (`@due`, `@done`) names, if a subject can have it.
-    fn of(name: &str) -> Option<Name> {
-        FACT_NAMES.binary_search(&name).ok().map(|i| Name(i as u8))
-    }
 }
 
-/// A column, by its place in [`COLUMN_NAMES`].
-#[derive(Debug, Clone, Copy)]
-struct Col(usize);
-
-/// The [`Name`] of a fact, checked at compile time.
-macro_rules! fact {
-    ($name:literal) => {{
-        const NAME: Name = Name(place(&FACT_NAMES, $name) as u8);
-        NAME
-    }};
-}
-
-/// The [`Col`] of a column, checked at compile time.
-macro_rules! col {
-    ($name:literal) => {{
-        const COL: Col = Col(place(&COLUMN_NAMES, $name));
-        COL
-    }};
-}
+/// How many columns [`Col`] names.
+const COLUMNS: usize = Col::NAMES.len();
 
 mod facts;
 mod judge;
@@ -539,5 +517,21 @@ impl Kind {
             Kind::Request => SubjectKind::Request,
             Kind::User => SubjectKind::User,
         }
+    }
+}
+
+#[cfg(test)]
+mod names {
+    use super::*;
+
+    #[test]
+    fn names_are_sorted_so_they_can_be_searched_and_each_finds_its_variant() {
+        for names in [Name::NAMES, Col::NAMES] {
+            assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+        }
+        for &n in Name::ALL {
+            assert_eq!(Name::of(n.as_str()), Some(n));
+        }
+        assert_eq!(Name::of("no_such_fact"), None);
     }
 }

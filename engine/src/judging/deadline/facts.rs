@@ -2,20 +2,24 @@
 
 use super::*;
 
-/// A batch's columns by their place in [`COLUMN_NAMES`], looked up once per batch rather
+/// A batch's columns by [`Col`], looked up once per batch rather
 /// than once per cell.
 pub(super) struct Columns<'a> {
     pub(super) b: &'a RecordBatch,
-    pub(super) index: [Option<usize>; COLUMN_NAMES.len()],
+    pub(super) index: [Option<usize>; COLUMNS],
 }
 
 impl<'a> Columns<'a> {
     pub(super) fn of(b: &'a RecordBatch) -> Self {
         let schema = b.schema_ref();
-        Columns { b, index: COLUMN_NAMES.map(|n| schema.index_of(n).ok()) }
+        let mut index = [None; COLUMNS];
+        for (place, name) in index.iter_mut().zip(Col::NAMES) {
+            *place = schema.index_of(name).ok();
+        }
+        Columns { b, index }
     }
     pub(super) fn get(&self, c: Col) -> Option<&'a arrow::array::ArrayRef> {
-        self.index[c.0].map(|i| self.b.column(i))
+        self.index[c as usize].map(|i| self.b.column(i))
     }
 }
 
@@ -80,7 +84,7 @@ impl<'a> Row<'a> {
     /// Calls `f` with each responder of the `responders` column (authority, member state,
     /// joined, left), as recorded.
     pub(super) fn responders(&self, mut f: impl FnMut(Option<&'a str>, Option<&'a str>, i64, Option<i64>)) {
-        let Some(list) = self.c.get(col!("responders")).and_then(|a| a.as_list_opt::<i32>()) else { return };
+        let Some(list) = self.c.get(Col::Responders).and_then(|a| a.as_list_opt::<i32>()) else { return };
         if list.is_null(self.r) {
             return;
         }
@@ -130,11 +134,11 @@ impl Facts {
             let columns = Columns::of(&b);
             for r in 0..b.num_rows() {
                 let row = Row { c: &columns, r, as_of: options.as_of };
-                if let Some(state) = row.text(col!("member_state")) {
+                if let Some(state) = row.text(Col::MemberState) {
                     calendars.ensure(state);
                 }
-                if row.text(col!("kind")) == Some("commission") {
-                    commission = commission.or(row.text(col!("authority_id")).map(str::to_owned));
+                if row.text(Col::Kind) == Some("commission") {
+                    commission = commission.or(row.text(Col::AuthorityId).map(str::to_owned));
                 }
             }
         }
@@ -199,80 +203,76 @@ impl Facts {
         memo: &mut period::Memo,
         replies: &mut Vec<Subject<'a>>,
     ) -> Option<Subject<'a>> {
-        let (id, created) = (row.text(col!("case_id"))?, row.raw(col!("created_at"))?);
+        let (id, created) = (row.text(Col::CaseId)?, row.raw(Col::CreatedAt)?);
         if created > self.as_of {
             return None;
         }
-        let months = row
-            .int(col!("retention_months"))
-            .or(row.int(col!("domain_retention_months")))
-            .unwrap_or(6)
-            .clamp(1, 18) as u32;
-        let requester_state = row.text(col!("requester_state"));
+        let months =
+            row.int(Col::RetentionMonths).or(row.int(Col::DomainRetentionMonths)).unwrap_or(6).clamp(1, 18)
+                as u32;
+        let requester_state = row.text(Col::RequesterState);
         let requester_cal = self.calendars.get(requester_state.unwrap_or("EU"));
         // Room for every fact a case can have: one small allocation per subject.
         let mut facts = Vec::with_capacity(18);
         facts.extend([
-            (fact!("personal_data"), Fact::Bool(row.flag(col!("personal_data")))),
+            (Name::PersonalData, Fact::Bool(row.flag(Col::PersonalData))),
             // IMI Art. 14(2): a basis, in a domain whose act provides a repository.
             (
-                fact!("repository"),
-                Fact::Bool(row.present(col!("repository_basis")) && row.flag(col!("domain_repository"))),
+                Name::Repository,
+                Fact::Bool(row.present(Col::RepositoryBasis) && row.flag(Col::DomainRepository)),
             ),
-            (fact!("inactivity_justified"), Fact::Bool(row.flag(col!("inactivity_justified")))),
-            (fact!("special_categories"), Fact::Bool(row.flag(col!("special_categories")))),
-            (fact!("special_categories_basis"), Fact::Bool(row.flag(col!("special_categories_basis")))),
-            (fact!("subject_consent"), Fact::Bool(row.flag(col!("subject_consent")))),
+            (Name::InactivityJustified, Fact::Bool(row.flag(Col::InactivityJustified))),
+            (Name::SpecialCategories, Fact::Bool(row.flag(Col::SpecialCategories))),
+            (Name::SpecialCategoriesBasis, Fact::Bool(row.flag(Col::SpecialCategoriesBasis))),
+            (Name::SubjectConsent, Fact::Bool(row.flag(Col::SubjectConsent))),
         ]);
-        let closed = row.seen(col!("closed_at"));
-        facts.push((fact!("open"), Fact::Bool(closed.is_none())));
-        let deleted = row.seen(col!("deleted_at"));
+        let closed = row.seen(Col::ClosedAt);
+        facts.push((Name::Open, Fact::Bool(closed.is_none())));
+        let deleted = row.seen(Col::DeletedAt);
         if let Some(c) = closed {
-            facts.push((fact!("closed"), Fact::Instant(c)));
-            facts.push((
-                fact!("block_due"),
-                Fact::Instant(Facts::end(memo, c, Length::Months(months), &self.eu)),
-            ));
-            facts.push((fact!("delete_due"), Fact::Instant(Facts::end(memo, c, Length::Years(3), &self.eu))));
+            facts.push((Name::Closed, Fact::Instant(c)));
+            facts
+                .push((Name::BlockDue, Fact::Instant(Facts::end(memo, c, Length::Months(months), &self.eu))));
+            facts.push((Name::DeleteDue, Fact::Instant(Facts::end(memo, c, Length::Years(3), &self.eu))));
             let anniversary = period::anniversary_start(utc(c), 3, &self.eu.zone);
-            facts.push((fact!("anniversary"), Fact::Instant(micros(anniversary))));
+            facts.push((Name::Anniversary, Fact::Instant(micros(anniversary))));
         }
-        let block_done = match (row.seen(col!("blocked_at")), deleted) {
+        let block_done = match (row.seen(Col::BlockedAt), deleted) {
             (Some(b), Some(d)) => Some(b.min(d)),
             (b, d) => b.or(d),
         };
         if let Some(t) = block_done {
-            facts.push((fact!("block_done"), Fact::Instant(t)));
+            facts.push((Name::BlockDone, Fact::Instant(t)));
         }
         if let Some(t) = deleted {
-            facts.push((fact!("deleted"), Fact::Instant(t)));
+            facts.push((Name::Deleted, Fact::Instant(t)));
         }
-        if let Some(t) = row.seen(col!("early_deletion_requested_at")) {
-            facts.push((fact!("early_deletion_requested"), Fact::Instant(t)));
+        if let Some(t) = row.seen(Col::EarlyDeletionRequestedAt) {
+            facts.push((Name::EarlyDeletionRequested, Fact::Instant(t)));
         }
         if closed.is_none() {
             // The last activity known at the check's instant.
-            let last = row.seen(col!("last_activity_at")).or_else(|| {
-                [col!("created_at"), col!("sent_at"), col!("accepted_at"), col!("answered_at")]
+            let last = row.seen(Col::LastActivityAt).or_else(|| {
+                [Col::CreatedAt, Col::SentAt, Col::AcceptedAt, Col::AnsweredAt]
                     .into_iter()
                     .filter_map(|c| row.seen(c))
                     .max()
             });
             if let Some(l) = last {
                 facts.push((
-                    fact!("inactive_due"),
+                    Name::InactiveDue,
                     Fact::Instant(Facts::end(memo, l, Length::Months(2), &requester_cal)),
                 ));
             }
         }
-        if row.is(col!("procedure"), "request")
-            && let Some(agreed) = row.raw(col!("due_at"))
+        if row.is(Col::Procedure, "request")
+            && let Some(agreed) = row.raw(Col::DueAt)
         {
             self.replies(row, id, agreed, memo, replies);
         }
         let actors = Actors {
             commission: self.commission(),
-            requesting: (row.text(col!("requesting_authority")), requester_state),
+            requesting: (row.text(Col::RequestingAuthority), requester_state),
             ..Actors::default()
         };
         Some(Subject { kind: "Case", id, actors, facts, detail: None })
@@ -311,16 +311,16 @@ impl Facts {
         if !anyone && last_left.is_none() {
             return;
         }
-        let answered = row.seen(col!("answered_at"));
+        let answered = row.seen(Col::AnsweredAt);
         row.responders(|authority, state, joined, left| {
             let (due, left) = (due_of(state), known(left));
             let responsible =
                 if anyone { holds(joined, due, left) } else { left == last_left && joined <= due };
             if responsible {
                 let mut facts = Vec::with_capacity(2);
-                facts.push((fact!("answer_due"), Fact::Instant(due)));
+                facts.push((Name::AnswerDue, Fact::Instant(due)));
                 if let Some(a) = answered {
-                    facts.push((fact!("answered"), Fact::Instant(a)));
+                    facts.push((Name::Answered, Fact::Instant(a)));
                 }
                 let actors = Actors { responding: (authority, state), ..Actors::default() };
                 out.push(Subject { kind: "Reply", id: case, actors, facts, detail: None });
@@ -329,125 +329,124 @@ impl Facts {
     }
 
     pub(super) fn user<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
-        let id = row.text(col!("user_id"))?;
-        let registered = row.raw(col!("registered_at"))?;
+        let id = row.text(Col::UserId)?;
+        let registered = row.raw(Col::RegisteredAt)?;
         if registered > self.as_of {
             return None;
         }
-        let deactivated = row.seen(col!("deactivated_at"));
-        let state = row.text(col!("authority_state"));
+        let deactivated = row.seen(Col::DeactivatedAt);
+        let state = row.text(Col::AuthorityState);
         // Room for every fact a user can have: one small allocation per subject.
         let mut facts = Vec::with_capacity(7);
-        facts.push((fact!("active"), Fact::Bool(deactivated.is_none())));
+        facts.push((Name::Active, Fact::Bool(deactivated.is_none())));
         // Rights in a domain the authority is not competent in; an authority whose domains
         // are not recorded is not judged.
-        let outside = row.outside(col!("domains"), col!("authority_domains"));
-        facts.push((fact!("rights_outside"), Fact::Bool(!outside.is_empty())));
+        let outside = row.outside(Col::Domains, Col::AuthorityDomains);
+        facts.push((Name::RightsOutside, Fact::Bool(!outside.is_empty())));
         // The finding lists them.
-        let detail = (!outside.is_empty()).then(|| (fact!("rights_outside"), outside.join(";")));
+        let detail = (!outside.is_empty()).then(|| (Name::RightsOutside, outside.join(";")));
         if deactivated.is_none() {
-            let since = row.seen(col!("last_login")).map_or(registered, |l| l.max(registered));
+            let since = row.seen(Col::LastLogin).map_or(registered, |l| l.max(registered));
             let cal = self.calendars.get(state.unwrap_or("EU"));
             facts.push((
-                fact!("dormant_due"),
+                Name::DormantDue,
                 Fact::Instant(Facts::end(memo, since, self.defaults.dormant, &cal)),
             ));
         }
         if let Some(d) = deactivated {
             facts.push((
-                fact!("block_due"),
+                Name::BlockDue,
                 Fact::Instant(Facts::end(memo, d, self.defaults.user_block, &self.eu)),
             ));
-            facts.push((fact!("delete_due"), Fact::Instant(Facts::end(memo, d, Length::Years(3), &self.eu))));
+            facts.push((Name::DeleteDue, Fact::Instant(Facts::end(memo, d, Length::Years(3), &self.eu))));
         }
-        if let Some(t) = row.seen(col!("blocked_at")) {
-            facts.push((fact!("blocked"), Fact::Instant(t)));
+        if let Some(t) = row.seen(Col::BlockedAt) {
+            facts.push((Name::Blocked, Fact::Instant(t)));
         }
-        if let Some(t) = row.seen(col!("deleted_at")) {
-            facts.push((fact!("deleted"), Fact::Instant(t)));
+        if let Some(t) = row.seen(Col::DeletedAt) {
+            facts.push((Name::Deleted, Fact::Instant(t)));
         }
         let actors = Actors {
             commission: self.commission(),
-            authority: (row.text(col!("authority_id")), state),
+            authority: (row.text(Col::AuthorityId), state),
             ..Actors::default()
         };
         Some(Subject { kind: "User", id, actors, facts, detail })
     }
 
     pub(super) fn request<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
-        let (id, received) = (row.text(col!("request_id"))?, row.raw(col!("received_at"))?);
+        let (id, received) = (row.text(Col::RequestId)?, row.raw(Col::ReceivedAt)?);
         if received > self.as_of {
             return None;
         }
-        let state = row.text(col!("controller_state"));
+        let state = row.text(Col::ControllerState);
         let cal = self.calendars.get(state.unwrap_or("EU"));
-        let responded = row.seen(col!("responded_at"));
+        let responded = row.seen(Col::RespondedAt);
         // The outcome is known once the response is.
-        let outcome = responded.and(row.text(col!("outcome")));
+        let outcome = responded.and(row.text(Col::Outcome));
         let refused = matches!(outcome, Some("refused" | "no_action"));
         // Room for every fact a request can have: one small allocation per subject.
         let mut facts = Vec::with_capacity(11);
         facts.extend([
-            (fact!("regime"), Fact::Text(row.text(col!("regime")).unwrap_or_default().to_owned())),
-            (fact!("right"), Fact::Text(row.text(col!("right")).unwrap_or_default().to_owned())),
-            (fact!("refused"), Fact::Bool(refused)),
-            (fact!("remedy_info_given"), Fact::Bool(row.flag(col!("remedy_info_given")))),
-            (fact!("month_due"), Fact::Instant(Facts::end(memo, received, Length::Months(1), &cal))),
-            (fact!("three_month_due"), Fact::Instant(Facts::extended(memo, received, &cal))),
-            (fact!("correct_due"), Fact::Instant(Facts::end(memo, received, Length::Days(30), &cal))),
+            (Name::Regime, Fact::Text(row.text(Col::Regime).unwrap_or_default().to_owned())),
+            (Name::Right, Fact::Text(row.text(Col::Right).unwrap_or_default().to_owned())),
+            (Name::Refused, Fact::Bool(refused)),
+            (Name::RemedyInfoGiven, Fact::Bool(row.flag(Col::RemedyInfoGiven))),
+            (Name::MonthDue, Fact::Instant(Facts::end(memo, received, Length::Months(1), &cal))),
+            (Name::ThreeMonthDue, Fact::Instant(Facts::extended(memo, received, &cal))),
+            (Name::CorrectDue, Fact::Instant(Facts::end(memo, received, Length::Days(30), &cal))),
             (
-                fact!("working_days_due"),
+                Name::WorkingDaysDue,
                 Fact::Instant(Facts::end(memo, received, Length::WorkingDays(15), &self.eu)),
             ),
         ]);
-        for (fact, column) in [
-            (fact!("extension_notified"), col!("extension_notified_at")),
-            (fact!("completed"), col!("completed_at")),
-        ] {
+        for (fact, column) in
+            [(Name::ExtensionNotified, Col::ExtensionNotifiedAt), (Name::Completed, Col::CompletedAt)]
+        {
             if let Some(t) = row.seen(column) {
                 facts.push((fact, Fact::Instant(t)));
             }
         }
         if let Some(t) = responded {
-            facts.push((fact!("responded"), Fact::Instant(t)));
+            facts.push((Name::Responded, Fact::Instant(t)));
         }
-        let actors = Actors { controller: (row.text(col!("controller_id")), state), ..Actors::default() };
+        let actors = Actors { controller: (row.text(Col::ControllerId), state), ..Actors::default() };
         Some(Subject { kind: "Request", id, actors, facts, detail: None })
     }
 
     pub(super) fn breach<'a>(&'a self, row: &Row<'a>, memo: &mut period::Memo) -> Option<Subject<'a>> {
-        let (id, aware) = (row.text(col!("breach_id"))?, row.raw(col!("aware_at"))?);
+        let (id, aware) = (row.text(Col::BreachId)?, row.raw(Col::AwareAt)?);
         if aware > self.as_of {
             return None;
         }
-        let state = row.text(col!("controller_state"));
+        let state = row.text(Col::ControllerState);
         let cal = self.calendars.get(state.unwrap_or("EU"));
         let present = |c: Col| row.present(c);
         // Room for every fact a breach can have: one small allocation per subject.
         let mut facts = Vec::with_capacity(14);
         facts.extend([
-            (fact!("risk"), Fact::Text(row.text(col!("risk")).unwrap_or_default().to_owned())),
-            (fact!("exempt"), Fact::Bool(row.present(col!("subject_exemption")))),
-            (fact!("has_delay_reasons"), Fact::Bool(present(col!("delay_reasons")))),
-            (fact!("has_nature"), Fact::Bool(present(col!("nature")))),
-            (fact!("has_consequences"), Fact::Bool(present(col!("consequences")))),
-            (fact!("has_measures"), Fact::Bool(present(col!("measures")))),
-            (fact!("has_approx_subjects"), Fact::Bool(row.int(col!("approx_subjects")).is_some())),
-            (fact!("has_approx_records"), Fact::Bool(row.int(col!("approx_records")).is_some())),
-            (fact!("notify_due"), Fact::Instant(Facts::end(memo, aware, Length::Hours(72), &cal))),
-            (fact!("dpo_due"), Fact::Instant(Facts::end(memo, aware, self.defaults.dpo, &cal))),
-            (fact!("subjects_due"), Fact::Instant(Facts::end(memo, aware, self.defaults.subjects, &cal))),
+            (Name::Risk, Fact::Text(row.text(Col::Risk).unwrap_or_default().to_owned())),
+            (Name::Exempt, Fact::Bool(row.present(Col::SubjectExemption))),
+            (Name::HasDelayReasons, Fact::Bool(present(Col::DelayReasons))),
+            (Name::HasNature, Fact::Bool(present(Col::Nature))),
+            (Name::HasConsequences, Fact::Bool(present(Col::Consequences))),
+            (Name::HasMeasures, Fact::Bool(present(Col::Measures))),
+            (Name::HasApproxSubjects, Fact::Bool(row.int(Col::ApproxSubjects).is_some())),
+            (Name::HasApproxRecords, Fact::Bool(row.int(Col::ApproxRecords).is_some())),
+            (Name::NotifyDue, Fact::Instant(Facts::end(memo, aware, Length::Hours(72), &cal))),
+            (Name::DpoDue, Fact::Instant(Facts::end(memo, aware, self.defaults.dpo, &cal))),
+            (Name::SubjectsDue, Fact::Instant(Facts::end(memo, aware, self.defaults.subjects, &cal))),
         ]);
         for (fact, column) in [
-            (fact!("notified"), col!("notified_at")),
-            (fact!("dpo_informed"), col!("dpo_informed_at")),
-            (fact!("subjects_notified"), col!("subjects_notified_at")),
+            (Name::Notified, Col::NotifiedAt),
+            (Name::DpoInformed, Col::DpoInformedAt),
+            (Name::SubjectsNotified, Col::SubjectsNotifiedAt),
         ] {
             if let Some(t) = row.seen(column) {
                 facts.push((fact, Fact::Instant(t)));
             }
         }
-        let actors = Actors { controller: (row.text(col!("controller_id")), state), ..Actors::default() };
+        let actors = Actors { controller: (row.text(Col::ControllerId), state), ..Actors::default() };
         Some(Subject { kind: "Breach", id, actors, facts, detail: None })
     }
 }

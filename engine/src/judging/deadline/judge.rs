@@ -78,8 +78,8 @@ impl DeadlineJudge {
         let rank = |t: i64| instants.binary_search(&t).unwrap_or(0) as i64;
         key.extend_from_slice(s.kind.as_bytes());
         for (n, f) in &s.facts {
-            // A fact's name by its place in the list of names (one byte), not its text.
-            key.push(n.0);
+            // A fact's name by its number (one byte), not its text.
+            key.push(*n as u8);
             match f {
                 Fact::Bool(b) => key.push(u8::from(*b)),
                 Fact::Text(t) => {
