@@ -161,6 +161,10 @@ pub enum Error {
     /// A request that cannot be carried out as asked (an unknown table, a bad argument).
     #[error("{0}")]
     Usage(String),
+    /// A record changed since the one who changes it saw it (two reviewers at once): the
+    /// second change is refused, never lost over the first.
+    #[error("{0}")]
+    Conflict(String),
     /// The store is damaged or not a store.
     #[error("store `{path}`: {message}")]
     Store { path: PathBuf, message: String },
@@ -191,7 +195,7 @@ pub enum Error {
 impl Error {
     /// Whether the user caused this error by what they gave Custos (exit code 2).
     pub fn is_user_error(&self) -> bool {
-        matches!(self, Error::Input(_) | Error::Refused(_) | Error::Usage(_))
+        matches!(self, Error::Input(_) | Error::Refused(_) | Error::Usage(_) | Error::Conflict(_))
     }
 
     /// An I/O error on `path`.

@@ -21,6 +21,8 @@
 //! - `analytics/`: the DataFusion [`query`] session and production queries, the Scoreboard
 //!   [`indicator`]s, [`disclosure`] control, the controllers' [`register`]s and the [`read`]
 //!   model the dashboard and the reports show.
+//! - `supervision/`: what supervisors do in Custos, appended to the store as evidence: the
+//!   [`review`] of findings (dispositions) and Custos's own access log, the [`trail`].
 //!
 //! [`Engine`] opens a store with the rules and the clock and is the way in. Each module is
 //! also reachable at the crate's root (`custos_engine::audit`). The generator of realistic
@@ -54,12 +56,20 @@ pub mod analytics {
     pub mod register;
 }
 
+/// Supervision: the work supervisors do in Custos, kept as evidence: findings' reviews and
+/// Custos's own access log.
+pub mod supervision {
+    pub mod review;
+    pub mod trail;
+}
+
 pub mod engine;
 pub mod error;
 
 pub use analytics::{disclosure, indicator, query, read, register};
 pub use judging::{audit, calendar, deadline, decision, finding, period};
 pub use storage::{annex, catalog, import, manifest, store};
+pub use supervision::{review, trail};
 
 pub use engine::{Clock, Engine};
 pub use error::{Error, InputError, Location, Result};

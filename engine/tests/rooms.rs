@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// The stages' folders: a module in one is named by its file (`src/judging/audit.rs` and
 /// `src/judging/audit/…` are `audit`).
-const STAGES: [&str; 3] = ["storage", "judging", "analytics"];
+const STAGES: [&str; 4] = ["storage", "judging", "analytics", "supervision"];
 
 /// Each module of the engine (a stage's file, or a file at the root) with the modules its
 /// files name as `crate::…` or `crate::<stage>::…`.

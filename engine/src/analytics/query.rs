@@ -188,6 +188,19 @@ async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionConte
         store.paths(crate::catalog::POLICY_TEXTS)?,
         crate::catalog::policy_texts_schema(),
     )?;
+    // Custos's own records: every version of every review, every visit of the trail.
+    register_paths(
+        &ctx,
+        crate::catalog::DISPOSITIONS,
+        store.paths(crate::catalog::DISPOSITIONS)?,
+        crate::catalog::dispositions_schema(),
+    )?;
+    register_paths(
+        &ctx,
+        crate::catalog::TRAIL,
+        store.paths(crate::catalog::TRAIL)?,
+        crate::catalog::trail_schema(),
+    )?;
     let domains = effective_domains(store)?;
     ctx.register_table("domains", Arc::new(MemTable::try_new(domains.schema(), vec![vec![domains]])?))?;
     ctx.register_udf(end_of_local_day());

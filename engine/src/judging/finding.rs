@@ -77,6 +77,8 @@ macro_rules! texts {
     };
 }
 
+pub(crate) use texts;
+
 texts!(Status { DueSoon => "due_soon", Late => "late", Overdue => "overdue", Unmet => "unmet" });
 texts!(SubjectKind { Breach => "breach", Case => "case", Event => "event", Request => "request", User => "user" });
 texts!(Severity { Violation => "violation", Warning => "warning" });

@@ -509,6 +509,54 @@ pub fn policy_texts_schema() -> arrow::datatypes::SchemaRef {
     ))
 }
 
+// Custos's own records: what supervisors do in Custos, appended as evidence.
+
+/// The stored table of findings' dispositions: a new version of a finding's review per
+/// change, never an edit (`supervision::review`).
+pub const DISPOSITIONS: &str = "dispositions";
+/// The stored table of Custos's own access log: who saw which person's data on which page
+/// (`supervision::trail`).
+pub const TRAIL: &str = "trail";
+
+/// The schema of [`DISPOSITIONS`].
+pub fn dispositions_schema() -> arrow::datatypes::SchemaRef {
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let text = |n: &str, nullable: bool| Field::new(n, DataType::Utf8, nullable);
+    std::sync::Arc::new(Schema::new(vec![
+        text("key", false),
+        Field::new("version", DataType::Int64, false),
+        Field::new("replaces", DataType::Int64, true),
+        text("state", false),
+        text("ground", true),
+        text("note", false),
+        text("referred_to", true),
+        Field::new("answer_due", DataType::Date32, true),
+        text("answer", true),
+        text("by", false),
+        text("role", false),
+        Field::new("at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        text("rule", false),
+        text("member_state", true),
+        text("authority_id", true),
+        text("policy_hash", false),
+        text("finding", false),
+    ]))
+}
+
+/// The schema of [`TRAIL`].
+pub fn trail_schema() -> arrow::datatypes::SchemaRef {
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let text = |n: &str| Field::new(n, DataType::Utf8, false);
+    std::sync::Arc::new(Schema::new(vec![
+        Field::new("at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        text("user"),
+        text("role"),
+        text("page"),
+        text("item_kind"),
+        text("item"),
+    ]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -175,6 +175,27 @@ impl Store {
         self.entries.iter().flat_map(|e| &e.body.files).filter(|f| f.table == table).collect()
     }
 
+    /// The files of `table` committed by the entries after the first `seen`: what a reader
+    /// that has read `seen` entries has not read yet.
+    pub fn files_since(&self, table: &str, seen: usize) -> Vec<&FileRecord> {
+        self.entries.iter().skip(seen).flat_map(|e| &e.body.files).filter(|f| f.table == table).collect()
+    }
+
+    /// Reads the rows of `files` (of this store, checked first), file by file.
+    pub fn read_files(&self, files: &[&FileRecord]) -> Result<Vec<arrow::array::RecordBatch>> {
+        let mut batches = Vec::new();
+        for path in self.checked(files)? {
+            let file = File::open(&path).map_err(Error::io(&path))?;
+            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
+                .with_batch_size(64 * 1024)
+                .build()?;
+            for batch in reader {
+                batches.push(batch?);
+            }
+        }
+        Ok(batches)
+    }
+
     /// The files of `table` in the newest entry that has any and judged the whole store,
     /// checked (see [`checked`](Store::checked)): the latest run of a derived table
     /// (findings), where each run replaces the one before. A run limited to a window of time
@@ -324,17 +345,7 @@ impl Store {
 
     /// Reads every committed row of `table`, file by file.
     pub fn read(&self, table: &str) -> Result<Vec<arrow::array::RecordBatch>> {
-        let mut batches = Vec::new();
-        for path in self.paths(table)? {
-            let file = File::open(&path).map_err(Error::io(&path))?;
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
-                .with_batch_size(64 * 1024)
-                .build()?;
-            for batch in reader {
-                batches.push(batch?);
-            }
-        }
-        Ok(batches)
+        self.read_files(&self.files(table))
     }
 
     /// Starts a write. Takes the store's lock (waiting for another writer to finish) and
