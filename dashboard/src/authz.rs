@@ -113,6 +113,11 @@ impl Item {
         Item { kind: "admin", aggregate: false, ..Item::statistics() }
     }
 
+    /// Custos's own access log: who saw which person's data in Custos.
+    pub fn trail() -> Item {
+        Item { kind: "trail", aggregate: false, ..Item::statistics() }
+    }
+
     /// The Commission's report to the EDPS (IMI Art. 25(2)): counts, and detail only about
     /// Union controllers' breaches; `commission` is the Commission's authority, whose DPO
     /// reads it.
@@ -135,6 +140,25 @@ pub enum Action {
     View,
     /// Make it (a report).
     Produce,
+    /// Dispose of it (a finding): under review, confirmed, justified, false positive.
+    Review,
+    /// Refer it (a finding) to the authority concerned and record the answer.
+    Refer,
+}
+
+impl Action {
+    /// Every action, as the schema lists them.
+    pub const ALL: [Action; 4] = [Action::View, Action::Produce, Action::Review, Action::Refer];
+
+    /// The action's Cedar name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::View => "view",
+            Action::Produce => "produce",
+            Action::Review => "review",
+            Action::Refer => "refer",
+        }
+    }
 }
 
 /// The view policies and the decisions taken so far.
@@ -185,12 +209,8 @@ impl Guard {
         let bad = |e: &dyn std::fmt::Display| crate::error::Error::Internal(e.to_string());
         let principal: EntityUid = r#"Dashboard::Viewer::"v""#.parse().map_err(|e| bad(&e))?;
         let resource: EntityUid = r#"Dashboard::Item::"i""#.parse().map_err(|e| bad(&e))?;
-        let action: EntityUid = match action {
-            Action::View => r#"Dashboard::Action::"view""#,
-            Action::Produce => r#"Dashboard::Action::"produce""#,
-        }
-        .parse()
-        .map_err(|e| bad(&e))?;
+        let action: EntityUid =
+            format!(r#"Dashboard::Action::"{}""#, action.as_str()).parse().map_err(|e| bad(&e))?;
         let entities = Entities::from_json_value(
             json!([
                 {"uid": {"type": "Dashboard::Viewer", "id": "v"}, "parents": [], "attrs": {

@@ -56,6 +56,8 @@ pub enum AppError {
     NotFound(String),
     /// 400.
     BadRequest(String),
+    /// 409: the record changed since the viewer saw it; what is there now.
+    Conflict(String),
     /// 429, with the seconds to wait.
     TooMany(u64),
     /// 503: too much of one kind of work waits already (logins in a flood); try again soon.
@@ -66,7 +68,9 @@ pub enum AppError {
 
 impl From<Error> for AppError {
     fn from(e: Error) -> Self {
-        if e.is_user_error() {
+        if let Error::Engine(custos_engine::Error::Conflict(m)) = e {
+            AppError::Conflict(m)
+        } else if e.is_user_error() {
             AppError::BadRequest(e.to_string())
         } else {
             AppError::Internal(e.to_string())
@@ -92,6 +96,7 @@ impl IntoResponse for AppError {
             AppError::Forbidden => (StatusCode::FORBIDDEN, "you may not see this".to_owned()),
             AppError::NotFound(what) => (StatusCode::NOT_FOUND, format!("not found: {what}")),
             AppError::BadRequest(m) => (StatusCode::BAD_REQUEST, m),
+            AppError::Conflict(m) => (StatusCode::CONFLICT, m),
             AppError::TooMany(secs) => {
                 let mut r =
                     (StatusCode::TOO_MANY_REQUESTS, format!("too many attempts: try again in {secs} s"))

@@ -72,7 +72,29 @@ pub struct AppState {
     pub grids: tokio::sync::Mutex<Option<(u64, Arc<custos_reports::grid::Grids>)>>,
     /// Pages built, by role, scope and address (see `routes::cached`).
     pub pages: std::sync::Mutex<std::collections::HashMap<PageKey, Arc<page::Page>>>,
+    /// Every finding's review, as committed to the store (by this server or another).
+    pub reviews: std::sync::Mutex<custos_engine::review::Reviews>,
+    /// One more at every review committed: part of every cached page's key, so that no page
+    /// shows a review's state older than the review.
+    pub reviewed: std::sync::atomic::AtomicU64,
+    /// The findings of the data now shown by their stable key, with the generation they were
+    /// indexed from.
+    pub index: std::sync::Mutex<Option<(u64, Arc<routes::review::Index>)>>,
+    /// Visits not yet written to the trail (written every [`TRAIL_FLUSH`]).
+    pub visits: std::sync::Mutex<Vec<custos_engine::trail::Visit>>,
+    /// The trail as read from the store so far, and how many manifest entries were read.
+    pub trail: std::sync::Mutex<(Vec<custos_engine::trail::Visit>, usize)>,
 }
+
+/// How often the visits of the access log are committed to the store: answers do not wait for
+/// the disk, and a commit carries every visit of the interval. A server killed without
+/// warning loses at most the visits of the last interval; a server stopped (Ctrl-C, SIGTERM)
+/// writes them before it exits.
+pub const TRAIL_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The kinds of commit that record what supervisors did in Custos (reviews, the access log):
+/// they change no finding, so the data are not loaded again after them.
+const RECORDS: [&str; 2] = ["disposition", "trail"];
 
 /// Logins that may wait for password hashing at once.
 pub const LOGIN_QUEUE: usize = 64;
@@ -81,8 +103,8 @@ pub const LOGIN_QUEUE: usize = 64;
 /// 30 ms of it), and the pages keep the rest.
 pub const LOGIN_SPACING: std::time::Duration = std::time::Duration::from_millis(200);
 
-/// Data generation, role, member state, controller, address.
-pub type PageKey = (u64, String, String, String, String);
+/// Data generation, reviews committed, role, member state, controller, address.
+pub type PageKey = (u64, u64, String, String, String, String);
 
 /// How often a server looks whether the store took a commit.
 pub const WATCH: std::time::Duration = std::time::Duration::from_secs(5);
@@ -115,6 +137,11 @@ impl AppState {
             k: custos_engine::disclosure::DEFAULT_K,
             grids: tokio::sync::Mutex::new(None),
             pages: std::sync::Mutex::new(std::collections::HashMap::new()),
+            reviews: std::sync::Mutex::new(custos_engine::review::Reviews::load(&store)?),
+            reviewed: std::sync::atomic::AtomicU64::new(0),
+            index: std::sync::Mutex::new(None),
+            visits: std::sync::Mutex::new(Vec::new()),
+            trail: std::sync::Mutex::new((Vec::new(), 0)),
         })
     }
 
@@ -122,6 +149,42 @@ impl AppState {
     /// policy sets parsed when the server opened.
     pub fn engine(&self) -> Result<custos_engine::Engine> {
         Ok(self.opened.reopen()?)
+    }
+
+    /// Commits the queued visits of the access log to the store in one commit. A failed
+    /// write keeps them queued for the next try (blocking: call it off the async workers).
+    pub fn flush_visits(&self) -> Result<()> {
+        let visits =
+            std::mem::take(&mut *self.visits.lock().map_err(|_| Error::Internal("the visits' lock".into()))?);
+        if visits.is_empty() {
+            return Ok(());
+        }
+        let store = custos_engine::store::Store::open(&self.store_dir)?;
+        if let Err(e) =
+            custos_engine::trail::record(&store, &visits, custos_engine::finding::Instant(now_micros()))
+        {
+            if let Ok(mut q) = self.visits.lock() {
+                let newer = std::mem::replace(&mut *q, visits);
+                q.extend(newer);
+            }
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    /// The trail as committed to the store, read up to its latest commit.
+    pub fn trail(&self) -> Result<Vec<custos_engine::trail::Visit>> {
+        let store = custos_engine::store::Store::open(&self.store_dir)?;
+        let mut read = self.trail.lock().map_err(|_| Error::Internal("the trail's lock".into()))?;
+        let (fresh, seen) = custos_engine::trail::since(&store, read.1)?;
+        read.0.extend(fresh);
+        read.1 = seen;
+        Ok(read.0.clone())
+    }
+
+    /// The hash of the deadline policy set that judges the deadlines shown.
+    pub fn deadline_policy_hash(&self) -> String {
+        self.opened.deadline_policies().hash().to_owned()
     }
 
     /// The data now shown.
@@ -162,6 +225,21 @@ impl AppState {
         }
         let engine = self.engine()?;
         let store = engine.store().clone();
+        if self.reviews.lock().map_err(|_| Error::Internal("the reviews' lock".into()))?.catch_up(&store)? {
+            self.reviewed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+        // Reviews and the access log change no finding: the data stay as they are.
+        let head = self.loaded.lock().map(|l| l.1.clone()).unwrap_or_default();
+        let since = store.entries().iter().rev().take_while(|e| e.hash != head);
+        if !stale
+            && since.clone().count() < store.entries().len()
+            && since.clone().all(|e| RECORDS.contains(&e.body.kind.as_str()))
+        {
+            if let Ok(mut l) = self.loaded.lock() {
+                *l = (manifest, store.head().to_owned());
+            }
+            return Ok(false);
+        }
         let as_of = if self.follows_clock { now } else { self.data().as_of };
         let fresh = data::Data::load(&engine, as_of).await?;
         if let Ok(mut d) = self.data.write() {
@@ -176,6 +254,19 @@ impl AppState {
         }
         tracing::info!(head = %store.head(), as_of, "data loaded again");
         Ok(true)
+    }
+}
+
+/// Commits the queued visits of the access log every [`TRAIL_FLUSH`] until the server stops.
+async fn flush_visits(state: Arc<AppState>) {
+    loop {
+        tokio::time::sleep(TRAIL_FLUSH).await;
+        let s = Arc::clone(&state);
+        match tokio::task::spawn_blocking(move || s.flush_visits()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::error!("the access log could not be written (kept to retry): {e}"),
+            Err(e) => tracing::error!("the access log could not be written: {e}"),
+        }
     }
 }
 
@@ -277,8 +368,10 @@ impl LiveAccounts {
 
 /// The application.
 pub fn app(state: Arc<AppState>) -> Router {
-    let private =
-        routes::pages().route_layer(middleware::from_fn_with_state(Arc::clone(&state), require_session));
+    // The trail's layer is inside the session's: it sees who asked, and what was shown.
+    let private = routes::pages()
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), record_visits))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), require_session));
     Router::new()
         .merge(routes::public())
         .merge(private)
@@ -294,6 +387,47 @@ pub struct Current {
     pub id: String,
     /// The session.
     pub session: session::Session,
+}
+
+/// Writes every answer that showed detail about a natural person (a page marked with what it
+/// showed, [`page::Shown`]) to the queue of Custos's own access log: who, in which role, when,
+/// which item, which address.
+async fn record_visits(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let viewer = req.extensions().get::<Current>().map(|c| c.session.viewer.clone());
+    let page = req.uri().path_and_query().map(ToString::to_string).unwrap_or_default();
+    let response = next.run(req).await;
+    if let (Some(v), Some(shown)) = (viewer, response.extensions().get::<page::Shown>())
+        && response.status().is_success()
+    {
+        let visit = custos_engine::trail::Visit {
+            at: custos_engine::finding::Instant(now_micros()),
+            page,
+            item_kind: shown.kind.to_owned(),
+            item: shown.item.clone(),
+            // A list shows the viewer's own scope (the EDPS's: Union actors).
+            member_state: if shown.member_state.is_empty() && shown.controller.is_empty() {
+                if v.role == "edps" { "EU".to_owned() } else { v.member_state.clone() }
+            } else {
+                shown.member_state.clone()
+            },
+            controller: if shown.member_state.is_empty() && shown.controller.is_empty() {
+                v.controller.clone()
+            } else {
+                shown.controller.clone()
+            },
+            user: v.name,
+            role: v.role,
+        };
+        if let Ok(mut q) = state.visits.lock() {
+            q.push(visit);
+        }
+    }
+    response
+}
+
+/// Now, in UTC microseconds.
+pub fn now_micros() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_micros() as i64)
 }
 
 async fn require_session(State(state): State<Arc<AppState>>, mut req: Request, next: Next) -> Response {
@@ -401,7 +535,8 @@ pub async fn serve_on(
     let addr = listener.local_addr().map_err(|e| Error::Internal(e.to_string()))?;
     tracing::info!(%addr, "serving");
     let watcher = tokio::spawn(watch(Arc::clone(&state)));
-    let router = app(state);
+    let flusher = tokio::spawn(flush_visits(Arc::clone(&state)));
+    let router = app(Arc::clone(&state));
     let (stop, stopping) = tokio::sync::watch::channel(false);
     let mut connections = tokio::task::JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -453,6 +588,14 @@ pub async fn serve_on(
     let _ = stop.send(true);
     while connections.join_next().await.is_some() {}
     watcher.abort();
+    flusher.abort();
+    // The visits of the last moments are written before the server exits.
+    let last = Arc::clone(&state);
+    match tokio::task::spawn_blocking(move || last.flush_visits()).await {
+        Ok(Err(e)) => tracing::error!("the last visits of the access log could not be written: {e}"),
+        Err(e) => tracing::error!("the last visits of the access log could not be written: {e}"),
+        Ok(Ok(())) => {}
+    }
     tracing::info!("stopped");
     Ok(())
 }

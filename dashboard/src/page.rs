@@ -27,6 +27,43 @@ pub struct Page {
     /// The data of the `/api/` twin.
     #[serde(skip)]
     pub json: Value,
+    /// What the page shows about natural persons, if anything: each answer with it is
+    /// written to Custos's own access log.
+    #[serde(skip)]
+    pub trail: Option<Shown>,
+}
+
+/// What an answer shows about natural persons: the kind of item (`event`, `finding`, `list`,
+/// `trail`), which (an identifier, or for a list the filter that selected it), and whose
+/// records they are (member state and actor; empty for a list: the viewer's own scope).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shown {
+    pub kind: &'static str,
+    pub item: String,
+    pub member_state: String,
+    pub controller: String,
+}
+
+impl Shown {
+    /// A list of records in the viewer's own scope, selected by `filter`.
+    pub fn list(kind: &'static str, filter: impl Into<String>) -> Option<Shown> {
+        Some(Shown { kind, item: filter.into(), member_state: String::new(), controller: String::new() })
+    }
+
+    /// One item of `kind`, a record of `controller` of `member_state`.
+    pub fn item(
+        kind: &'static str,
+        item: impl Into<String>,
+        member_state: &str,
+        controller: &str,
+    ) -> Option<Shown> {
+        Some(Shown {
+            kind,
+            item: item.into(),
+            member_state: member_state.into(),
+            controller: controller.into(),
+        })
+    }
 }
 
 /// One part of a page.
@@ -47,6 +84,33 @@ pub enum Section {
     Note { text: String },
     /// A POST form that produces something, with its CSRF token.
     Produce { fields: Vec<Field>, csrf: String },
+    /// A POST form that changes something (a review), with its CSRF token: works without
+    /// JavaScript.
+    Form { heading: String, action: String, submit: String, inputs: Vec<Input>, csrf: String },
+}
+
+/// A field of a [`Section::Form`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Input {
+    pub name: String,
+    pub label: String,
+    /// `text`, `date`, `textarea`, `select` or `hidden`.
+    pub kind: &'static str,
+    pub value: String,
+    /// A `select`'s choices: value and label.
+    pub options: Vec<(String, String)>,
+}
+
+impl Input {
+    /// A field of `kind` with its present `value`.
+    pub fn new(name: &str, label: &str, kind: &'static str, value: impl Into<String>) -> Input {
+        Input { name: name.into(), label: label.into(), kind, value: value.into(), options: Vec::new() }
+    }
+
+    /// A choice among `options` (value, label), `value` chosen.
+    pub fn select(name: &str, label: &str, value: &str, options: Vec<(String, String)>) -> Input {
+        Input { options, ..Input::new(name, label, "select", value) }
+    }
 }
 
 /// A headline figure.

@@ -140,9 +140,11 @@ fn api(path: &str) -> String {
 /// Which pages each role may open (200) and which it may not (403). The test's DPO is the
 /// Commission's: it reads the report to the EDPS on the reports page.
 fn allowed(role: &str, page: &str) -> bool {
-    match role {
-        "admin" => page == "/policies",
-        "dpo" => page != "/response-times",
+    match (role, page) {
+        (_, "/trail") => role == "edps" || role == "admin",
+        (_, "/review") => matches!(role, "edps" | "dpa" | "dpo"),
+        ("admin", _) => page == "/policies",
+        ("dpo", _) => page != "/response-times",
         _ => true,
     }
 }

@@ -80,6 +80,11 @@ pub const VIEWS: &[(&str, &str)] = &[
     ("rules/view/no-user-data.cedar", include_str!("../rules/view/no-user-data.cedar")),
     ("rules/view/edps-report.cedar", include_str!("../rules/view/edps-report.cedar")),
     ("rules/view/produce-edps-report.cedar", include_str!("../rules/view/produce-edps-report.cedar")),
+    ("rules/view/review-dpa.cedar", include_str!("../rules/view/review-dpa.cedar")),
+    ("rules/view/review-edps.cedar", include_str!("../rules/view/review-edps.cedar")),
+    ("rules/view/review-dpo.cedar", include_str!("../rules/view/review-dpo.cedar")),
+    ("rules/view/review-supervisors-only.cedar", include_str!("../rules/view/review-supervisors-only.cedar")),
+    ("rules/view/trail.cedar", include_str!("../rules/view/trail.cedar")),
 ];
 
 /// The dashboard rules' cases, in `cedar run-tests` format.

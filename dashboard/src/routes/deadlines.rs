@@ -13,6 +13,7 @@ pub(super) fn build_deadlines(
     if let Some(grids) = grids {
         let (sections, counts) = crate::protected::deadlines(grids, params)?;
         return Ok(Page {
+            trail: None,
             title: "Deadlines".into(),
             intro: deadlines_intro(data.as_of),
             sections,
@@ -120,6 +121,11 @@ pub(super) fn build_deadlines(
     .arrange("/deadlines", params);
     let page_no: usize = params.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
     Ok(Page {
+        trail: if shown.iter().any(|f| personal(f)) {
+            crate::page::Shown::list("list", super::filters(params))
+        } else {
+            None
+        },
         title: "Deadlines".into(),
         intro: deadlines_intro(now),
         sections: vec![

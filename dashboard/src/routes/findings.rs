@@ -19,6 +19,7 @@ pub(super) fn build_findings(
     if let Some(grids) = grids {
         let (sections, counts) = crate::protected::findings(grids, params)?;
         return Ok(Page {
+            trail: None,
             title: "Need-to-know findings".into(),
             intro: FINDINGS_INTRO.into(),
             sections,
@@ -147,7 +148,13 @@ pub(super) fn build_findings(
     } else {
         sections.push(Section::Table(list));
     }
-    Ok(Page { title: "Need-to-know findings".into(), intro: FINDINGS_INTRO.into(), sections, json })
+    Ok(Page {
+        trail: if shown.is_empty() { None } else { crate::page::Shown::list("list", super::filters(params)) },
+        title: "Need-to-know findings".into(),
+        intro: FINDINGS_INTRO.into(),
+        sections,
+        json,
+    })
 }
 
 pub(super) const FINDINGS_INTRO: &str = "Every granted access that broke a need-to-know rule in the latest audit. A count leads to its findings, a finding to its event's facts and the policy that decided it.";
@@ -192,6 +199,7 @@ pub(super) async fn finding(
         }
         sections.push(Section::Text { heading: "Cedar request".into(), text: e.request.clone() });
         Ok(Page {
+            trail: crate::page::Shown::item("event", event.clone(), opt(&first.member_state), opt(&first.authority_id)),
             title: format!("Event {event}"),
             intro: "The event's facts as they stood at its instant, and the text of every policy that decided it.".into(),
             sections,

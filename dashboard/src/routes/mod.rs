@@ -82,6 +82,8 @@ mod policies;
 mod registers;
 mod reports;
 mod response_times;
+pub(crate) mod review;
+mod trail;
 
 use self::overview::indicator_table;
 
@@ -165,12 +167,37 @@ pub const PAGES: &[PageDef] = &[
         extend: policies::routes,
     },
     PageDef {
+        path: "/review",
+        api: "/api/review",
+        summary: "The findings the viewer may review, gravest and oldest first, with their review's state (filters: state = to_do (default), all, open, under_review, referred, confirmed, justified, false_positive; rule, severity, member_state, authority, user; page)",
+        more: &[
+            (
+                "/api/review/{key}",
+                "One finding's review: the finding (or, no longer found, as last reviewed), its state, every version, what the viewer may do, and the CSRF token; POST a change (state, seen, note, ground, referred_to, answer_due, answer, csrf): 409 with `current` if it changed since `seen`",
+            ),
+            (
+                "/api/review/bulk",
+                "POST one change for many findings (`items`: [[key, version seen], …]), all or none: 409 if any changed",
+            ),
+        ],
+        handler: page!(review::queue),
+        extend: review::routes,
+    },
+    PageDef {
         path: "/reports",
         api: "/api/reports",
         summary: "The reports the viewer may produce and download",
         more: &[],
         handler: page!(reports::reports),
         extend: reports::routes,
+    },
+    PageDef {
+        path: "/trail",
+        api: "/api/trail",
+        summary: "Custos's own access log: who saw which person's data, in which role, when, on which page (filters: user, role, item_kind, item, from, to; page); reading it is logged",
+        more: &[],
+        handler: page!(trail::trail),
+        extend: std::convert::identity,
     },
 ];
 
@@ -219,7 +246,7 @@ fn cached(
 ) -> Result<Arc<Page>, AppError> {
     // The generation is read by the caller before the page is built from the data: a page
     // is never kept under a key newer than its data.
-    let key = page_key(v, uri, generation);
+    let key = page_key(v, uri, generation, state.reviewed.load(std::sync::atomic::Ordering::SeqCst));
     if let Some(p) = state.pages.lock().ok().and_then(|c| c.get(&key).cloned()) {
         return Ok(p);
     }
@@ -235,11 +262,12 @@ fn cached(
 
 /// What a built page is kept under: the data's generation, the viewer's role and scope, and
 /// the address (the HTML page and its API twin share one entry).
-fn page_key(v: &Viewer, uri: &OriginalUri, generation: u64) -> crate::PageKey {
+fn page_key(v: &Viewer, uri: &OriginalUri, generation: u64, reviewed: u64) -> crate::PageKey {
     let path = uri.path().strip_prefix("/api").unwrap_or(uri.path());
     let path = if path == "/overview" { "/" } else { path };
     (
         generation,
+        reviewed,
         v.role.clone(),
         v.member_state.clone(),
         v.controller.clone(),
@@ -249,7 +277,12 @@ fn page_key(v: &Viewer, uri: &OriginalUri, generation: u64) -> crate::PageKey {
 
 /// The page kept for `v` and `uri` from the data now shown, if one was built.
 fn kept(state: &AppState, v: &Viewer, uri: &OriginalUri) -> Option<Arc<Page>> {
-    let key = page_key(v, uri, state.generation.load(std::sync::atomic::Ordering::SeqCst));
+    let key = page_key(
+        v,
+        uri,
+        state.generation.load(std::sync::atomic::Ordering::SeqCst),
+        state.reviewed.load(std::sync::atomic::Ordering::SeqCst),
+    );
     state.pages.lock().ok().and_then(|c| c.get(&key).cloned())
 }
 
@@ -264,15 +297,20 @@ fn respond(uri: &OriginalUri, current: &Current, page: Result<Arc<Page>, AppErro
             return e.into_response();
         }
     };
-    if path.starts_with("/api/") {
+    let mut response = if path.starts_with("/api/") {
         Json(&page.json).into_response()
     } else {
         let v = &current.session.viewer;
         match crate::page::html(&page, path, &v.name, &v.role, &current.session.csrf) {
             Ok(html) => Html(html).into_response(),
-            Err(e) => AppError::from(e).into_response(),
+            Err(e) => return AppError::from(e).into_response(),
         }
+    };
+    // What it showed about persons, for the access log (`crate::record_visits`).
+    if let Some(shown) = &page.trail {
+        response.extensions_mut().insert(shown.clone());
     }
+    response
 }
 
 /// How a viewer may see the counts of a page.
@@ -417,6 +455,16 @@ pub(crate) fn link_with(path: &str, pairs: &[(&str, &str)]) -> String {
         .map(|(k, v)| format!("{k}={}", crate::page::encode(v)))
         .collect();
     if q.is_empty() { path.to_owned() } else { format!("{path}?{}", q.join("&")) }
+}
+
+/// A page's filters as a query string (paging and sorting left out): what selected a list.
+pub(crate) fn filters(params: &BTreeMap<String, String>) -> String {
+    params
+        .iter()
+        .filter(|(k, _)| !["page", "sort", "dir"].contains(&k.as_str()))
+        .map(|(k, v)| format!("{k}={}", crate::page::encode(v)))
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 fn q<'a>(params: &'a BTreeMap<String, String>, k: &str) -> &'a str {

@@ -133,6 +133,7 @@ pub(super) fn lights(data: &custos_engine::read::Data, sections: &mut Vec<Sectio
 
 pub(super) fn overview_page(data: &custos_engine::read::Data, sections: Vec<Section>, json: Value) -> Page {
     Page {
+        trail: None,
         title: "Overview".into(),
         intro: format!(
             "What the store shows, as of {} (deadlines) and the latest audit{}.",

@@ -33,6 +33,7 @@ pub(super) async fn policies(
             })
             .collect();
         Ok(Page {
+trail: None,
             title: "Policy explorer".into(),
             intro: "Every rule Custos applies, as the Cedar policy that decides it, with its article and its test cases.".into(),
             sections: vec![Section::Table(
@@ -74,6 +75,7 @@ pub(super) async fn policy(
             })
             .collect();
         Ok(Page {
+            trail: None,
             title: format!("{} ({})", r.id, r.article),
             intro: r.title.clone(),
             sections: vec![

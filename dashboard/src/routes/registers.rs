@@ -62,7 +62,13 @@ fn protected_register(
     (title, intro, key): (&str, &str, &str),
 ) -> Result<Page, AppError> {
     let (sections, counts) = crate::protected::register(per_year, k, params, caption, path)?;
-    Ok(Page { title: title.into(), intro: intro.into(), sections, json: json!({"counts": counts, key: []}) })
+    Ok(Page {
+        trail: None,
+        title: title.into(),
+        intro: intro.into(),
+        sections,
+        json: json!({"counts": counts, key: []}),
+    })
 }
 
 pub(super) fn build_breaches(
@@ -179,6 +185,7 @@ pub(super) fn build_breaches(
         });
     let sections = counts_then_list(table, list, shown.is_empty(), mode);
     Ok(Page {
+        trail: if shown.is_empty() { None } else { crate::page::Shown::list("list", super::filters(params)) },
         title: "Breach register".into(),
         intro: BREACHES_INTRO.into(),
         sections,
@@ -267,6 +274,7 @@ pub(super) fn build_requests(
         });
     let sections = counts_then_list(table, list, shown.is_empty(), mode);
     Ok(Page {
+        trail: if shown.is_empty() { None } else { crate::page::Shown::list("list", super::filters(params)) },
         title: "Data-subject requests".into(),
         intro: REQUESTS_INTRO.into(),
         sections,

@@ -127,6 +127,7 @@ pub(super) async fn reports(
         .map(|f| vec![Cell::text(f.clone()).link(format!("/reports/{}", crate::page::encode(f)))])
         .collect();
     let page = Page {
+trail: None,
         title: "Reports".into(),
         intro: "Produce the reports of IMI Arts. 21 and 25 from the store, as HTML and PDF, and download them. The same store and year give the same files as `custos report`.".into(),
         // Only those who may produce a report see the form (the Commission's DPO reads the

@@ -16,6 +16,7 @@ pub(super) fn build_response_times(
     }
     let Some(year) = data.latest_year() else {
         return Ok(Page {
+            trail: None,
             title: "Response times".into(),
             intro: "No requests in the store.".into(),
             sections: vec![],
@@ -97,6 +98,7 @@ pub(super) fn build_response_times(
     )
     .arrange("/response-times", params);
     Ok(Page {
+        trail: None,
         title: "Response times".into(),
         intro: format!(
             "The Single Market Scoreboard's IMI indicators and the ranking of authorities among peers. Readings: {}.",

@@ -554,6 +554,8 @@ pub fn trail_schema() -> arrow::datatypes::SchemaRef {
         text("page"),
         text("item_kind"),
         text("item"),
+        text("member_state"),
+        text("controller"),
     ]))
 }
 

@@ -26,6 +26,11 @@ pub struct Visit {
     /// (a page listing records of persons, `item` then being the filter that selected them).
     pub item_kind: String,
     pub item: String,
+    /// The scope of what was shown: the member state and the actor (authority or controller)
+    /// whose records they are (for a list, the viewer's own scope). Only those who may see
+    /// that scope in detail see the item and the address.
+    pub member_state: String,
+    pub controller: String,
 }
 
 /// Appends `visits` to the trail in one commit.
@@ -70,6 +75,8 @@ fn to_batch(visits: &[Visit]) -> Result<RecordBatch> {
             text(&|v| &v.page),
             text(&|v| &v.item_kind),
             text(&|v| &v.item),
+            text(&|v| &v.member_state),
+            text(&|v| &v.controller),
         ],
     )?)
 }
@@ -81,6 +88,7 @@ fn from_batch(b: &RecordBatch) -> Result<Vec<Visit>> {
     };
     let (user, role, page, kind, item) =
         (text("user")?, text("role")?, text("page")?, text("item_kind")?, text("item")?);
+    let (ms, controller) = (text("member_state")?, text("controller")?);
     let at = b
         .column_by_name("at")
         .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
@@ -94,6 +102,8 @@ fn from_batch(b: &RecordBatch) -> Result<Vec<Visit>> {
             page: page.value(i).to_owned(),
             item_kind: kind.value(i).to_owned(),
             item: item.value(i).to_owned(),
+            member_state: ms.value(i).to_owned(),
+            controller: controller.value(i).to_owned(),
         })
         .collect())
 }
