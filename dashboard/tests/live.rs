@@ -38,6 +38,37 @@ fn a_new_audit_reaches_the_pages_without_a_restart_and_cached_pages_are_not_serv
     assert_eq!(state.data().as_of, as_of, "a fixed --as-of stays fixed");
     assert_eq!(state.generation.load(std::sync::atomic::Ordering::SeqCst), generation + 1);
     assert_eq!(state.loaded.lock().unwrap().1, custos_engine::store::Store::open(&store_dir).unwrap().head());
+    // A review and the access log committed (by this server or another) change no finding:
+    // the review is seen, the data are not loaded again, the pages built are dropped only by
+    // the review counter.
+    let store = custos_engine::store::Store::open(&store_dir).unwrap();
+    let f = &audit.findings[0];
+    let mut other = custos_engine::review::Reviews::load(&store).unwrap();
+    let change = custos_engine::review::Change {
+        state: custos_engine::review::State::UnderReview,
+        by: "elsewhere".into(),
+        role: "edps".into(),
+        ..Default::default()
+    };
+    other.record(&store, &[(f, "h", 0)], &change, custos_engine::finding::Instant(as_of)).unwrap();
+    let visit = custos_engine::trail::Visit {
+        at: custos_engine::finding::Instant(as_of),
+        user: "elsewhere".into(),
+        role: "edps".into(),
+        page: "/review".into(),
+        item_kind: "list".into(),
+        item: String::new(),
+        member_state: "EU".into(),
+        controller: String::new(),
+    };
+    custos_engine::trail::record(&store, &[visit], custos_engine::finding::Instant(as_of)).unwrap();
+    let reviewed = state.reviewed.load(std::sync::atomic::Ordering::SeqCst);
+    assert!(!rt.block_on(state.refresh()).unwrap(), "the data were loaded again for a review");
+    assert_eq!(state.generation.load(std::sync::atomic::Ordering::SeqCst), generation + 1);
+    assert_eq!(state.reviewed.load(std::sync::atomic::Ordering::SeqCst), reviewed + 1);
+    let key = custos_engine::review::key(f);
+    assert_eq!(state.reviews.lock().unwrap().state(&key), custos_engine::review::State::UnderReview);
+    assert_eq!(state.trail().unwrap().len(), 1);
 }
 
 #[test]

@@ -15,6 +15,8 @@ use tower::ServiceExt;
 
 #[path = "matrix/attack.rs"]
 mod attack;
+#[path = "matrix/review.rs"]
+mod review;
 
 const PASSWORD: &str = "a long test password";
 
@@ -53,6 +55,7 @@ fn world() -> &'static World {
         for (name, role, ms, ctl) in [
             ("target", "edps", None, None),
             ("edps", "edps", None, None),
+            ("edps-2", "edps", None, None),
             ("dpa-de", "dpa", Some("DE"), None),
             ("dpo", "dpo", None, Some(commission.as_str())),
             ("commission", "commission", None, None),
