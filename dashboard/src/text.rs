@@ -40,6 +40,7 @@ pub static EN: Text = Text {
         ("/response-times", "Response times"),
         ("/policies", "Policy explorer"),
         ("/review", "Review"),
+        ("/precision", "Precision"),
         ("/reports", "Reports"),
         ("/trail", "Access log"),
     ],

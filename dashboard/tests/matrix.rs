@@ -146,6 +146,7 @@ fn allowed(role: &str, page: &str) -> bool {
     match (role, page) {
         (_, "/trail") => role == "edps" || role == "admin",
         (_, "/review") => matches!(role, "edps" | "dpa" | "dpo"),
+        (_, "/precision") => matches!(role, "edps" | "dpa"),
         ("admin", _) => page == "/policies",
         ("dpo", _) => page != "/response-times",
         _ => true,

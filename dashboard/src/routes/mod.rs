@@ -79,6 +79,7 @@ mod login;
 mod openapi;
 mod overview;
 mod policies;
+mod precision;
 mod registers;
 mod reports;
 mod response_times;
@@ -182,6 +183,14 @@ pub const PAGES: &[PageDef] = &[
         ],
         handler: page!(review::queue),
         extend: review::routes,
+    },
+    PageDef {
+        path: "/precision",
+        api: "/api/precision",
+        summary: "The rules' precision: of the findings decided in Custos, the share confirmed, per rule, member state and month of the decision (filter: rule)",
+        more: &[],
+        handler: page!(precision::precision),
+        extend: std::convert::identity,
     },
     PageDef {
         path: "/reports",

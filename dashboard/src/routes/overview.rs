@@ -83,6 +83,32 @@ pub(super) fn build_overview(
     }
     let mut sections =
         vec![Section::Figures { heading: "Headline figures".into(), figures: figures.clone() }];
+    // The reviewer's own work: open findings, referrals and those past their date.
+    let (reviews, overdue_referrals, reviewable) = super::review::tally(state, v)?;
+    if reviewable > 0 {
+        let n = |s: &str| reviews.get(s).copied().unwrap_or(0).to_string();
+        sections.push(Section::Figures {
+            heading: "Your reviews".into(),
+            figures: vec![
+                Figure { label: "Open".into(), value: n("open"), link: Some("/review?state=open".into()) },
+                Figure {
+                    label: "Under review".into(),
+                    value: n("under_review"),
+                    link: Some("/review?state=under_review".into()),
+                },
+                Figure {
+                    label: "Referred".into(),
+                    value: n("referred"),
+                    link: Some("/review?state=referred".into()),
+                },
+                Figure {
+                    label: "Referrals overdue".into(),
+                    value: overdue_referrals.to_string(),
+                    link: Some("/review?state=referred&sort=8".into()),
+                },
+            ],
+        });
+    }
 
     // Findings per rule: a chart and its table.
     let mut per_rule: BTreeMap<(String, String), u64> = BTreeMap::new();
@@ -115,6 +141,7 @@ pub(super) fn build_overview(
         "figures": figures.iter().map(|f| json!({"label": f.label, "value": f.value})).collect::<Vec<_>>(),
         "findings_per_rule": counts_json,
         "indicators": lights,
+        "reviews": (reviewable > 0).then(|| json!({"states": reviews, "overdue_referrals": overdue_referrals})),
     });
     Ok(overview_page(&data, sections, json))
 }

@@ -171,6 +171,32 @@ fn selection<'a>(
     found
 }
 
+/// Where the reviews of the findings `v` may review stand: how many in each state, how many
+/// referrals are past their date, and how many findings in all (0: `v` reviews nothing).
+pub(super) fn tally(
+    state: &AppState,
+    v: &Viewer,
+) -> Result<(BTreeMap<&'static str, u64>, u64, usize), AppError> {
+    let index = index(state)?;
+    let reviews = lock_reviews(state)?.clone();
+    let today = today(v.zone());
+    let (mut counts, mut overdue, mut all) = (BTreeMap::new(), 0, 0);
+    for (k, f, _) in index.iter() {
+        let (_, review, refer) = may(state, v, f);
+        if !(review || refer) {
+            continue;
+        }
+        all += 1;
+        let latest = reviews.latest(k);
+        let s = latest.map_or(Rs::Open, |d| d.state);
+        *counts.entry(s.as_str()).or_default() += 1;
+        if s == Rs::Referred && latest.and_then(|d| d.answer_due).is_some_and(|due| due < today) {
+            overdue += 1;
+        }
+    }
+    Ok((counts, overdue, all))
+}
+
 pub(super) async fn queue(
     State(state): Shared,
     Extension(current): Extension<Current>,
@@ -181,32 +207,15 @@ pub(super) async fn queue(
         let v = &current.session.viewer;
         let index = index(&state)?;
         let reviews = lock_reviews(&state)?.clone();
-        let reviewable: Vec<_> = index
-            .iter()
-            .filter(|(_, f, _)| {
-                let (_, review, refer) = may(&state, v, f);
-                review || refer
-            })
-            .collect();
-        if reviewable.is_empty() && !state.guard.allows(v, &Item::statistics()) {
-            // The Commission and the administrator review nothing.
-            let dpo_or_supervisor = ["edps", "dpa", "dpo"].contains(&v.role.as_str());
-            if !dpo_or_supervisor {
-                return Err(AppError::Forbidden);
-            }
+        let (counts, overdue, reviewable) = tally(&state, v)?;
+        // Whoever may review nothing, not even in their own scope (the Commission, the
+        // administrator), has no queue.
+        let own =
+            Item::detail(if v.member_state.is_empty() { "EU" } else { &v.member_state }, &v.controller, true);
+        if reviewable == 0 && !state.guard.allows_to(v, Action::Review, &own) {
+            return Err(AppError::Forbidden);
         }
         let zone = v.zone();
-        let today = today(zone);
-        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
-        let mut overdue = 0u64;
-        for (k, _, _) in &reviewable {
-            let latest = reviews.latest(k);
-            let s = latest.map_or(Rs::Open, |d| d.state);
-            *counts.entry(s.as_str()).or_default() += 1;
-            if s == Rs::Referred && latest.and_then(|d| d.answer_due).is_some_and(|due| due < today) {
-                overdue += 1;
-            }
-        }
         let chosen = selection(&state, v, &index, &reviews, &params);
         let now = chrono::Utc::now().timestamp_micros();
         let rows: Vec<Vec<Cell>> = chosen

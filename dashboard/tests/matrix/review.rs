@@ -291,3 +291,37 @@ fn a_review_of_a_finding_no_longer_found_keeps_its_history_and_is_closed() {
         post_json(&path(&key(&gone)), &dpa, &token(&dpa), &json!({"state": "under_review", "seen": "1"}));
     assert_eq!(status, StatusCode::BAD_REQUEST);
 }
+
+#[test]
+fn the_overview_counts_each_reviewers_work_and_precision_is_for_those_who_see_statistics() {
+    let dpa = login("dpa-de");
+    let (status, _, body) = get("/api/overview", &dpa);
+    assert_eq!(status, StatusCode::OK);
+    let body: Value = serde_json::from_str(&body).unwrap();
+    let states = &body["reviews"]["states"];
+    let total: u64 = states.as_object().unwrap().values().map(|v| v.as_u64().unwrap()).sum();
+    let de = all_findings().iter().filter(|f| f.member_state.as_deref() == Some("DE")).count() as u64;
+    assert_eq!(total, de, "every DE finding is counted once, in its state: {states}");
+    assert!(body["reviews"]["overdue_referrals"].is_u64());
+    // The Commission reviews nothing: no such figures.
+    let (_, _, body) = get("/api/overview", &login("commission"));
+    assert!(serde_json::from_str::<Value>(&body).unwrap()["reviews"].is_null());
+    // A decision shows in the precision of its rule.
+    let f = all_findings()
+        .into_iter()
+        .filter(|f| f.member_state.as_deref() == Some("DE") && f.rule.starts_with("USR-"))
+        .next();
+    if let Some(f) = f {
+        let csrf = token(&dpa);
+        let seen = world().state.reviews.lock().unwrap().latest(&key(&f)).map_or(0, |d| d.version);
+        let (status, body) =
+            post_json(&path(&key(&f)), &dpa, &csrf, &json!({"state": "confirmed", "seen": seen.to_string()}));
+        assert!(status == StatusCode::OK || status == StatusCode::BAD_REQUEST, "{body}");
+        let (status, _, body) = get(&format!("/api/precision?rule={}", f.rule), &login("edps"));
+        assert_eq!(status, StatusCode::OK);
+        let body: Value = serde_json::from_str(&body).unwrap();
+        let rule = &body["precision"]["rule"][0];
+        assert_eq!(rule["group"], f.rule.as_str());
+        assert!(rule["tally"]["confirmed"].as_u64().unwrap() >= 1, "{body}");
+    }
+}

@@ -275,6 +275,53 @@ impl Reviews {
     }
 }
 
+/// How the reviewed findings of a group were decided: the rule's precision is the share of
+/// them confirmed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub confirmed: u64,
+    pub justified: u64,
+    pub false_positive: u64,
+}
+
+impl Tally {
+    /// Findings decided.
+    pub fn decided(&self) -> u64 {
+        self.confirmed + self.justified + self.false_positive
+    }
+
+    /// The share decided that was confirmed, if any was decided.
+    pub fn precision(&self) -> Option<f64> {
+        let d = self.decided();
+        (d > 0).then(|| self.confirmed as f64 / d as f64)
+    }
+
+    fn add(&mut self, s: State) {
+        match s {
+            State::Confirmed => self.confirmed += 1,
+            State::Justified => self.justified += 1,
+            State::FalsePositive => self.false_positive += 1,
+            _ => {}
+        }
+    }
+}
+
+impl Reviews {
+    /// The decided findings' latest versions that pass `keep`, tallied by `group` (a rule, a
+    /// member state, a month of the decision).
+    pub fn precision(
+        &self,
+        keep: impl Fn(&Disposition) -> bool,
+        group: impl Fn(&Disposition) -> String,
+    ) -> BTreeMap<String, Tally> {
+        let mut out: BTreeMap<String, Tally> = BTreeMap::new();
+        for d in self.latest_all().filter(|d| d.state.is_decided() && keep(d)) {
+            out.entry(group(d)).or_default().add(d.state);
+        }
+        out
+    }
+}
+
 /// The version after `latest` that `change` makes of `finding`'s review: checked.
 fn next(
     latest: Option<&Disposition>,
@@ -567,6 +614,31 @@ mod tests {
         let json: serde_json::Value =
             serde_json::from_str(&fresh.history("NTK-CASE:event:E-9")[0].finding).unwrap();
         assert_eq!(json["event_id"], "E-9");
+    }
+
+    #[test]
+    fn precision_is_the_share_of_decided_findings_confirmed_by_their_latest_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_or_create(dir.path()).unwrap();
+        let mut r = Reviews::load(&store).unwrap();
+        let fs: Vec<Finding> = (0..5).map(|i| finding("NTK-DOMAIN", &format!("E-{i}"))).collect();
+        let decide = |r: &mut Reviews, f: &Finding, seen: i64, s: State| {
+            let c = Change { ground: (s == State::Justified).then(|| "consent".into()), ..change(seen, s) };
+            r.record(&store, &[(f, "h", seen)], &c, Instant(1)).unwrap();
+        };
+        decide(&mut r, &fs[0], 0, State::Confirmed);
+        decide(&mut r, &fs[1], 0, State::Confirmed);
+        decide(&mut r, &fs[2], 0, State::FalsePositive);
+        decide(&mut r, &fs[3], 0, State::Justified);
+        // Reopened: under review counts for nothing until decided again.
+        decide(&mut r, &fs[3], 1, State::UnderReview);
+        decide(&mut r, &fs[4], 0, State::UnderReview);
+        let by_rule = r.precision(|_| true, |d| d.rule.clone());
+        let t = by_rule["NTK-DOMAIN"];
+        assert_eq!((t.confirmed, t.justified, t.false_positive, t.decided()), (2, 0, 1, 3));
+        assert_eq!(t.precision(), Some(2.0 / 3.0));
+        assert!(r.precision(|d| d.member_state.as_deref() == Some("FR"), |d| d.rule.clone()).is_empty());
+        assert_eq!(Tally::default().precision(), None);
     }
 
     #[test]
