@@ -309,8 +309,7 @@ fn the_overview_counts_each_reviewers_work_and_precision_is_for_those_who_see_st
     // A decision shows in the precision of its rule.
     let f = all_findings()
         .into_iter()
-        .filter(|f| f.member_state.as_deref() == Some("DE") && f.rule.starts_with("USR-"))
-        .next();
+        .find(|f| f.member_state.as_deref() == Some("DE") && f.rule.starts_with("USR-"));
     if let Some(f) = f {
         let csrf = token(&dpa);
         let seen = world().state.reviews.lock().unwrap().latest(&key(&f)).map_or(0, |d| d.version);
