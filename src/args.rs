@@ -75,6 +75,8 @@ pub enum Command {
     Query(QueryArgs),
     /// Check the store's integrity chain and say exactly what was altered, added or removed.
     Verify(VerifyArgs),
+    /// Copy the store into a new directory while it is in use (a server may go on writing), and verify the copy.
+    Backup(BackupArgs),
 }
 
 /// Generate a realistic sample store (if absent), audit it, and serve the dashboard on it.
@@ -311,6 +313,17 @@ pub struct VerifyArgs {
     /// The store.
     #[arg(long)]
     pub store: PathBuf,
+}
+
+/// Copy the store into a new directory while it is in use, and verify the copy.
+#[derive(Args)]
+pub struct BackupArgs {
+    /// The store.
+    #[arg(long)]
+    pub store: PathBuf,
+    /// The new directory to copy it into (absent or empty).
+    #[arg(long)]
+    pub to: PathBuf,
 }
 
 #[derive(Subcommand)]

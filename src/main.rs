@@ -73,6 +73,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Generate(args) => generate(args),
         Command::Import(args) => import(args),
         Command::Verify(args) => verify(args),
+        Command::Backup(args) => backup(args),
         Command::Demo(args) => demo(args),
         Command::Serve(args) => serve(args),
         Command::Audit(args) => audit(args),
@@ -164,6 +165,32 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::from(1));
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `custos backup`: the store as it stands copied into a new directory, then verified there.
+/// A server may go on writing meanwhile: the copy holds every commit up to the instant the
+/// manifest was read.
+fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
+    let BackupArgs { store, to } = args;
+    let b = Store::backup(&store, &to)?;
+    let v = Store::verify(&to)?;
+    for p in &v.problems {
+        println!("ALTERED  {p}");
+    }
+    if !v.is_sound() || v.head != b.head {
+        println!("the copy in {} does NOT verify: {} problem(s)", to.display(), v.problems.len());
+        return Ok(ExitCode::from(1));
+    }
+    println!(
+        "copied store {} to {}: {} entries, {} files, {} bytes; head {}; the copy verifies",
+        store.display(),
+        to.display(),
+        b.entries,
+        b.files,
+        b.bytes,
+        b.head
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -13,6 +13,7 @@ mod malformed;
 mod report;
 mod rules;
 mod sql;
+mod supervision;
 mod verify;
 
 use std::collections::BTreeMap;

@@ -425,6 +425,67 @@ impl Store {
         Ok(notes)
     }
 
+    /// Copies the store as it stands into `dest` (a new directory) while writers may go on:
+    /// the manifest is read once, every file it lists is copied and its SHA-256 checked as it
+    /// goes, and the manifest is written last. Files never change once listed and a commit
+    /// only adds, so the copy is the store at that manifest's head, whole, and verifies; what
+    /// is committed meanwhile is simply not in it.
+    pub fn backup(root: impl AsRef<Path>, dest: impl AsRef<Path>) -> Result<Backup> {
+        let (root, dest) = (root.as_ref(), dest.as_ref());
+        let manifest = root.join(MANIFEST);
+        let text = fs::read(&manifest).map_err(Error::io(&manifest))?;
+        let (entries, chain) = manifest::parse(&text);
+        if let Some(problem) = chain.first() {
+            return Err(Error::Store {
+                path: root.to_path_buf(),
+                message: format!("{problem}; run `custos verify` before a backup"),
+            });
+        }
+        if dest.exists() && fs::read_dir(dest).map_err(Error::io(dest))?.next().is_some() {
+            return Err(Error::Usage(format!(
+                "`{}` is not empty: a backup goes into a new directory",
+                dest.display()
+            )));
+        }
+        private_dir(dest)
+            .or_else(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })
+            .map_err(Error::io(dest))?;
+        let store = Store { root: root.to_path_buf(), entries: entries.clone() };
+        let mut copied = Backup { entries: entries.len(), files: 0, bytes: 0, head: store.head().to_owned() };
+        for record in entries.iter().flat_map(|e| &e.body.files) {
+            let (from, _) = store.regular(record)?;
+            let to = dest.join(&record.path);
+            let mut dir = dest.to_path_buf();
+            for part in Path::new(&record.path).parent().into_iter().flat_map(Path::components) {
+                dir.push(part);
+                match private_dir(&dir) {
+                    Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+                        return Err(Error::io(&dir)(e));
+                    }
+                    _ => {}
+                }
+            }
+            let mut input = File::open(&from).map_err(Error::io(&from))?;
+            let out = private_file(&to)?;
+            let mut out = HashingFile { file: out, hasher: Sha256::new(), bytes: 0 };
+            std::io::copy(&mut input, &mut out).map_err(Error::io(&to))?;
+            let done = out.finish().map_err(Error::io(&to))?;
+            if done.sha256 != record.sha256 || done.bytes != record.bytes {
+                return Err(store.damaged(
+                    &from,
+                    format!(
+                        "its SHA-256 is {}, the manifest records {}: not copied; run `custos verify`",
+                        done.sha256, record.sha256
+                    ),
+                ));
+            }
+            copied.files += 1;
+            copied.bytes += done.bytes;
+        }
+        write_atomically(&dest.join(MANIFEST), &text)?;
+        Ok(copied)
+    }
+
     /// Recomputes everything: the manifest's chain, every listed file's size and digest, and
     /// which files are in the data directory without being listed.
     pub fn verify(root: impl AsRef<Path>) -> Result<Verification> {
@@ -606,6 +667,16 @@ impl Verification {
     pub fn is_sound(&self) -> bool {
         self.problems.is_empty()
     }
+}
+
+/// What [`Store::backup`] copied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Backup {
+    pub entries: usize,
+    pub files: usize,
+    pub bytes: u64,
+    /// The head of the copy: the store's at the instant its manifest was read.
+    pub head: String,
 }
 
 /// A write in progress. Dropped without [`commit`](Transaction::commit), it removes what it wrote.
