@@ -96,9 +96,136 @@ fn main() {
         "\n### `/findings` under a login flood\n\n| load | requests/s | p99 ms |\n|---|---|---|\n| none | {quiet_rps:.0} | {quiet_p99:.2} |\n| {tried} wrong logins at 20/s from rotating addresses ({refused} answered 401, {busy} answered 503) | {busy_rps:.0} | {busy_p99:.2} |\n\nThroughput kept: {:.0} %. Target: ≥ 80 % and p99 ≤ 100 ms.\n",
         100.0 * busy_rps / quiet_rps.max(1e-9)
     ));
+    text.push_str(&reviews(port, &cookie));
     let _ = server.kill();
     let _ = server.wait();
     report("dashboard", &text);
+}
+
+/// Reviews saved one after another, as reviewers save them (each a commit to the store under
+/// its chain, with its fsyncs), against the peer: the same records appended to SQLite (WAL,
+/// `synchronous=FULL`, one transaction each, the version checked first) by Python, as a
+/// work tool keeping its records in a database would. The peer has no HTTP, no session and
+/// no policy decision: the ratio is an upper bound of what Custos's store costs.
+fn reviews(port: u16, cookie: &str) -> String {
+    let saves = if smoke() { 40 } else { 300 };
+    let (status, body) = http_body(port, "GET", "/api/review?state=all", cookie, "", "");
+    assert_eq!(status, 200, "{body}");
+    let queue: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let mut items: Vec<(String, i64, String)> = queue["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .take(50)
+        .map(|f| {
+            (
+                f["key"].as_str().unwrap().to_owned(),
+                f["version"].as_i64().unwrap(),
+                f["state"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(!items.is_empty(), "no finding for the EDPS to review");
+    let page = http_get(port, "/policies", cookie);
+    let csrf = page.split("name=\"csrf\" value=\"").nth(1).unwrap().split('"').next().unwrap().to_owned();
+    let mut ms = Vec::with_capacity(saves);
+    for i in 0..saves {
+        let n = items.len();
+        let (key, version, state) = &mut items[i % n];
+        let to = if state == "under_review" { "confirmed" } else { "under_review" };
+        let body = format!(r#"{{"state":"{to}","seen":"{version}","note":"benchmark"}}"#);
+        let path = format!("/api/review/{}", encode(key));
+        let t = Instant::now();
+        let (status, answer) = http_body(port, "POST", &path, cookie, &csrf, &body);
+        ms.push(t.elapsed().as_secs_f64() * 1000.0);
+        assert_eq!(status, 200, "{answer}");
+        *version += 1;
+        *state = to.to_owned();
+    }
+    let (p50, p99, max) = percentiles(&mut ms);
+    let peer = Command::new("python3").arg("-c").arg(SQLITE_PEER).arg(saves.to_string()).output().unwrap();
+    assert!(peer.status.success(), "{}", String::from_utf8_lossy(&peer.stderr));
+    let out = String::from_utf8(peer.stdout).unwrap();
+    let mut peer_ms: Vec<f64> = out.split_whitespace().map(|v| v.parse().unwrap()).collect();
+    let (q50, q99, qmax) = percentiles(&mut peer_ms);
+    format!(
+        "\n### Reviews saved\n\n{saves} reviews saved one after another by the EDPS over HTTP (`POST /api/review/{{key}}`: \
+         session, CSRF, Cedar `review`, the version checked under the store's lock, one Parquet file and one manifest \
+         entry, synced), against the same records appended to SQLite by Python (WAL, `synchronous=FULL`, one \
+         transaction each).\n\n| | p50 ms | p99 ms | max ms |\n|---|---|---|---|\n| Custos | {p50:.2} | {p99:.2} | {max:.2} |\n\
+         | SQLite (Python) | {q50:.2} | {q99:.2} | {qmax:.2} |\n\nRatio of p99s (Custos / SQLite): {:.1}. Target: ≤ 50 ms at p99.\n",
+        p99 / q99.max(1e-9)
+    )
+}
+
+/// p50, p99 and the maximum of `ms`.
+fn percentiles(ms: &mut [f64]) -> (f64, f64, f64) {
+    ms.sort_by(f64::total_cmp);
+    let at = |q: f64| ms[((ms.len() as f64 * q).ceil() as usize).clamp(1, ms.len()) - 1];
+    (at(0.50), at(0.99), ms[ms.len() - 1])
+}
+
+/// The peer of a review's save: argv[1] records appended to SQLite, one durable transaction
+/// each after reading the key's latest version; prints each one's milliseconds.
+const SQLITE_PEER: &str = r#"
+import sqlite3, sys, tempfile, time, os, json
+n = int(sys.argv[1])
+d = tempfile.mkdtemp()
+db = sqlite3.connect(os.path.join(d, "reviews.db"), isolation_level=None)
+db.execute("PRAGMA journal_mode=WAL"); db.execute("PRAGMA synchronous=FULL")
+db.execute("CREATE TABLE dispositions (key TEXT, version INTEGER, replaces INTEGER, state TEXT, ground TEXT, note TEXT, by TEXT, role TEXT, at TEXT, rule TEXT, member_state TEXT, authority_id TEXT, policy_hash TEXT, finding TEXT, PRIMARY KEY (key, version))")
+finding = json.dumps({"rule": "NTK-DOMAIN", "status": "unmet", "subject_kind": "event", "subject_id": "E0000000001", "member_state": "EU"})
+out = []
+for i in range(n):
+    key = "NTK-DOMAIN:event:E%010d" % (i % 50)
+    t = time.perf_counter()
+    db.execute("BEGIN IMMEDIATE")
+    v = db.execute("SELECT coalesce(max(version), 0) FROM dispositions WHERE key = ?", (key,)).fetchone()[0]
+    db.execute("INSERT INTO dispositions VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", (key, v + 1, v or None, "confirmed", None, "benchmark", "edps", "edps", time.strftime("%Y-%m-%dT%H:%M:%SZ"), "NTK-DOMAIN", "EU", "A-EU-1", "0" * 64, finding))
+    db.execute("COMMIT")
+    out.append((time.perf_counter() - t) * 1000)
+print(" ".join("%.4f" % x for x in out))
+"#;
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// A request with a body; the status and the (un-chunked) body.
+fn http_body(port: u16, method: &str, path: &str, cookie: &str, csrf: &str, body: &str) -> (u16, String) {
+    let raw = http(
+        port,
+        &format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nCookie: {cookie}\r\nX-CSRF-Token: {csrf}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        ),
+    );
+    let (head, rest) = raw.split_once("\r\n\r\n").unwrap_or((&raw, ""));
+    let status = head.split_whitespace().nth(1).and_then(|c| c.parse().ok()).unwrap_or(0);
+    let body = if head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        let mut out = String::new();
+        let mut s = rest;
+        while let Some((size, more)) = s.split_once("\r\n") {
+            let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+            if n == 0 {
+                break;
+            }
+            out.push_str(&more[..n.min(more.len())]);
+            s = more.get(n + 2..).unwrap_or("");
+        }
+        out
+    } else {
+        rest.to_owned()
+    };
+    (status, body)
 }
 
 /// `wrk` on `path` for `duration` seconds with `connections`, logged in with `cookie`: its report.
