@@ -64,6 +64,22 @@ pub async fn prepare(dir: &Path, progress: &dyn Fn(&str)) -> Result<Demo> {
         progress("auditing every access event …");
         let audit = engine.audit(custos_engine::audit::Window::default()).await?;
         engine.record(&audit)?;
+        // Supervisors have been at work: a realistic history of reviews of these findings,
+        // up to the demo's instant, so that queues, referrals and precision show something.
+        progress("recording a history of supervisors' reviews …");
+        let until = custos_synthetic::Params::as_of().timestamp_micros();
+        let history = custos_synthetic::review_history(&audit.findings, 1, until);
+        let hash = engine.judge().policies().hash().to_owned();
+        let steps: Vec<custos_engine::review::Step<'_>> = history
+            .iter()
+            .map(|(i, change, at)| custos_engine::review::Step {
+                finding: &audit.findings[*i],
+                policy_hash: &hash,
+                change: change.clone(),
+                at: *at,
+            })
+            .collect();
+        custos_engine::review::Reviews::load(engine.store())?.record_history(engine.store(), &steps)?;
     }
     if store.join(LEGACY).exists() {
         progress("recording the demo's accounts under the store's chain …");

@@ -12,6 +12,10 @@
 //! `(rule, subject_kind, subject_id)` a correct checker must find as of
 //! [`Params::as_of`], and nothing else it may find.
 
+mod reviews;
+
+pub use reviews::review_history;
+
 use std::fs::{self, File};
 use std::io::{BufWriter, Write};
 use std::path::Path;

@@ -368,6 +368,45 @@ fn every_role_uses_the_dashboard_in_a_headless_browser() {
         }
         sign_out();
     }
+    // A national DPA reviews a finding of its member state and confirms it, without a line of
+    // JavaScript; a finding of another member state answers as one that does not exist.
+    sign_in("dpa-de");
+    b.go(&format!("{base}/review"));
+    assert_eq!(b.text_of("h1"), "Review");
+    b.click("main section table tbody tr:first-child td:last-child a");
+    b.wait("a finding's review", |h| h.contains("Change the review"));
+    b.screenshot(&shots.join("dpa-de-review.png"));
+    b.click("select[name=state] option[value=confirmed]");
+    b.type_into("textarea[name=note]", "confirmed in the browser");
+    b.click("main form.form button[type=submit]");
+    let html = b.wait("the review saved", |h| h.contains("confirmed in the browser"));
+    assert!(html.contains("<dd>confirmed</dd>"), "{html}");
+    let reviewed = b.url();
+    let foreign = super::run(&[
+        "query",
+        "--store",
+        store.to_str().unwrap(),
+        "--format",
+        "csv",
+        "SELECT rule || ':event:' || event_id AS k FROM ntk_findings WHERE member_state = 'FR' LIMIT 1",
+    ]);
+    let foreign = super::stdout(&foreign).lines().nth(1).unwrap().trim().to_owned();
+    b.go(&format!("{base}/review/{}", custos_dashboard::page::encode(&foreign)));
+    assert!(b.source().contains("not found"), "{}", b.source());
+    sign_out();
+    // The EDPS sees the DPA's visit in the access log (not whom: a DE finding is the DPA's to
+    // see) and the decision in the rule's precision.
+    sign_in("edps");
+    b.go(&format!("{base}/trail?user=dpa-de&item_kind=finding"));
+    let html = b.source();
+    assert!(html.contains("dpa-de") && html.contains("(not in your scope)"), "{html}");
+    assert!(!html.contains(reviewed.rsplit('/').next().unwrap()), "the EDPS sees a DE finding's key");
+    b.screenshot(&shots.join("edps-trail.png"));
+    b.go(&format!("{base}/precision"));
+    let html = b.source();
+    assert!(html.contains("Precision per rule") && html.contains(" %</td>"), "{html}");
+    b.screenshot(&shots.join("edps-precision.png"));
+    sign_out();
     http(driver_port, "DELETE", &format!("/session/{}", b.session), None);
 }
 

@@ -275,6 +275,50 @@ impl Reviews {
     }
 }
 
+/// One step of a history of reviews (see [`Reviews::record_history`]).
+#[derive(Debug, Clone)]
+pub struct Step<'a> {
+    pub finding: &'a Finding,
+    pub policy_hash: &'a str,
+    /// The change (its `seen` is ignored: each step follows the one before).
+    pub change: Change,
+    pub at: Instant,
+}
+
+impl Reviews {
+    /// Records a whole history of reviews in one commit, each step checked as [`record`]
+    /// checks a change and following the step before it on the same finding: how a history
+    /// is brought in (the demo's, one made elsewhere). All or none.
+    ///
+    /// [`record`]: Reviews::record
+    pub fn record_history(&mut self, store: &Store, steps: &[Step<'_>]) -> Result<usize> {
+        if steps.is_empty() {
+            return Ok(0);
+        }
+        let mut txn = store.begin("disposition")?;
+        self.catch_up(txn.store())?;
+        let mut working: BTreeMap<String, Disposition> = BTreeMap::new();
+        let mut made = Vec::with_capacity(steps.len());
+        for s in steps {
+            let k = key(s.finding);
+            let latest = working.get(&k).or_else(|| self.latest(&k)).cloned();
+            let d = next(latest.as_ref(), s.finding, s.policy_hash, &s.change, s.at)?;
+            working.insert(k, d.clone());
+            made.push(d);
+        }
+        let source = format!("a history of {} reviews of {} findings", made.len(), working.len());
+        txn.write(DISPOSITIONS, dispositions_schema(), &[to_batch(&made)?])?;
+        let at = steps.iter().map(|s| s.at).max().unwrap_or_default();
+        txn.commit(&at.to_string(), vec![source])?;
+        self.seen += 1;
+        let n = made.len();
+        for d in made {
+            self.insert(d);
+        }
+        Ok(n)
+    }
+}
+
 /// How the reviewed findings of a group were decided: the rule's precision is the share of
 /// them confirmed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
