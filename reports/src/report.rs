@@ -68,6 +68,96 @@ impl Part {
     }
 }
 
+/// The reviews of findings decided in `period` (a member state's pack: about its actors) with
+/// the rules' precision, the referrals made, and the answers of Custos that showed detail
+/// about persons (Custos's own access log), by role.
+fn supervision_part(
+    store: &custos_engine::store::Store,
+    period: &Period,
+    kind: ReportKind,
+    ms: &str,
+) -> crate::Result<Part> {
+    use custos_engine::review::{Reviews, State};
+    let mine = |state: Option<&str>| kind != ReportKind::MemberState || state == Some(ms);
+    let reviews = Reviews::load(store)?;
+    let mut part = Part::new("Supervision in Custos");
+    part.paragraphs.push(format!(
+        "Findings reviewed by supervisors in Custos from {}: each by its latest version decided in that time. \
+         Precision is the share of the decided findings that were confirmed.",
+        period.describe()
+    ));
+    let in_period = |d: &custos_engine::review::Disposition| {
+        period.contains(d.at.micros()) && mine(d.member_state.as_deref())
+    };
+    let tallies = reviews.precision(in_period, |d| d.rule.clone());
+    let rows: Vec<Vec<String>> = tallies
+        .iter()
+        .map(|(rule, t)| {
+            vec![
+                rule.clone(),
+                t.decided().to_string(),
+                t.confirmed.to_string(),
+                t.justified.to_string(),
+                t.false_positive.to_string(),
+                t.precision().map(|p| format!("{:.0} %", p * 100.0)).unwrap_or_default(),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        part.paragraphs.push("No finding was decided in Custos in this period.".into());
+    }
+    part.tables.push(ReportTable {
+        caption: "Findings decided, and the rules' precision".into(),
+        columns: ["rule", "decided", "confirmed", "justified", "false positives", "precision"]
+            .map(String::from)
+            .to_vec(),
+        rows,
+    });
+    // Referrals: made in the period, answered since, past their date unanswered at its end.
+    let (mut made, mut answered, mut overdue) = (0u64, 0u64, 0u64);
+    for versions in reviews.latest_all().map(|d| reviews.history(&d.key)) {
+        let Some(first) = versions.iter().find(|d| d.state == State::Referred) else { continue };
+        if !period.contains(first.at.micros()) || !mine(first.member_state.as_deref()) {
+            continue;
+        }
+        made += 1;
+        if versions.iter().any(|d| d.answer.is_some()) {
+            answered += 1;
+        } else if versions.last().is_some_and(|d| d.state == State::Referred)
+            && versions
+                .last()
+                .and_then(|d| d.answer_due)
+                .and_then(|due| due.and_hms_opt(0, 0, 0))
+                .is_some_and(|due| due.and_utc().timestamp_micros() < period.to)
+        {
+            overdue += 1;
+        }
+    }
+    part.paragraphs.push(format!(
+        "Findings referred to the authority concerned: {made}; answered: {answered}; unanswered past their date at the period's end: {overdue}."
+    ));
+    // Who watched the watchers (Regulation 2018/1725 Arts. 4(2), 33).
+    let (visits, _) = custos_engine::trail::since(store, 0)?;
+    let mut by_role: BTreeMap<String, u64> = BTreeMap::new();
+    for v in visits.iter().filter(|v| period.contains(v.at.micros())) {
+        if kind == ReportKind::MemberState && v.member_state != ms {
+            continue;
+        }
+        *by_role.entry(v.role.clone()).or_default() += 1;
+    }
+    part.paragraphs.push(format!(
+        "Custos's own access log: answers of Custos that showed detail about natural persons{}, by the role of who saw them \
+         (Regulation 2018/1725 Arts. 4(2), 33).",
+        if kind == ReportKind::MemberState { format!(" in the records of {ms}'s actors") } else { String::new() }
+    ));
+    part.tables.push(ReportTable {
+        caption: "Answers showing detail about persons, by role".into(),
+        columns: vec!["role".into(), "answers".into()],
+        rows: by_role.into_iter().map(|(r, n)| vec![r, n.to_string()]).collect(),
+    });
+    Ok(part)
+}
+
 /// A report.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Report {
@@ -532,6 +622,11 @@ pub async fn build(engine: &Engine, data: &Data, req: &Request) -> crate::Result
         }
         part.tables.push(counts_table("Request deadlines missed, by rule and status", "rule", &met, k));
         parts.push(part);
+    }
+
+    // What supervisors did in Custos: their reviews of findings and Custos's own access log.
+    if req.kind != ReportKind::Annual {
+        parts.push(supervision_part(store, &period, req.kind, &ms)?);
     }
 
     // The rules, in an annex.

@@ -318,3 +318,91 @@ fn report_periods_run_in_brussels_time_and_the_edps_report_details_only_union_br
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("expected a year from 1990 to 2199"), "{}", stderr(&o));
 }
+
+/// The reports to supervisors say what supervisors did in Custos: the findings decided in the
+/// period and the rules' precision, the referrals, and who saw persons' data in Custos.
+#[test]
+fn the_reports_to_supervisors_count_reviews_precision_referrals_and_the_access_log() {
+    use custos_engine::finding::Instant;
+    use custos_engine::review::{Change, Reviews, State, Step};
+    let (tmp, store) = store();
+    let s = custos_engine::store::Store::open(&store).unwrap();
+    // Findings about DE actors (reviews keep the finding as it was; it need not be found now).
+    let found: Vec<custos_engine::finding::Finding> = (0..3)
+        .map(|i| custos_engine::finding::Finding {
+            rule: "NTK-DOMAIN".into(),
+            subject_id: format!("E-DE-{i}"),
+            event_id: Some(format!("E-DE-{i}")),
+            member_state: Some("DE".into()),
+            authority_id: Some("A-DE-1".into()),
+            ..Default::default()
+        })
+        .collect();
+    let de: Vec<&custos_engine::finding::Finding> = found.iter().collect();
+    let at = |date: &str| Instant(custos_engine::import::parse_timestamp(date).unwrap());
+    let change = |state| Change { state, by: "dpa-de".into(), role: "dpa".into(), ..Change::default() };
+    let steps = vec![
+        Step {
+            finding: de[0],
+            policy_hash: "h",
+            change: change(State::Confirmed),
+            at: at("2024-03-01T10:00:00Z"),
+        },
+        Step {
+            finding: de[1],
+            policy_hash: "h",
+            change: change(State::FalsePositive),
+            at: at("2024-03-02T10:00:00Z"),
+        },
+        Step {
+            finding: de[2],
+            policy_hash: "h",
+            change: Change {
+                referred_to: Some("A-DE-1".into()),
+                answer_due: chrono::NaiveDate::from_ymd_opt(2024, 6, 30),
+                ..change(State::Referred)
+            },
+            at: at("2024-05-01T10:00:00Z"),
+        },
+        // Decided after the year: not in the 2024 pack.
+        Step {
+            finding: de[0],
+            policy_hash: "h",
+            change: change(State::UnderReview),
+            at: at("2025-02-01T10:00:00Z"),
+        },
+    ];
+    Reviews::load(&s).unwrap().record_history(&s, &steps).unwrap();
+    let visit = |role: &str, ms: &str, date: &str| custos_engine::trail::Visit {
+        at: at(date),
+        user: role.into(),
+        role: role.into(),
+        page: "/review".into(),
+        item_kind: "list".into(),
+        item: String::new(),
+        member_state: ms.into(),
+        controller: String::new(),
+    };
+    let visits = [
+        visit("dpa", "DE", "2024-04-01T00:00:00Z"),
+        visit("dpa", "DE", "2024-04-02T00:00:00Z"),
+        visit("edps", "EU", "2024-04-02T00:00:00Z"),
+        visit("dpa", "DE", "2025-04-02T00:00:00Z"),
+    ];
+    custos_engine::trail::record(&s, &visits, at("2025-04-03T00:00:00Z")).unwrap();
+    let files = report(&store, &tmp.path().join("out"), "member-state", &["--member-state", "DE"]);
+    let html =
+        std::fs::read_to_string(files.iter().find(|f| f.extension().is_some_and(|e| e == "html")).unwrap())
+            .unwrap();
+    let part = &html[html.find("Supervision in Custos</h2>").unwrap()..];
+    let part = &part[..part.find("</section>").unwrap()];
+    // The first finding's latest version is after the year: its decision in 2024 is not its
+    // latest, so only the false positive counts as decided in 2024.
+    assert!(
+        part.contains("<td>0</td><td>0</td><td>1</td><td>0 %</td>")
+            || part.contains("<td>1</td><td>0</td><td>0</td><td>0</td><td>1</td><td>0 %</td>"),
+        "{part}"
+    );
+    assert!(part.contains("referred to the authority concerned: 1; answered: 0; unanswered past their date at the period&#39;s end: 1"), "{part}");
+    assert!(part.contains("<tr><td>dpa</td><td>2</td></tr>") && !part.contains("<td>edps</td>"), "{part}");
+}
