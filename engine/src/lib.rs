@@ -22,7 +22,8 @@
 //!   [`indicator`]s, [`disclosure`] control, the controllers' [`register`]s and the [`read`]
 //!   model the dashboard and the reports show.
 //! - `supervision/`: what supervisors do in Custos, appended to the store as evidence: the
-//!   [`review`] of findings (dispositions) and Custos's own access log, the [`trail`].
+//!   [`review`] of findings (dispositions), the registers' records saved in Custos
+//!   ([`edits`]), and Custos's own access log, the [`trail`].
 //!
 //! [`Engine`] opens a store with the rules and the clock and is the way in. Each module is
 //! also reachable at the crate's root (`custos_engine::audit`). The generator of realistic
@@ -59,6 +60,7 @@ pub mod analytics {
 /// Supervision: the work supervisors do in Custos, kept as evidence: findings' reviews and
 /// Custos's own access log.
 pub mod supervision {
+    pub mod edits;
     pub mod review;
     pub mod trail;
 }
@@ -69,7 +71,7 @@ pub mod error;
 pub use analytics::{disclosure, indicator, query, read, register};
 pub use judging::{audit, calendar, deadline, decision, finding, period};
 pub use storage::{annex, catalog, import, manifest, store};
-pub use supervision::{review, trail};
+pub use supervision::{edits, review, trail};
 
 pub use engine::{Clock, Engine};
 pub use error::{Error, InputError, Location, Result};

@@ -173,7 +173,27 @@ async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionConte
             catalog::Partition::Month(_) => views(&table.stored_schema()),
             catalog::Partition::None => table.stored_schema(),
         };
-        register(&ctx, store, table.name, schema)?;
+        // A register kept in Custos too (breaches, requests): the imported records beside the
+        // versions saved since, and the register as it stands under the table's own name.
+        match crate::catalog::versions_of(table) {
+            Some(versions) if !store.files(versions).is_empty() => {
+                register_paths(&ctx, &format!("{}_imported", table.name), store.paths(table.name)?, schema)?;
+                register_paths(
+                    &ctx,
+                    versions,
+                    store.paths(versions)?,
+                    crate::catalog::versions_schema(table),
+                )?;
+                let sql = crate::edits::merged_view(table)
+                    .ok_or_else(|| Error::Internal(format!("no view of `{}`", table.name)))?;
+                ctx.sql(&format!("CREATE VIEW \"{}\" AS {sql}", table.name)).await?;
+            }
+            Some(versions) => {
+                register(&ctx, store, table.name, schema)?;
+                register_paths(&ctx, versions, Vec::new(), crate::catalog::versions_schema(table))?;
+            }
+            None => register(&ctx, store, table.name, schema)?,
+        }
     }
     // Derived tables: the latest audit's findings, and the text of every policy set used.
     register_paths(

@@ -543,6 +543,36 @@ pub fn dispositions_schema() -> arrow::datatypes::SchemaRef {
     ]))
 }
 
+/// The stored tables of the versions of a register's records saved in Custos (a breach, a
+/// data-subject request), each superseding the imported record of its key and the versions
+/// before it.
+pub const BREACH_VERSIONS: &str = "breach_versions";
+pub const REQUEST_VERSIONS: &str = "request_versions";
+
+/// The table of versions of the register `table` (`breaches`, `dsr_requests`), if it has one.
+pub fn versions_of(table: &Table) -> Option<&'static str> {
+    match table.name {
+        "breaches" => Some(BREACH_VERSIONS),
+        "dsr_requests" => Some(REQUEST_VERSIONS),
+        _ => None,
+    }
+}
+
+/// The schema of a register's versions: the register's columns, then the version, the version
+/// it replaces, and who saved it, in which role, when.
+pub fn versions_schema(table: &Table) -> arrow::datatypes::SchemaRef {
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    let mut fields: Vec<Field> = table.stored_schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    fields.extend([
+        Field::new("version", DataType::Int64, false),
+        Field::new("replaces", DataType::Int64, true),
+        Field::new("saved_by", DataType::Utf8, false),
+        Field::new("saved_role", DataType::Utf8, false),
+        Field::new("saved_at", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+    ]);
+    std::sync::Arc::new(Schema::new(fields))
+}
+
 /// The schema of [`TRAIL`].
 pub fn trail_schema() -> arrow::datatypes::SchemaRef {
     use arrow::datatypes::{DataType, Field, Schema, TimeUnit};

@@ -322,6 +322,64 @@ fn note_holidays(batch: &RecordBatch, out: &mut BTreeMap<String, Vec<String>>) {
 }
 
 /// The instants an import at `committed_at` accepts, as `options` say.
+/// One row of `table` as a person entered it on a form: `cells` by column name, each as it
+/// would be written in a CSV file (empty for none). Checked exactly as an import checks a row
+/// (types, allowed values, references to what the store holds, plausible instants in order,
+/// identifiers), every problem of the row named with its column, value and what was expected.
+pub fn one_row(
+    store: &Store,
+    table: &'static Table,
+    cells: &BTreeMap<String, String>,
+    form: &str,
+    committed_at: &str,
+) -> Result<RecordBatch> {
+    if let Some(unknown) = cells.keys().find(|k| table.column(k).is_none()) {
+        return Err(Error::Usage(format!(
+            "{form}: `{unknown}` is not a column of `{}`; expected {}",
+            table.name,
+            table.columns.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+        )));
+    }
+    let mut problems = Vec::new();
+    let mut b = builder::TableBuilder::new(table, 1);
+    for (i, col) in table.columns.iter().enumerate() {
+        let cell = cells.get(col.name).map_or("", |c| c.trim());
+        if cell.is_empty() {
+            b.push_null(i);
+        } else if let Err(expected) = b.push_csv(i, cell) {
+            b.push_null(i);
+            problems.push(format!("{}: `{cell}`: {expected}", col.name));
+        }
+    }
+    b.end_row();
+    let batch = b.finish()?;
+    let mut refs = References::new();
+    for t in [&catalog::DOMAINS, &catalog::AUTHORITIES, &catalog::USERS, &catalog::CASES] {
+        for stored in store.read(t.name)? {
+            refs.absorb(t, &stored)?;
+        }
+    }
+    let mut chunk = Chunk { batch, origins: reader::Origins::Batch { batch: 0 }, refused: Vec::new() };
+    validate::check(form, table, &mut chunk, &refs);
+    validate::plausible(form, table, &mut chunk, bounds(committed_at, &Options::default())?);
+    for r in &chunk.refused {
+        let e = &r.error;
+        let what = match (&e.column, &e.value) {
+            (Some(c), Some(v)) => format!("{c}: `{v}`: "),
+            (Some(c), None) => format!("{c}: "),
+            _ => String::new(),
+        };
+        let problem = format!("{what}{}", e.problem);
+        if !problems.contains(&problem) {
+            problems.push(problem);
+        }
+    }
+    if !problems.is_empty() {
+        return Err(Error::Usage(format!("{form}: {}", problems.join("; "))));
+    }
+    Ok(chunk.batch)
+}
+
 fn bounds(committed_at: &str, options: &Options) -> Result<validate::Bounds> {
     let now = parse_timestamp(committed_at)
         .ok_or_else(|| Error::Usage(format!("`{committed_at}` is not the instant of an import")))?;

@@ -1,0 +1,231 @@
+//! The controllers' registers kept in Custos: a DPO records a breach or a data-subject request
+//! on the dashboard and completes it later. Each save is a new version of the record (its
+//! key's), appended to `breach_versions` or `request_versions` with its author; it supersedes
+//! the imported record of that key and every version before it. The query session shows the
+//! register as it stands (`breaches`, `dsr_requests`: the latest version of each key, else the
+//! imported record), so every rule judges the record as last saved.
+//!
+//! Imported and saved records merge by key: a save is always newer than the import of its key
+//! (an imported record never changes: an import bringing the key again with other content is
+//! refused, naming the conflict); two saves from the same version are a conflict
+//! ([`Error::Conflict`]), never a lost update.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+
+use crate::catalog::{self, Table};
+use crate::error::{Error, Result};
+use crate::finding::Instant;
+use crate::store::Store;
+
+/// The latest saved version of a record: its number, who saved it and when.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Saved {
+    pub key: String,
+    pub version: i64,
+    pub by: String,
+    pub role: String,
+    pub at: Instant,
+}
+
+/// The latest saved version of every record of `table` saved in Custos, by key.
+pub fn latest(store: &Store, table: &'static Table) -> Result<HashMap<String, Saved>> {
+    let Some(versions) = catalog::versions_of(table) else { return Ok(HashMap::new()) };
+    let mut out: HashMap<String, Saved> = HashMap::new();
+    for b in store.read(versions)? {
+        let bad = |what: &str| Error::Internal(format!("the table {versions}: {what}"));
+        let text = |name: &str| -> Result<&StringArray> {
+            b.column_by_name(name).and_then(|c| c.as_string_opt::<i32>()).ok_or_else(|| bad(name))
+        };
+        let (key, by, role) = (text(table.key[0])?, text("saved_by")?, text("saved_role")?);
+        let version = b
+            .column_by_name("version")
+            .and_then(|c| c.as_primitive_opt::<Int64Type>())
+            .ok_or_else(|| bad("version"))?;
+        let at = b
+            .column_by_name("saved_at")
+            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+            .ok_or_else(|| bad("saved_at"))?;
+        for i in 0..b.num_rows() {
+            let saved = Saved {
+                key: key.value(i).to_owned(),
+                version: version.value(i),
+                by: by.value(i).to_owned(),
+                role: role.value(i).to_owned(),
+                at: Instant(at.value(i)),
+            };
+            if out.get(&saved.key).is_none_or(|s| s.version < saved.version) {
+                out.insert(saved.key.clone(), saved);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Saves `cells` (by column, each as a CSV cell) as the next version of its record of
+/// `table`, made by `by` in `role` from version `seen` (0: the imported record, or none).
+/// The row is checked as an import checks one ([`crate::import::one_row`]); if another
+/// version was saved since `seen`, the save is refused as a conflict.
+pub fn save(
+    store: &Store,
+    table: &'static Table,
+    cells: &BTreeMap<String, String>,
+    seen: i64,
+    by: &str,
+    role: &str,
+    now: Instant,
+) -> Result<Saved> {
+    let versions = catalog::versions_of(table)
+        .ok_or_else(|| Error::Usage(format!("`{}` is not a register kept in Custos", table.name)))?;
+    let key = cells.get(table.key[0]).map(|k| k.trim().to_owned()).unwrap_or_default();
+    if key.is_empty() {
+        return Err(Error::Usage(format!("{}: `{}` is required", table.name, table.key[0])));
+    }
+    let mut txn = store.begin("register")?;
+    let current = latest(txn.store(), table)?.remove(&key);
+    let at = current.as_ref().map_or(0, |s| s.version);
+    if at != seen {
+        let what =
+            current.map_or_else(String::new, |s| format!("version {} by {} at {}", s.version, s.by, s.at));
+        return Err(Error::Conflict(format!("`{key}` changed since you saw version {seen}; now {what}")));
+    }
+    let row = crate::import::one_row(txn.store(), table, cells, table.name, &now.to_string())?;
+    let mut columns: Vec<ArrayRef> = row.columns().to_vec();
+    columns.extend([
+        Arc::new(Int64Array::from(vec![at + 1])) as ArrayRef,
+        Arc::new(Int64Array::from(vec![(at > 0).then_some(at)])),
+        Arc::new(StringArray::from(vec![by])),
+        Arc::new(StringArray::from(vec![role])),
+        Arc::new(TimestampMicrosecondArray::from(vec![now.micros()]).with_timezone("UTC")),
+    ]);
+    let batch = RecordBatch::try_new(catalog::versions_schema(table), columns)?;
+    txn.write(versions, catalog::versions_schema(table), &[batch])?;
+    txn.commit(&now.to_string(), vec![key.clone()])?;
+    Ok(Saved { key, version: at + 1, by: by.to_owned(), role: role.to_owned(), at: now })
+}
+
+/// The SQL of the register `table` as it stands: each key's latest saved version, else its
+/// imported record (read from `<table>_imported`).
+pub fn merged_view(table: &Table) -> Option<String> {
+    let versions = catalog::versions_of(table)?;
+    let key = table.key[0];
+    let schema = table.stored_schema();
+    let list = schema.fields().iter().map(|f| format!("\"{}\"", f.name())).collect::<Vec<_>>().join(", ");
+    Some(format!(
+        "SELECT {list} FROM \"{name}_imported\" WHERE \"{key}\" NOT IN (SELECT \"{key}\" FROM \"{versions}\") \
+         UNION ALL \
+         SELECT {list} FROM (SELECT *, row_number() OVER (PARTITION BY \"{key}\" ORDER BY version DESC) AS latest FROM \"{versions}\") \
+         WHERE latest = 1",
+        name = table.name
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_saved_register_record_is_checked_as_an_import_and_versions_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/base");
+        let inputs = crate::import::inputs(&[base], None).unwrap();
+        crate::import::import(dir.path(), &inputs, "2026-07-01T00:00:00Z").unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let controller = store.read("authorities").unwrap()[0]
+            .column_by_name("authority_id")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0)
+            .to_owned();
+        let cells = |pairs: &[(&str, &str)]| {
+            pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect::<BTreeMap<_, _>>()
+        };
+        let now = Instant(crate::import::parse_timestamp("2026-07-02T00:00:00Z").unwrap());
+        let b = &catalog::BREACHES;
+        let good = cells(&[
+            ("breach_id", "B-NEW-1"),
+            ("controller_id", &controller),
+            ("aware_at", "2026-06-30T08:00:00Z"),
+            ("risk", "high"),
+            ("supervisor", "EDPS"),
+            ("case_ids", ""),
+        ]);
+        // Every problem of the row is named, with its column and value.
+        let mut bad = good.clone();
+        bad.insert("risk".into(), "enormous".into());
+        bad.insert("aware_at".into(), "yesterday".into());
+        bad.insert("controller_id".into(), "A-NOBODY".into());
+        let e = save(&store, b, &bad, 0, "dpo", "dpo", now).unwrap_err().to_string();
+        assert!(
+            e.contains("risk: `enormous`") && e.contains("aware_at: `yesterday`") && e.contains("A-NOBODY"),
+            "{e}"
+        );
+        assert!(latest(&store, b).unwrap().is_empty(), "nothing written");
+        let v1 = save(&store, b, &good, 0, "dpo", "dpo", now).unwrap();
+        assert_eq!(v1.version, 1);
+        // Completed later: notified, from version 1. A second save from version 1 conflicts.
+        let mut done = good.clone();
+        done.insert("notified_at".into(), "2026-07-01T09:00:00Z".into());
+        let v2 = save(&store, b, &done, 1, "dpo", "dpo", now).unwrap();
+        assert_eq!(v2.version, 2);
+        let e = save(&store, b, &done, 1, "other", "dpo", now).unwrap_err();
+        assert!(matches!(&e, Error::Conflict(m) if m.contains("version 2 by dpo")), "{e}");
+        assert_eq!(latest(&Store::open(dir.path()).unwrap(), b).unwrap()["B-NEW-1"].version, 2);
+        assert!(Store::verify(dir.path()).unwrap().is_sound());
+        // The rules judge the register as last saved: aware on 30 June at 08:00, not notified
+        // in version 1, notified 25 hours later in version 2.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let engine = crate::Engine::open(dir.path()).unwrap();
+        let as_of = crate::import::parse_timestamp("2026-07-05T00:00:00Z").unwrap();
+        let found = rt.block_on(engine.deadlines(as_of)).unwrap();
+        assert!(!found.iter().any(|f| f.subject_id == "B-NEW-1" && f.rule == "BRE-NOTIFY"), "{found:?}");
+        // `custos query` sees the register as it stands, the imported records and the versions.
+        let ctx = rt.block_on(crate::query::session(&engine.store().clone())).unwrap();
+        let n = |sql: &str| {
+            let rows = rt.block_on(crate::read::rows_of(&ctx, sql)).unwrap();
+            rows[0]["n"].as_i64().unwrap()
+        };
+        assert_eq!(
+            n("SELECT count(*) AS n FROM breaches WHERE breach_id = 'B-NEW-1' AND notified_at IS NOT NULL"),
+            1
+        );
+        assert_eq!(n("SELECT count(*) AS n FROM breach_versions"), 2);
+        assert_eq!(n("SELECT count(*) AS n FROM breaches_imported WHERE breach_id = 'B-NEW-1'"), 0);
+    }
+
+    #[test]
+    fn a_breach_saved_without_its_notification_is_found_late_by_the_checks_own_rule() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/base");
+        let inputs = crate::import::inputs(&[base], None).unwrap();
+        crate::import::import(dir.path(), &inputs, "2026-07-01T00:00:00Z").unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let controller = store.read("authorities").unwrap()[0]
+            .column_by_name("authority_id")
+            .unwrap()
+            .as_string::<i32>()
+            .value(0)
+            .to_owned();
+        let cells: BTreeMap<String, String> = [
+            ("breach_id", "B-NEW-2"),
+            ("controller_id", controller.as_str()),
+            ("aware_at", "2026-06-30T08:00:00Z"),
+            ("risk", "high"),
+            ("supervisor", "EDPS"),
+        ]
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        let now = Instant(crate::import::parse_timestamp("2026-07-02T00:00:00Z").unwrap());
+        save(&store, &catalog::BREACHES, &cells, 0, "dpo", "dpo", now).unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let engine = crate::Engine::open(dir.path()).unwrap();
+        let as_of = crate::import::parse_timestamp("2026-07-05T00:00:00Z").unwrap();
+        let found = rt.block_on(engine.deadlines(as_of)).unwrap();
+        assert!(found.iter().any(|f| f.subject_id == "B-NEW-2" && f.rule == "BRE-NOTIFY"), "{found:?}");
+    }
+}
