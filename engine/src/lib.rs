@@ -36,6 +36,7 @@ pub mod storage {
     pub mod import;
     pub mod manifest;
     pub mod store;
+    pub mod versions;
 }
 
 /// Judging: calendars, periods, decisions, audits, deadline checks and their findings.
@@ -70,7 +71,7 @@ pub mod error;
 
 pub use analytics::{disclosure, indicator, query, read, register};
 pub use judging::{audit, calendar, deadline, decision, finding, period};
-pub use storage::{annex, catalog, import, manifest, store};
+pub use storage::{annex, catalog, import, manifest, store, versions};
 pub use supervision::{edits, review, trail};
 
 pub use engine::{Clock, Engine};

@@ -184,7 +184,7 @@ async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionConte
                     store.paths(versions)?,
                     crate::catalog::versions_schema(table),
                 )?;
-                let sql = crate::edits::merged_view(table)
+                let sql = crate::versions::merged_view(table)
                     .ok_or_else(|| Error::Internal(format!("no view of `{}`", table.name)))?;
                 ctx.sql(&format!("CREATE VIEW \"{}\" AS {sql}", table.name)).await?;
             }

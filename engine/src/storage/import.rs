@@ -252,10 +252,16 @@ fn import_into(
         // later tables: they join the references once the whole table is read. Until then
         // the references are read-only, and checking runs on the reader's thread.
         let mut fresh_batches = Vec::new();
+        // A register's records saved in Custos (a DPO's breaches and requests): an import
+        // bringing one of their keys is a conflict, named, never a silent second truth.
+        let saved = crate::versions::latest(txn.store(), table)?;
         for (n, input) in group {
             let prepare = |mut chunk: Chunk| -> Result<(Chunk, Digests)> {
                 validate::check(&input.name, table, &mut chunk, &refs);
                 validate::plausible(&input.name, table, &mut chunk, bounds);
+                if !saved.is_empty() {
+                    saved_in_custos(&input.name, table, &mut chunk, &saved);
+                }
                 let digests = digester.digests(&chunk.batch)?;
                 Ok((refs.with_references(&input.name, table, chunk)?, digests))
             };
@@ -322,6 +328,37 @@ fn note_holidays(batch: &RecordBatch, out: &mut BTreeMap<String, Vec<String>>) {
 }
 
 /// The instants an import at `committed_at` accepts, as `options` say.
+/// Refuses the rows of `chunk` whose key is a record saved in Custos (`saved`), naming the
+/// version there: the register kept in Custos holds it, and an import does not overwrite it.
+fn saved_in_custos(
+    file: &str,
+    table: &'static Table,
+    chunk: &mut Chunk,
+    saved: &std::collections::HashMap<String, crate::versions::Saved>,
+) {
+    let Some(keys) = chunk.batch.column_by_name(table.key[0]).and_then(|c| c.as_string_opt::<i32>().cloned())
+    else {
+        return;
+    };
+    for i in 0..keys.len() {
+        if keys.is_null(i) {
+            continue;
+        }
+        if let Some(s) = saved.get(keys.value(i)) {
+            let problem = format!(
+                "this record is kept in Custos (version {} saved by {} at {}): an import does not overwrite it; \
+                 change it on the dashboard, or leave it out of the import",
+                s.version,
+                s.by,
+                format_micros(s.at)
+            );
+            let e =
+                InputError::at(file, chunk.origins.at(i), problem).column(table.key[0]).value(keys.value(i));
+            chunk.refuse(i, e);
+        }
+    }
+}
+
 /// One row of `table` as a person entered it on a form: `cells` by column name, each as it
 /// would be written in a CSV file (empty for none). Checked exactly as an import checks a row
 /// (types, allowed values, references to what the store holds, plausible instants in order,

@@ -10,60 +10,16 @@
 //! refused, naming the conflict); two saves from the same version are a conflict
 //! ([`Error::Conflict`]), never a lost update.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
-use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
+use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 
 use crate::catalog::{self, Table};
 use crate::error::{Error, Result};
 use crate::finding::Instant;
 use crate::store::Store;
-
-/// The latest saved version of a record: its number, who saved it and when.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Saved {
-    pub key: String,
-    pub version: i64,
-    pub by: String,
-    pub role: String,
-    pub at: Instant,
-}
-
-/// The latest saved version of every record of `table` saved in Custos, by key.
-pub fn latest(store: &Store, table: &'static Table) -> Result<HashMap<String, Saved>> {
-    let Some(versions) = catalog::versions_of(table) else { return Ok(HashMap::new()) };
-    let mut out: HashMap<String, Saved> = HashMap::new();
-    for b in store.read(versions)? {
-        let bad = |what: &str| Error::Internal(format!("the table {versions}: {what}"));
-        let text = |name: &str| -> Result<&StringArray> {
-            b.column_by_name(name).and_then(|c| c.as_string_opt::<i32>()).ok_or_else(|| bad(name))
-        };
-        let (key, by, role) = (text(table.key[0])?, text("saved_by")?, text("saved_role")?);
-        let version = b
-            .column_by_name("version")
-            .and_then(|c| c.as_primitive_opt::<Int64Type>())
-            .ok_or_else(|| bad("version"))?;
-        let at = b
-            .column_by_name("saved_at")
-            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
-            .ok_or_else(|| bad("saved_at"))?;
-        for i in 0..b.num_rows() {
-            let saved = Saved {
-                key: key.value(i).to_owned(),
-                version: version.value(i),
-                by: by.value(i).to_owned(),
-                role: role.value(i).to_owned(),
-                at: Instant(at.value(i)),
-            };
-            if out.get(&saved.key).is_none_or(|s| s.version < saved.version) {
-                out.insert(saved.key.clone(), saved);
-            }
-        }
-    }
-    Ok(out)
-}
+pub use crate::versions::{Saved, latest, merged_view};
 
 /// Saves `cells` (by column, each as a CSV cell) as the next version of its record of
 /// `table`, made by `by` in `role` from version `seen` (0: the imported record, or none).
@@ -104,28 +60,14 @@ pub fn save(
     let batch = RecordBatch::try_new(catalog::versions_schema(table), columns)?;
     txn.write(versions, catalog::versions_schema(table), &[batch])?;
     txn.commit(&now.to_string(), vec![key.clone()])?;
-    Ok(Saved { key, version: at + 1, by: by.to_owned(), role: role.to_owned(), at: now })
-}
-
-/// The SQL of the register `table` as it stands: each key's latest saved version, else its
-/// imported record (read from `<table>_imported`).
-pub fn merged_view(table: &Table) -> Option<String> {
-    let versions = catalog::versions_of(table)?;
-    let key = table.key[0];
-    let schema = table.stored_schema();
-    let list = schema.fields().iter().map(|f| format!("\"{}\"", f.name())).collect::<Vec<_>>().join(", ");
-    Some(format!(
-        "SELECT {list} FROM \"{name}_imported\" WHERE \"{key}\" NOT IN (SELECT \"{key}\" FROM \"{versions}\") \
-         UNION ALL \
-         SELECT {list} FROM (SELECT *, row_number() OVER (PARTITION BY \"{key}\" ORDER BY version DESC) AS latest FROM \"{versions}\") \
-         WHERE latest = 1",
-        name = table.name
-    ))
+    Ok(Saved { key, version: at + 1, by: by.to_owned(), role: role.to_owned(), at: now.micros() })
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
+    use arrow::array::AsArray;
+
     use super::*;
 
     #[test]
@@ -195,6 +137,15 @@ mod tests {
         );
         assert_eq!(n("SELECT count(*) AS n FROM breach_versions"), 2);
         assert_eq!(n("SELECT count(*) AS n FROM breaches_imported WHERE breach_id = 'B-NEW-1'"), 0);
+        // An import bringing the same key is a conflict, named with the version kept here.
+        let export = dir.path().join("export");
+        std::fs::create_dir_all(&export).unwrap();
+        let header = catalog::BREACHES.columns.iter().map(|c| c.name).collect::<Vec<_>>().join(",");
+        let row = format!("B-NEW-1,{controller},,2026-06-30T08:00:00Z,low,EDPS,,,,,,,,,,,,,");
+        std::fs::write(export.join("breaches.csv"), format!("{header}\n{row}\n")).unwrap();
+        let inputs = crate::import::inputs(&[export], None).unwrap();
+        let e = crate::import::import(dir.path(), &inputs, "2026-07-03T00:00:00Z").unwrap_err().to_string();
+        assert!(e.contains("breaches.csv:2") && e.contains("kept in Custos (version 2 saved by dpo"), "{e}");
     }
 
     #[test]
