@@ -28,6 +28,7 @@ fn main() {
         as_of: custos_engine::import::parse_timestamp("2026-07-01").unwrap(),
         horizon: 30 * 86_400_000_000,
         defaults: Defaults::default(),
+        registers_only: false,
     };
 
     // The twin, on the real IMI's size.

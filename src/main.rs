@@ -330,7 +330,7 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         subjects: Length::Hours(subjects_hours),
         dormant: Length::Months(dormant_months),
     };
-    let options = deadline::Options { as_of, horizon, defaults };
+    let options = deadline::Options { as_of, horizon, defaults, registers_only: false };
     let started = Instant::now();
     let check = runtime()?.block_on(engine.check(&options))?;
     progress(&format!(

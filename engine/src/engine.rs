@@ -148,7 +148,17 @@ impl Engine {
     /// The deadline findings as of `as_of` with the default periods, due-soon within
     /// [`DUE_SOON`]: what the dashboard and the reports show.
     pub async fn deadlines(&self, as_of: i64) -> Result<Vec<Finding>> {
-        let options = Options { as_of, horizon: DUE_SOON, defaults: Defaults::default() };
+        let options =
+            Options { as_of, horizon: DUE_SOON, defaults: Defaults::default(), registers_only: false };
+        Ok(self.check(&options).await?.findings.to_vec())
+    }
+
+    /// [`deadlines`](Engine::deadlines) of the controllers' registers only (the BRE and DSR
+    /// rules): what a breach or request saved in Custos changes, judged in a moment whatever
+    /// the size of the access log.
+    pub async fn register_deadlines(&self, as_of: i64) -> Result<Vec<Finding>> {
+        let options =
+            Options { as_of, horizon: DUE_SOON, defaults: Defaults::default(), registers_only: true };
         Ok(self.check(&options).await?.findings.to_vec())
     }
 }

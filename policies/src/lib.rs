@@ -85,6 +85,8 @@ pub const VIEWS: &[(&str, &str)] = &[
     ("rules/view/review-dpo.cedar", include_str!("../rules/view/review-dpo.cedar")),
     ("rules/view/review-supervisors-only.cedar", include_str!("../rules/view/review-supervisors-only.cedar")),
     ("rules/view/trail.cedar", include_str!("../rules/view/trail.cedar")),
+    ("rules/view/record-dpo.cedar", include_str!("../rules/view/record-dpo.cedar")),
+    ("rules/view/record-controllers-only.cedar", include_str!("../rules/view/record-controllers-only.cedar")),
 ];
 
 /// The dashboard rules' cases, in `cedar run-tests` format.

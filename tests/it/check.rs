@@ -277,6 +277,7 @@ fn the_canonical_form_decides_exactly_as_cedar_asked_about_every_subject() {
             as_of: custos_engine::import::parse_timestamp(as_of).unwrap(),
             horizon: 30 * 86_400_000_000,
             defaults: Defaults::default(),
+            registers_only: false,
         };
         let fast = rt.block_on(engine.check(&options)).unwrap();
         let slow = rt.block_on(deadline::check_naive(store, policies.clone(), &options)).unwrap();

@@ -75,6 +75,9 @@ pub struct Options {
     pub horizon: i64,
     /// The configurable periods.
     pub defaults: Defaults,
+    /// Only the controllers' registers (breaches and data-subject requests): what a register
+    /// record saved in Custos can change, judged without the cases and users.
+    pub registers_only: bool,
 }
 
 /// What a check found.
@@ -336,8 +339,11 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
     // The twin reads the cases' facts through the query's joins, the check by look-ups: the
     // tests comparing the two compare these too.
     let started = std::time::Instant::now();
-    let lookups =
-        if naive { None } else { Some(cases::CaseLookups::load(store, &ctx, options.as_of).await?) };
+    let lookups = if naive || options.registers_only {
+        None
+    } else {
+        Some(cases::CaseLookups::load(store, &ctx, options.as_of).await?)
+    };
     // Each query, its subjects, and whether it takes the check's instant as `$1`: the cases'
     // query (the twin's) knows only the participants who joined by then, the users' only the
     // logins by then.
@@ -353,6 +359,10 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
     ];
     // The facts queries run ahead on the runtime while this thread judges the batch before:
     // at most two batches wait between them.
+    let registers_only = options.registers_only;
+    let sources = sources
+        .into_iter()
+        .filter(move |(_, kind, _)| !registers_only || matches!(kind, Kind::Request | Kind::Breach));
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<(Kind, RecordBatch)>>(2);
     let as_of = options.as_of;
     let producer = tokio::spawn(async move {

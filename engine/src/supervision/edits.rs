@@ -178,5 +178,18 @@ mod tests {
         let as_of = crate::import::parse_timestamp("2026-07-05T00:00:00Z").unwrap();
         let found = rt.block_on(engine.deadlines(as_of)).unwrap();
         assert!(found.iter().any(|f| f.subject_id == "B-NEW-2" && f.rule == "BRE-NOTIFY"), "{found:?}");
+        // The registers' check alone finds exactly the registers' findings of the whole check.
+        let registers = rt.block_on(engine.register_deadlines(as_of)).unwrap();
+        let of_registers: Vec<_> = found
+            .into_iter()
+            .filter(|f| {
+                matches!(
+                    f.subject_kind,
+                    crate::finding::SubjectKind::Breach | crate::finding::SubjectKind::Request
+                )
+            })
+            .collect();
+        assert_eq!(registers, of_registers);
+        assert!(!registers.is_empty());
     }
 }
