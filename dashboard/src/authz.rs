@@ -144,11 +144,14 @@ pub enum Action {
     Review,
     /// Refer it (a finding) to the authority concerned and record the answer.
     Refer,
+    /// Record or complete it (a controller's register entry).
+    Record,
 }
 
 impl Action {
     /// Every action, as the schema lists them.
-    pub const ALL: [Action; 4] = [Action::View, Action::Produce, Action::Review, Action::Refer];
+    pub const ALL: [Action; 5] =
+        [Action::View, Action::Produce, Action::Review, Action::Refer, Action::Record];
 
     /// The action's Cedar name.
     pub fn as_str(self) -> &'static str {
@@ -157,6 +160,7 @@ impl Action {
             Action::Produce => "produce",
             Action::Review => "review",
             Action::Refer => "refer",
+            Action::Record => "record",
         }
     }
 }

@@ -80,6 +80,7 @@ mod openapi;
 mod overview;
 mod policies;
 mod precision;
+mod record;
 mod registers;
 mod reports;
 mod response_times;
@@ -139,9 +140,18 @@ pub const PAGES: &[PageDef] = &[
         path: "/breaches",
         api: "/api/breaches",
         summary: "The breach register with each breach's 72-hour clock; to a role without detail, the published grid of each year (filter: year)",
-        more: &[],
+        more: &[
+            (
+                "/api/breaches/record",
+                "POST a breach of the DPO's controller, new or completed (its columns as text, `seen`: the version completed, 0 for none; `csrf`): the version saved; 409 if another was saved since",
+            ),
+            (
+                "/api/requests/record",
+                "POST a data-subject request of the DPO's controller, new or completed, as for breaches",
+            ),
+        ],
         handler: built!(registers::build_breaches),
-        extend: std::convert::identity,
+        extend: record::routes,
     },
     PageDef {
         path: "/requests",

@@ -33,6 +33,18 @@ pub(super) fn controller_rows<'a, T>(
 }
 
 /// A page's count table, then its list unless the viewer sees counts only.
+/// The link a DPO records a new entry of its controller's register by.
+fn record_link(what: &str, href: &str) -> Section {
+    Section::Figures {
+        heading: "Your controller's register".into(),
+        figures: vec![Figure {
+            label: format!("Record {what}"),
+            value: "new".into(),
+            link: Some(href.into()),
+        }],
+    }
+}
+
 pub(super) fn counts_then_list(counts: Table, list: Table, nothing_shown: bool, mode: Stats) -> Vec<Section> {
     let mut sections = vec![Section::Table(counts)];
     if !nothing_shown || mode != Stats::Protected {
@@ -90,6 +102,7 @@ pub(super) fn build_breaches(
     }
     let (shown, counted) =
         controller_rows(state, v, mode, &data.breaches, false, |b| (&b.member_state, &b.controller_id))?;
+    let recorder = super::record::may_record_any(state, v, false);
     let zone = v.zone();
     let now = data.as_of;
     let mut items = Vec::new();
@@ -148,7 +161,11 @@ pub(super) fn build_breaches(
             };
             items.push(json!({"breach": b, "notify_due": notify.and_then(|f| f.due_at), "clock": clock.text, "completeness": completeness, "data_subjects": subjects}));
             vec![
-                Cell::text(id),
+                if recorder && b.controller_id == v.controller {
+                    Cell::text(id.clone()).link(link_with("/breaches/record", &[("id", &id)]))
+                } else {
+                    Cell::text(id)
+                },
                 Cell::text(b.controller_id.clone()),
                 Cell::text(b.member_state.clone()),
                 Cell::time(&b.aware_at.to_string(), zone),
@@ -183,7 +200,10 @@ pub(super) fn build_breaches(
         count_table("Breaches by risk and notification", "risk", &counts, mode, state.k, &|_, _| {
             "/breaches".into()
         });
-    let sections = counts_then_list(table, list, shown.is_empty(), mode);
+    let mut sections = counts_then_list(table, list, shown.is_empty(), mode);
+    if recorder {
+        sections.insert(0, record_link("a breach", "/breaches/record"));
+    }
     Ok(Page {
         trail: if shown.is_empty() { None } else { crate::page::Shown::list("list", super::filters(params)) },
         title: "Breach register".into(),
@@ -212,6 +232,7 @@ pub(super) fn build_requests(
     }
     let (shown, counted) =
         controller_rows(state, v, mode, &data.requests, true, |r| (&r.member_state, &r.controller_id))?;
+    let recorder = super::record::may_record_any(state, v, true);
     let zone = v.zone();
     let now = data.as_of;
     let mut items = Vec::new();
@@ -232,7 +253,11 @@ pub(super) fn build_requests(
             let left = due.map(|d| (d.micros() - now) as f64 / 86_400_000_000.0);
             items.push(json!({"request": r, "respond_due": due, "open": open}));
             vec![
-                Cell::text(id),
+                if recorder && r.controller_id == v.controller {
+                    Cell::text(id.clone()).link(link_with("/requests/record", &[("id", &id)]))
+                } else {
+                    Cell::text(id)
+                },
                 Cell::text(r.controller_id.clone()),
                 Cell::text(r.right.clone()),
                 Cell::time(&r.received_at.to_string(), zone),
@@ -272,7 +297,10 @@ pub(super) fn build_requests(
         count_table("Requests by right and outcome", "right", &counts, mode, state.k, &|_, _| {
             "/requests".into()
         });
-    let sections = counts_then_list(table, list, shown.is_empty(), mode);
+    let mut sections = counts_then_list(table, list, shown.is_empty(), mode);
+    if recorder {
+        sections.insert(0, record_link("a data-subject request", "/requests/record"));
+    }
     Ok(Page {
         trail: if shown.is_empty() { None } else { crate::page::Shown::list("list", super::filters(params)) },
         title: "Data-subject requests".into(),

@@ -139,6 +139,15 @@ impl Data {
     }
 }
 
+/// The controllers' registers as they stand in `store` now (imported records and the versions
+/// saved in Custos since): what a DPO completing a record starts from.
+pub async fn registers(store: &crate::store::Store) -> Result<(Vec<Breach>, Vec<Request>)> {
+    let ctx = crate::query::session(store).await?;
+    let breaches = records(rows_of(&ctx, sql::BREACH_REGISTER).await?, "a breach of the register")?;
+    let requests = records(rows_of(&ctx, sql::REQUEST_REGISTER).await?, "a data-subject request")?;
+    Ok((breaches, requests))
+}
+
 /// `rows` as typed records; a row that is not one is an error naming `what`, never dropped.
 fn records<T: serde::de::DeserializeOwned>(rows: Vec<Row>, what: &str) -> Result<Vec<T>> {
     rows.into_iter()

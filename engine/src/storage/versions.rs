@@ -73,3 +73,29 @@ pub fn merged_view(table: &Table) -> Option<String> {
         name = table.name
     ))
 }
+
+/// The controller of the record `key` of `table` as it stands (its latest saved version, else
+/// its imported record), if there is one.
+pub fn owner(store: &Store, table: &'static Table, key: &str) -> Result<Option<String>> {
+    let controller_of = |batches: Vec<arrow::array::RecordBatch>, latest_first: bool| -> Option<String> {
+        let mut found: Option<(i64, String)> = None;
+        for b in &batches {
+            let keys = b.column_by_name(table.key[0])?.as_string_opt::<i32>()?;
+            let ctl = b.column_by_name("controller_id")?.as_string_opt::<i32>()?;
+            let version = b.column_by_name("version").and_then(|c| c.as_primitive_opt::<Int64Type>());
+            for i in (0..b.num_rows()).filter(|&i| keys.value(i) == key) {
+                let v = version.map_or(0, |v| v.value(i));
+                if found.as_ref().is_none_or(|(at, _)| !latest_first || v > *at) {
+                    found = Some((v, ctl.value(i).to_owned()));
+                }
+            }
+        }
+        found.map(|(_, c)| c)
+    };
+    if let Some(versions) = catalog::versions_of(table)
+        && let Some(c) = controller_of(store.read(versions)?, true)
+    {
+        return Ok(Some(c));
+    }
+    Ok(controller_of(store.read(table.name)?, false))
+}

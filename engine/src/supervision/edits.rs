@@ -48,6 +48,15 @@ pub fn save(
             current.map_or_else(String::new, |s| format!("version {} by {} at {}", s.version, s.by, s.at));
         return Err(Error::Conflict(format!("`{key}` changed since you saw version {seen}; now {what}")));
     }
+    // A record's controller never changes: only its own DPO completes it.
+    let controller = cells.get("controller_id").map(|c| c.trim()).unwrap_or_default();
+    if let Some(owner) = crate::versions::owner(txn.store(), table, &key)?
+        && owner != controller
+    {
+        return Err(Error::Usage(format!(
+            "`{key}` is a record of another controller: only its own DPO completes it"
+        )));
+    }
     let row = crate::import::one_row(txn.store(), table, cells, table.name, &now.to_string())?;
     let mut columns: Vec<ArrayRef> = row.columns().to_vec();
     columns.extend([
@@ -113,6 +122,11 @@ mod tests {
         let mut done = good.clone();
         done.insert("notified_at".into(), "2026-07-01T09:00:00Z".into());
         let v2 = save(&store, b, &done, 1, "dpo", "dpo", now).unwrap();
+        // Another controller cannot take the record over, whatever version it names.
+        let mut taken = done.clone();
+        taken.insert("controller_id".into(), "A-SOMEONE-ELSE".into());
+        let e = save(&store, b, &taken, 2, "thief", "dpo", now).unwrap_err().to_string();
+        assert!(e.contains("another controller"), "{e}");
         assert_eq!(v2.version, 2);
         let e = save(&store, b, &done, 1, "other", "dpo", now).unwrap_err();
         assert!(matches!(&e, Error::Conflict(m) if m.contains("version 2 by dpo")), "{e}");
