@@ -84,6 +84,8 @@ pub struct AppState {
     pub visits: std::sync::Mutex<Vec<custos_engine::trail::Visit>>,
     /// The trail as read from the store so far, and how many manifest entries were read.
     pub trail: std::sync::Mutex<(Vec<custos_engine::trail::Visit>, usize)>,
+    /// Held by the refresh that runs.
+    refreshing: tokio::sync::Mutex<()>,
 }
 
 /// How often the visits of the access log are committed to the store: answers do not wait for
@@ -95,6 +97,9 @@ pub const TRAIL_FLUSH: std::time::Duration = std::time::Duration::from_secs(1);
 /// The kinds of commit that record what supervisors did in Custos (reviews, the access log):
 /// they change no finding, so the data are not loaded again after them.
 const RECORDS: [&str; 2] = ["disposition", "trail"];
+
+/// The kind of commit of a register entry saved in Custos (`custos_engine::edits`).
+const REGISTER: &str = "register";
 
 /// Logins that may wait for password hashing at once.
 pub const LOGIN_QUEUE: usize = 64;
@@ -142,6 +147,7 @@ impl AppState {
             index: std::sync::Mutex::new(None),
             visits: std::sync::Mutex::new(Vec::new()),
             trail: std::sync::Mutex::new((Vec::new(), 0)),
+            refreshing: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -214,6 +220,9 @@ impl AppState {
     /// an import) or, following the clock, if they were judged more than [`CLOCK`] ago.
     /// Returns whether it did. Pages built from the data before are no longer served.
     pub async fn refresh(&self) -> Result<bool> {
+        // One at a time: a refresh asked for while another runs waits, then finds the data
+        // already loaded.
+        let _one = self.refreshing.lock().await;
         let manifest = file_id(&self.store_dir.join("manifest.jsonl"));
         let now = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -228,17 +237,29 @@ impl AppState {
         if self.reviews.lock().map_err(|_| Error::Internal("the reviews' lock".into()))?.catch_up(&store)? {
             self.reviewed.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
-        // Reviews and the access log change no finding: the data stay as they are.
+        // Reviews and the access log change no finding: the data stay as they are. A register
+        // entry saved in Custos changes the registers and their findings only: those are read
+        // and judged again, nothing else.
         let head = self.loaded.lock().map(|l| l.1.clone()).unwrap_or_default();
         let since = store.entries().iter().rev().take_while(|e| e.hash != head);
-        if !stale
-            && since.clone().count() < store.entries().len()
-            && since.clone().all(|e| RECORDS.contains(&e.body.kind.as_str()))
-        {
+        let kinds: Vec<&str> = since.clone().map(|e| e.body.kind.as_str()).collect();
+        let head_known = since.count() < store.entries().len();
+        if !stale && head_known && kinds.iter().all(|k| RECORDS.contains(k) || *k == REGISTER) {
+            let registers = kinds.contains(&REGISTER);
+            if registers {
+                let fresh = self.data().with_registers(&engine).await?;
+                if let Ok(mut d) = self.data.write() {
+                    *d = Arc::new(fresh);
+                }
+                self.generation.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                if let Ok(mut pages) = self.pages.lock() {
+                    pages.clear();
+                }
+            }
             if let Ok(mut l) = self.loaded.lock() {
                 *l = (manifest, store.head().to_owned());
             }
-            return Ok(false);
+            return Ok(registers);
         }
         let as_of = if self.follows_clock { now } else { self.data().as_of };
         let fresh = data::Data::load(&engine, as_of).await?;

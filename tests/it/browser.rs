@@ -394,6 +394,29 @@ fn every_role_uses_the_dashboard_in_a_headless_browser() {
     b.go(&format!("{base}/review/{}", custos_dashboard::page::encode(&foreign)));
     assert!(b.source().contains("not found"), "{}", b.source());
     sign_out();
+    // The Commission's DPO records a breach its controller became aware of an hour ago and
+    // sees its 72-hour clock run, judged by the notification rule as of now.
+    sign_in("dpo-commission");
+    b.go(&format!("{base}/breaches"));
+    b.click("a[href='/breaches/record']");
+    b.wait("the breach form", |h| h.contains("Record a breach"));
+    let aware = custos_engine::finding::format_micros(
+        (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 - 3600)
+            * 1_000_000,
+    );
+    b.type_into("input[name=breach_id]", "B-BROWSER-1");
+    b.type_into("input[name=aware_at]", &aware);
+    b.click("select[name=risk] option[value=high]");
+    b.type_into("input[name=supervisor]", "EDPS");
+    b.click("main form.form button[type=submit]");
+    let html = b.wait("the breach saved", |h| h.contains("Complete the breach"));
+    assert!(
+        html.contains("72-hour clock (BRE-NOTIFY, as of now)") && html.contains("due_soon (due "),
+        "{html}"
+    );
+    assert!(html.contains("version 1 saved by dpo-commission"), "{html}");
+    b.screenshot(&shots.join("dpo-breach.png"));
+    sign_out();
     // The EDPS sees the DPA's visit in the access log (not whom: a DE finding is the DPA's to
     // see) and the decision in the rule's precision.
     sign_in("edps");

@@ -23,6 +23,7 @@ use crate::register::{Breach, Request};
 pub type Row = Map<String, Value>;
 
 /// Everything the pages show.
+#[derive(Clone)]
 pub struct Data {
     /// The instant deadlines were judged at (UTC microseconds).
     pub as_of: i64,
@@ -136,6 +137,30 @@ impl Data {
             readings: options.describe(),
             rules,
         })
+    }
+}
+
+impl Data {
+    /// The same data with the controllers' registers read again and their deadlines (the BRE
+    /// and DSR rules) judged again as of [`Data::as_of`]: what a register entry saved in
+    /// Custos changes, without judging the cases, the users or the access log again.
+    pub async fn with_registers(&self, engine: &Engine) -> Result<Data> {
+        use crate::finding::SubjectKind;
+        let (breaches, requests) = registers(engine.store()).await?;
+        let of_registers = |f: &Finding| matches!(f.subject_kind, SubjectKind::Breach | SubjectKind::Request);
+        let mut deadlines: Vec<Finding> =
+            self.deadlines.iter().filter(|f| !of_registers(f)).cloned().collect();
+        deadlines.extend(engine.register_deadlines(self.as_of).await?);
+        // The check's order: rule, subject kind, subject, status.
+        deadlines.sort_by(|a, b| {
+            (&a.rule, a.subject_kind, &a.subject_id, a.status).cmp(&(
+                &b.rule,
+                b.subject_kind,
+                &b.subject_id,
+                b.status,
+            ))
+        });
+        Ok(Data { breaches, requests, deadlines, ..self.clone() })
     }
 }
 

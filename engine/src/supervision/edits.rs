@@ -186,8 +186,20 @@ mod tests {
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
         let now = Instant(crate::import::parse_timestamp("2026-07-02T00:00:00Z").unwrap());
-        save(&store, &catalog::BREACHES, &cells, 0, "dpo", "dpo", now).unwrap();
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let as_of = crate::import::parse_timestamp("2026-07-05T00:00:00Z").unwrap();
+        let before =
+            rt.block_on(crate::read::Data::load(&crate::Engine::open(dir.path()).unwrap(), as_of)).unwrap();
+        save(&store, &catalog::BREACHES, &cells, 0, "dpo", "dpo", now).unwrap();
+        // The data with the registers read and judged again are the data loaded afresh.
+        let reopened = crate::Engine::open(dir.path()).unwrap();
+        let patched = rt.block_on(before.with_registers(&reopened)).unwrap();
+        let fresh = rt.block_on(crate::read::Data::load(&reopened, as_of)).unwrap();
+        assert_eq!(
+            (&patched.breaches, &patched.requests, &patched.deadlines),
+            (&fresh.breaches, &fresh.requests, &fresh.deadlines)
+        );
+        assert_ne!(patched.breaches, before.breaches);
         let engine = crate::Engine::open(dir.path()).unwrap();
         let as_of = crate::import::parse_timestamp("2026-07-05T00:00:00Z").unwrap();
         let found = rt.block_on(engine.deadlines(as_of)).unwrap();
