@@ -86,6 +86,9 @@ pub struct AppState {
     pub trail: std::sync::Mutex<(Vec<custos_engine::trail::Visit>, usize)>,
     /// Held by the refresh that runs.
     refreshing: tokio::sync::Mutex<()>,
+    /// The registers kept in Custos (`breaches`, `dsr_requests`), by table: made at their
+    /// first save or view, then caught up with the store.
+    keepers: std::sync::Mutex<std::collections::HashMap<&'static str, custos_engine::edits::Keeper>>,
 }
 
 /// How often the visits of the access log are committed to the store: answers do not wait for
@@ -148,6 +151,7 @@ impl AppState {
             visits: std::sync::Mutex::new(Vec::new()),
             trail: std::sync::Mutex::new((Vec::new(), 0)),
             refreshing: tokio::sync::Mutex::new(()),
+            keepers: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 
@@ -186,6 +190,28 @@ impl AppState {
         read.0.extend(fresh);
         read.1 = seen;
         Ok(read.0.clone())
+    }
+
+    /// Runs `f` with the keeper of the register `table`, caught up with `store` (made at the
+    /// first call), one at a time (blocking: call it off the async workers).
+    pub fn keeping<T>(
+        &self,
+        table: &'static custos_engine::catalog::Table,
+        store: &custos_engine::store::Store,
+        f: impl FnOnce(&mut custos_engine::edits::Keeper) -> Result<T>,
+    ) -> Result<T> {
+        let mut keepers = self.keepers.lock().map_err(|_| Error::Internal("the registers' lock".into()))?;
+        let keeper = match keepers.entry(table.name) {
+            std::collections::hash_map::Entry::Occupied(e) => {
+                let k = e.into_mut();
+                k.catch_up(store)?;
+                k
+            }
+            std::collections::hash_map::Entry::Vacant(e) => {
+                e.insert(custos_engine::edits::Keeper::load(store, table)?)
+            }
+        };
+        f(keeper)
     }
 
     /// The hash of the deadline policy set that judges the deadlines shown.

@@ -202,7 +202,7 @@ async fn page_of(
         return Err(AppError::NotFound(format!("no {} `{id}` of your controller", reg.noun)));
     }
     let store = custos_engine::store::Store::open(&state.store_dir)?;
-    let saved = custos_engine::edits::latest(&store, reg.table)?.remove(id);
+    let saved = state.keeping(reg.table, &store, |keeper| Ok(keeper.latest(id).cloned()))?;
     let seen = saved.as_ref().map_or(0, |s| s.version);
     let values = values.or(stored.clone()).unwrap_or_default();
     let mut sections = Vec::new();
@@ -330,21 +330,22 @@ async fn save(
         .map_err(|_| AppError::BadRequest("seen: expected the version you saw (0 for none)".into()))?;
     values.remove("csrf");
     values.insert("controller_id".into(), v.controller.clone());
-    // Another controller's record answers as one that does not exist.
-    let key = values.get(reg.table.key[0]).map(|k| k.trim().to_owned()).unwrap_or_default();
-    let store = custos_engine::store::Store::open(&state.store_dir)?;
-    if custos_engine::versions::owner(&store, reg.table, &key)?.is_some_and(|c| c != v.controller) {
-        return Err(AppError::NotFound(format!("no {} `{key}` of your controller", reg.noun)));
-    }
-    let (state2, by, role) = (Arc::clone(state), v.name.clone(), v.role.clone());
+    let (state2, by, role, mine) = (Arc::clone(state), v.name.clone(), v.role.clone(), v.controller.clone());
     let saved = tokio::task::spawn_blocking(move || {
         let store = custos_engine::store::Store::open(&state2.store_dir)?;
         let now = custos_engine::finding::Instant(crate::now_micros());
-        Ok::<_, crate::Error>(custos_engine::edits::save(&store, reg.table, &values, seen, &by, &role, now)?)
+        state2.keeping(reg.table, &store, |keeper| {
+            // Another controller's record answers as one that does not exist.
+            let key = values.get(reg.table.key[0]).map(|k| k.trim().to_owned()).unwrap_or_default();
+            if keeper.owner(&key).is_some_and(|c| c != mine) {
+                return Ok(Err(AppError::NotFound(format!("no {} `{key}` of your controller", reg.noun))));
+            }
+            Ok(Ok(keeper.save(&store, &values, seen, &by, &role, now)?))
+        })
     })
     .await
     .map_err(|e| AppError::Internal(format!("a register entry could not be written: {e}")))?
-    .map_err(AppError::from)?;
+    .map_err(AppError::from)??;
     tracing::info!(name = %v.name, register = reg.noun, key = %saved.key, version = saved.version, "recorded");
     // The pages show the register as saved once the data are loaded again, off this answer.
     let state = Arc::clone(state);

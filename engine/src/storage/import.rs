@@ -359,12 +359,35 @@ fn saved_in_custos(
     }
 }
 
-/// One row of `table` as a person entered it on a form: `cells` by column name, each as it
-/// would be written in a CSV file (empty for none). Checked exactly as an import checks a row
-/// (types, allowed values, references to what the store holds, plausible instants in order,
-/// identifiers), every problem of the row named with its column, value and what was expected.
-pub fn one_row(
-    store: &Store,
+/// What a form's row refers to (authorities and cases), read once and then kept up to date
+/// with what the store commits since: a form is checked in a moment whatever the store's size.
+#[derive(Default)]
+pub struct FormReferences {
+    refs: References,
+    /// Manifest entries read so far.
+    seen: usize,
+}
+
+impl FormReferences {
+    /// Reads the authorities and cases committed since the last look.
+    pub fn catch_up(&mut self, store: &Store) -> Result<()> {
+        for t in [&catalog::AUTHORITIES, &catalog::CASES] {
+            for stored in store.read_files(&store.files_since(t.name, self.seen))? {
+                self.refs.absorb(t, &stored)?;
+            }
+        }
+        self.seen = store.entries().len();
+        Ok(())
+    }
+}
+
+/// One row of a register (`breaches`, `dsr_requests`) as a person entered it on a form:
+/// `cells` by column name, each as it would be written in a CSV file (empty for none).
+/// Checked exactly as an import checks a row (types, allowed values, references to the
+/// authorities and cases of `refs`, plausible instants in order, identifiers), every problem
+/// of the row named with its column, value and what was expected.
+pub fn form_row(
+    refs: &FormReferences,
     table: &'static Table,
     cells: &BTreeMap<String, String>,
     form: &str,
@@ -390,20 +413,8 @@ pub fn one_row(
     }
     b.end_row();
     let batch = b.finish()?;
-    // The registers refer to authorities and cases only: the users and the domains are not
-    // read for a form (at IMI's size they would cost each save most of its time).
-    let mut refs = References::new();
-    let referred: &[&Table] = match table.name {
-        "breaches" | "dsr_requests" => &[&catalog::AUTHORITIES, &catalog::CASES],
-        _ => &[&catalog::DOMAINS, &catalog::AUTHORITIES, &catalog::USERS, &catalog::CASES],
-    };
-    for t in referred {
-        for stored in store.read(t.name)? {
-            refs.absorb(t, &stored)?;
-        }
-    }
     let mut chunk = Chunk { batch, origins: reader::Origins::Batch { batch: 0 }, refused: Vec::new() };
-    validate::check(form, table, &mut chunk, &refs);
+    validate::check(form, table, &mut chunk, &refs.refs);
     validate::plausible(form, table, &mut chunk, bounds(committed_at, &Options::default())?);
     for r in &chunk.refused {
         let e = &r.error;

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use arrow::array::{AsArray, StringArray};
+use arrow::array::{AsArray, RecordBatch, StringArray};
 use arrow::datatypes::{Int64Type, TimestampMicrosecondType};
 
 use crate::catalog::{self, Table};
@@ -24,25 +24,24 @@ pub struct Saved {
     pub at: i64,
 }
 
-/// The latest saved version of every record of `table` saved in Custos, by key.
-pub fn latest(store: &Store, table: &'static Table) -> Result<HashMap<String, Saved>> {
-    let Some(versions) = catalog::versions_of(table) else { return Ok(HashMap::new()) };
-    let mut out: HashMap<String, Saved> = HashMap::new();
-    for b in store.read(versions)? {
-        let bad = |what: &str| Error::Internal(format!("the table {versions}: {what}"));
-        let text = |name: &str| -> Result<&StringArray> {
-            b.column_by_name(name).and_then(|c| c.as_string_opt::<i32>()).ok_or_else(|| bad(name))
-        };
-        let (key, by, role) = (text(table.key[0])?, text("saved_by")?, text("saved_role")?);
-        let version = b
-            .column_by_name("version")
-            .and_then(|c| c.as_primitive_opt::<Int64Type>())
-            .ok_or_else(|| bad("version"))?;
-        let at = b
-            .column_by_name("saved_at")
-            .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
-            .ok_or_else(|| bad("saved_at"))?;
-        for i in 0..b.num_rows() {
+/// The saved versions in `batch` (of `table`'s versions), each with its record's controller.
+pub fn rows(table: &'static Table, batch: &RecordBatch) -> Result<Vec<(Saved, String)>> {
+    let bad = |what: &str| Error::Internal(format!("the versions of {}: no column {what}", table.name));
+    let text = |name: &str| -> Result<&StringArray> {
+        batch.column_by_name(name).and_then(|c| c.as_string_opt::<i32>()).ok_or_else(|| bad(name))
+    };
+    let (key, by, role, controller) =
+        (text(table.key[0])?, text("saved_by")?, text("saved_role")?, text("controller_id")?);
+    let version = batch
+        .column_by_name("version")
+        .and_then(|c| c.as_primitive_opt::<Int64Type>())
+        .ok_or_else(|| bad("version"))?;
+    let at = batch
+        .column_by_name("saved_at")
+        .and_then(|c| c.as_primitive_opt::<TimestampMicrosecondType>())
+        .ok_or_else(|| bad("saved_at"))?;
+    Ok((0..batch.num_rows())
+        .map(|i| {
             let saved = Saved {
                 key: key.value(i).to_owned(),
                 version: version.value(i),
@@ -50,6 +49,17 @@ pub fn latest(store: &Store, table: &'static Table) -> Result<HashMap<String, Sa
                 role: role.value(i).to_owned(),
                 at: at.value(i),
             };
+            (saved, controller.value(i).to_owned())
+        })
+        .collect())
+}
+
+/// The latest saved version of every record of `table` saved in Custos, by key.
+pub fn latest(store: &Store, table: &'static Table) -> Result<HashMap<String, Saved>> {
+    let Some(versions) = catalog::versions_of(table) else { return Ok(HashMap::new()) };
+    let mut out: HashMap<String, Saved> = HashMap::new();
+    for b in store.read(versions)? {
+        for (saved, _) in rows(table, &b)? {
             if out.get(&saved.key).is_none_or(|s| s.version < saved.version) {
                 out.insert(saved.key.clone(), saved);
             }
@@ -72,30 +82,4 @@ pub fn merged_view(table: &Table) -> Option<String> {
          WHERE latest = 1",
         name = table.name
     ))
-}
-
-/// The controller of the record `key` of `table` as it stands (its latest saved version, else
-/// its imported record), if there is one.
-pub fn owner(store: &Store, table: &'static Table, key: &str) -> Result<Option<String>> {
-    let controller_of = |batches: Vec<arrow::array::RecordBatch>, latest_first: bool| -> Option<String> {
-        let mut found: Option<(i64, String)> = None;
-        for b in &batches {
-            let keys = b.column_by_name(table.key[0])?.as_string_opt::<i32>()?;
-            let ctl = b.column_by_name("controller_id")?.as_string_opt::<i32>()?;
-            let version = b.column_by_name("version").and_then(|c| c.as_primitive_opt::<Int64Type>());
-            for i in (0..b.num_rows()).filter(|&i| keys.value(i) == key) {
-                let v = version.map_or(0, |v| v.value(i));
-                if found.as_ref().is_none_or(|(at, _)| !latest_first || v > *at) {
-                    found = Some((v, ctl.value(i).to_owned()));
-                }
-            }
-        }
-        found.map(|(_, c)| c)
-    };
-    if let Some(versions) = catalog::versions_of(table)
-        && let Some(c) = controller_of(store.read(versions)?, true)
-    {
-        return Ok(Some(c));
-    }
-    Ok(controller_of(store.read(table.name)?, false))
 }

@@ -10,10 +10,10 @@
 //! refused, naming the conflict); two saves from the same version are a conflict
 //! ([`Error::Conflict`]), never a lost update.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
 
 use crate::catalog::{self, Table};
 use crate::error::{Error, Result};
@@ -21,10 +21,133 @@ use crate::finding::Instant;
 use crate::store::Store;
 pub use crate::versions::{Saved, latest, merged_view};
 
-/// Saves `cells` (by column, each as a CSV cell) as the next version of its record of
-/// `table`, made by `by` in `role` from version `seen` (0: the imported record, or none).
-/// The row is checked as an import checks one ([`crate::import::one_row`]); if another
-/// version was saved since `seen`, the save is refused as a conflict.
+/// A register kept in Custos as committed: the latest saved version of each key with its
+/// controller, the controller of every imported record, and what a form may refer to. Caught
+/// up with the store (only what was committed since) at every save, so a save costs the same
+/// whatever the store's size or the number of versions.
+pub struct Keeper {
+    table: &'static Table,
+    versions: &'static str,
+    /// Manifest entries read so far.
+    seen: usize,
+    latest: HashMap<String, (Saved, String)>,
+    imported: HashMap<String, String>,
+    refs: crate::import::FormReferences,
+}
+
+impl Keeper {
+    /// The register `table` (`breaches`, `dsr_requests`) of `store`.
+    pub fn load(store: &Store, table: &'static Table) -> Result<Keeper> {
+        let versions = catalog::versions_of(table)
+            .ok_or_else(|| Error::Usage(format!("`{}` is not a register kept in Custos", table.name)))?;
+        let mut k = Keeper {
+            table,
+            versions,
+            seen: 0,
+            latest: HashMap::new(),
+            imported: HashMap::new(),
+            refs: Default::default(),
+        };
+        k.catch_up(store)?;
+        Ok(k)
+    }
+
+    /// Reads what `store` committed since the last look.
+    pub fn catch_up(&mut self, store: &Store) -> Result<()> {
+        for b in store.read_files(&store.files_since(self.versions, self.seen))? {
+            for (saved, controller) in crate::versions::rows(self.table, &b)? {
+                if self.latest.get(&saved.key).is_none_or(|(s, _)| s.version < saved.version) {
+                    self.latest.insert(saved.key.clone(), (saved, controller));
+                }
+            }
+        }
+        for b in store.read_files(&store.files_since(self.table.name, self.seen))? {
+            let col = |name: &str| b.column_by_name(name).and_then(|c| c.as_string_opt::<i32>().cloned());
+            let (Some(keys), Some(ctl)) = (col(self.table.key[0]), col("controller_id")) else {
+                return Err(Error::Internal(format!("the table {}: no key or controller", self.table.name)));
+            };
+            for i in 0..b.num_rows() {
+                self.imported.insert(keys.value(i).to_owned(), ctl.value(i).to_owned());
+            }
+        }
+        self.refs.catch_up(store)?;
+        self.seen = store.entries().len();
+        Ok(())
+    }
+
+    /// The latest saved version of the record `key`.
+    pub fn latest(&self, key: &str) -> Option<&Saved> {
+        self.latest.get(key).map(|(s, _)| s)
+    }
+
+    /// The controller of the record `key` as it stands (its latest saved version's, else its
+    /// imported record's), if there is such a record.
+    pub fn owner(&self, key: &str) -> Option<&str> {
+        self.latest.get(key).map(|(_, c)| c.as_str()).or_else(|| self.imported.get(key).map(String::as_str))
+    }
+
+    /// Saves `cells` (by column, each as a CSV cell) as the next version of its record, made
+    /// by `by` in `role` from version `seen` (0: the imported record, or none). The row is
+    /// checked as an import checks one ([`crate::import::form_row`]); a record of another
+    /// controller is refused; if another version was saved since `seen`, the save is refused
+    /// as a conflict. Takes the store's lock, so that what another server saved is seen first.
+    pub fn save(
+        &mut self,
+        store: &Store,
+        cells: &BTreeMap<String, String>,
+        seen: i64,
+        by: &str,
+        role: &str,
+        now: Instant,
+    ) -> Result<Saved> {
+        let table = self.table;
+        let key = cells.get(table.key[0]).map(|k| k.trim().to_owned()).unwrap_or_default();
+        if key.is_empty() {
+            return Err(Error::Usage(format!("{}: `{}` is required", table.name, table.key[0])));
+        }
+        let mut txn = store.begin("register")?;
+        self.catch_up(txn.store())?;
+        let current = self.latest(&key);
+        let at = current.map_or(0, |s| s.version);
+        if at != seen {
+            let what = current.map_or_else(String::new, |s| {
+                format!("version {} by {} at {}", s.version, s.by, crate::import::format_micros(s.at))
+            });
+            return Err(Error::Conflict(format!("`{key}` changed since you saw version {seen}; now {what}")));
+        }
+        // A record's controller never changes: only its own DPO completes it.
+        let controller = cells.get("controller_id").map(|c| c.trim()).unwrap_or_default();
+        if self.owner(&key).is_some_and(|owner| owner != controller) {
+            return Err(Error::Usage(format!(
+                "`{key}` is a record of another controller: only its own DPO completes it"
+            )));
+        }
+        let row = crate::import::form_row(&self.refs, table, cells, table.name, &now.to_string())?;
+        let mut columns: Vec<ArrayRef> = row.columns().to_vec();
+        columns.extend([
+            Arc::new(Int64Array::from(vec![at + 1])) as ArrayRef,
+            Arc::new(Int64Array::from(vec![(at > 0).then_some(at)])),
+            Arc::new(StringArray::from(vec![by])),
+            Arc::new(StringArray::from(vec![role])),
+            Arc::new(TimestampMicrosecondArray::from(vec![now.micros()]).with_timezone("UTC")),
+        ]);
+        let batch = RecordBatch::try_new(catalog::versions_schema(table), columns)?;
+        txn.write(self.versions, catalog::versions_schema(table), &[batch])?;
+        txn.commit(&now.to_string(), vec![key.clone()])?;
+        self.seen += 1;
+        let saved = Saved {
+            key: key.clone(),
+            version: at + 1,
+            by: by.to_owned(),
+            role: role.to_owned(),
+            at: now.micros(),
+        };
+        self.latest.insert(key, (saved.clone(), controller.to_owned()));
+        Ok(saved)
+    }
+}
+
+/// [`Keeper::save`] on a keeper read afresh: for a single save.
 pub fn save(
     store: &Store,
     table: &'static Table,
@@ -34,49 +157,12 @@ pub fn save(
     role: &str,
     now: Instant,
 ) -> Result<Saved> {
-    let versions = catalog::versions_of(table)
-        .ok_or_else(|| Error::Usage(format!("`{}` is not a register kept in Custos", table.name)))?;
-    let key = cells.get(table.key[0]).map(|k| k.trim().to_owned()).unwrap_or_default();
-    if key.is_empty() {
-        return Err(Error::Usage(format!("{}: `{}` is required", table.name, table.key[0])));
-    }
-    let mut txn = store.begin("register")?;
-    let current = latest(txn.store(), table)?.remove(&key);
-    let at = current.as_ref().map_or(0, |s| s.version);
-    if at != seen {
-        let what =
-            current.map_or_else(String::new, |s| format!("version {} by {} at {}", s.version, s.by, s.at));
-        return Err(Error::Conflict(format!("`{key}` changed since you saw version {seen}; now {what}")));
-    }
-    // A record's controller never changes: only its own DPO completes it.
-    let controller = cells.get("controller_id").map(|c| c.trim()).unwrap_or_default();
-    if let Some(owner) = crate::versions::owner(txn.store(), table, &key)?
-        && owner != controller
-    {
-        return Err(Error::Usage(format!(
-            "`{key}` is a record of another controller: only its own DPO completes it"
-        )));
-    }
-    let row = crate::import::one_row(txn.store(), table, cells, table.name, &now.to_string())?;
-    let mut columns: Vec<ArrayRef> = row.columns().to_vec();
-    columns.extend([
-        Arc::new(Int64Array::from(vec![at + 1])) as ArrayRef,
-        Arc::new(Int64Array::from(vec![(at > 0).then_some(at)])),
-        Arc::new(StringArray::from(vec![by])),
-        Arc::new(StringArray::from(vec![role])),
-        Arc::new(TimestampMicrosecondArray::from(vec![now.micros()]).with_timezone("UTC")),
-    ]);
-    let batch = RecordBatch::try_new(catalog::versions_schema(table), columns)?;
-    txn.write(versions, catalog::versions_schema(table), &[batch])?;
-    txn.commit(&now.to_string(), vec![key.clone()])?;
-    Ok(Saved { key, version: at + 1, by: by.to_owned(), role: role.to_owned(), at: now.micros() })
+    Keeper::load(store, table)?.save(store, cells, seen, by, role, now)
 }
 
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
-    use arrow::array::AsArray;
-
     use super::*;
 
     #[test]
