@@ -175,17 +175,26 @@ impl std::fmt::Display for ChainProblem {
 /// Parses a manifest's text, checking the chain. Returns the entries that read, and every
 /// problem found; a store is sound only when the problems are none.
 pub fn parse(text: &[u8]) -> (Vec<Entry>, Vec<ChainProblem>) {
+    parse_after(&[], text)
+}
+
+/// Parses `tail`, the text of a manifest after the lines of the entries `known` (already
+/// parsed and found sound), checking that its entries continue their chain. Returns the new
+/// entries and every problem found, lines numbered in the whole manifest.
+pub fn parse_after(known: &[Entry], tail: &[u8]) -> (Vec<Entry>, Vec<ChainProblem>) {
+    let text = tail;
+    let offset = known.len();
     let mut entries = Vec::new();
     let mut problems = Vec::new();
-    let mut prev = GENESIS.to_owned();
+    let mut prev = known.last().map_or_else(|| GENESIS.to_owned(), |e| e.hash.clone());
     let mut lines: Vec<&[u8]> = text.split(|&b| b == b'\n').collect();
     // A well-formed manifest ends with a newline, which leaves one empty piece at the end.
     let tail = lines.pop().unwrap_or_default();
     if !tail.is_empty() {
-        problems.push(ChainProblem::Truncated { line: lines.len() + 1 });
+        problems.push(ChainProblem::Truncated { line: offset + lines.len() + 1 });
     }
     for (i, line) in lines.iter().enumerate() {
-        let n = i + 1;
+        let n = offset + i + 1;
         let entry: Entry = match serde_json::from_slice(line) {
             Ok(e) => e,
             Err(e) => {
@@ -260,6 +269,23 @@ mod tests {
         let without_second = format!("{}\n{}\n", lines[0], lines[2]);
         let (_, problems) = parse(without_second.as_bytes());
         assert!(matches!(problems[..], [ChainProblem::Broken { line: 2, .. }]), "{problems:?}");
+    }
+
+    #[test]
+    fn a_manifest_parsed_after_its_known_entries_is_the_whole_parsed_at_once() {
+        let text = chain(5);
+        let cut = text.match_indices('\n').nth(2).unwrap().0 + 1;
+        let (known, problems) = parse(&text.as_bytes()[..cut]);
+        assert!(problems.is_empty());
+        let (more, problems) = parse_after(&known, &text.as_bytes()[cut..]);
+        assert!(problems.is_empty(), "{problems:?}");
+        let whole: Vec<Entry> = known.into_iter().chain(more).collect();
+        assert_eq!(whole, parse(text.as_bytes()).0);
+        // A tail that does not continue the chain is named with its line in the whole.
+        let (known, _) = parse(&text.as_bytes()[..cut]);
+        let other = chain(5);
+        let (_, problems) = parse_after(&known[..2], &other.as_bytes()[cut..]);
+        assert!(matches!(problems[..], [ChainProblem::Broken { line: 3, .. }, ..]), "{problems:?}");
     }
 
     #[test]

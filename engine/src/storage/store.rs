@@ -72,7 +72,7 @@ impl Store {
             });
         }
         let text = fs::read(&manifest).map_err(Error::io(&manifest))?;
-        let (entries, problems) = manifest::parse(&text);
+        let (entries, problems) = parsed(&root, text);
         if let Some(p) = problems.first() {
             return Err(Error::Store { path: root, message: format!("{p}; run `custos verify`") });
         }
@@ -677,6 +677,39 @@ pub struct Backup {
     pub bytes: u64,
     /// The head of the copy: the store's at the instant its manifest was read.
     pub head: String,
+}
+
+/// A manifest parsed and found sound: its store, its text and its entries.
+type Parsed = (PathBuf, Vec<u8>, Vec<Entry>);
+
+/// The manifests this process parsed and found sound.
+static PARSED: std::sync::LazyLock<std::sync::Mutex<Vec<Parsed>>> =
+    std::sync::LazyLock::new(|| std::sync::Mutex::new(Vec::new()));
+
+/// The entries of the manifest `text` of the store at `root`, and its problems. A manifest
+/// only grows by lines added at its end: when `text` begins with the text parsed last time,
+/// byte for byte, only the lines after it are parsed, continuing the chain. Anything else (an
+/// edit anywhere, a shorter file) is parsed whole, so no problem is ever missed; a server's
+/// every commit then costs what it adds, not the size of the store's history.
+fn parsed(root: &Path, text: Vec<u8>) -> (Vec<Entry>, Vec<manifest::ChainProblem>) {
+    let Ok(mut cache) = PARSED.lock() else { return manifest::parse(&text) };
+    let known = cache.iter().find(|(r, t, _)| r == root && text.starts_with(t));
+    let (entries, problems) = match known {
+        Some((_, t, entries)) => {
+            let (more, problems) = manifest::parse_after(entries, &text[t.len()..]);
+            (entries.iter().cloned().chain(more).collect(), problems)
+        }
+        None => manifest::parse(&text),
+    };
+    if problems.is_empty() {
+        cache.retain(|(r, _, _)| r != root);
+        // A few stores at most: a test process opens many, a server one.
+        if cache.len() >= 8 {
+            cache.remove(0);
+        }
+        cache.push((root.to_path_buf(), text, entries.clone()));
+    }
+    (entries, problems)
 }
 
 /// A write in progress. Dropped without [`commit`](Transaction::commit), it removes what it wrote.
