@@ -86,6 +86,8 @@ pub struct AppState {
     pub trail: std::sync::Mutex<(Vec<custos_engine::trail::Visit>, usize)>,
     /// Held by the refresh that runs.
     refreshing: tokio::sync::Mutex<()>,
+    /// A register entry was saved and the registers are to be read again.
+    pub registers_stale: std::sync::atomic::AtomicBool,
     /// The registers kept in Custos (`breaches`, `dsr_requests`), by table: made at their
     /// first save or view, then caught up with the store.
     keepers: std::sync::Mutex<std::collections::HashMap<&'static str, custos_engine::edits::Keeper>>,
@@ -151,6 +153,7 @@ impl AppState {
             visits: std::sync::Mutex::new(Vec::new()),
             trail: std::sync::Mutex::new((Vec::new(), 0)),
             refreshing: tokio::sync::Mutex::new(()),
+            registers_stale: std::sync::atomic::AtomicBool::new(false),
             keepers: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }

@@ -14,6 +14,10 @@ use super::*;
 use crate::authz::Action;
 use crate::page::{Input, Shown};
 
+/// How long the lists wait after a register save before the registers are read again, so that
+/// a burst of saves is read once.
+const REGISTERS_SETTLE: std::time::Duration = std::time::Duration::from_millis(200);
+
 /// A register a DPO keeps here.
 struct Register {
     table: &'static catalog::Table,
@@ -347,13 +351,18 @@ async fn save(
     .map_err(|e| AppError::Internal(format!("a register entry could not be written: {e}")))?
     .map_err(AppError::from)??;
     tracing::info!(name = %v.name, register = reg.noun, key = %saved.key, version = saved.version, "recorded");
-    // The pages show the register as saved once the data are loaded again, off this answer.
-    let state = Arc::clone(state);
-    tokio::spawn(async move {
-        if let Err(e) = state.refresh().await {
-            tracing::error!("the data could not be loaded again after a register entry: {e}");
-        }
-    });
+    // The lists show the register as saved once the registers are read again, off this answer
+    // (the record's own page judges it as of now at once). A burst of saves is read once.
+    if !state.registers_stale.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        let state = Arc::clone(state);
+        tokio::spawn(async move {
+            tokio::time::sleep(REGISTERS_SETTLE).await;
+            state.registers_stale.store(false, std::sync::atomic::Ordering::SeqCst);
+            if let Err(e) = state.refresh().await {
+                tracing::error!("the data could not be loaded again after a register entry: {e}");
+            }
+        });
+    }
     Ok(saved)
 }
 
