@@ -157,7 +157,7 @@ fn reviews(port: u16, cookie: &str) -> String {
         let (key, version, state) = &mut items[i % n];
         let to = if state == "under_review" { "confirmed" } else { "under_review" };
         let body = format!(r#"{{"state":"{to}","seen":"{version}","note":"benchmark"}}"#);
-        let path = format!("/api/review/{}", encode(key));
+        let path = format!("/api/review/{}", custos_dashboard::page::encode(key));
         let t = Instant::now();
         let (status, answer) = http_body(port, "POST", &path, cookie, &csrf, &body);
         ms.push(t.elapsed().as_secs_f64() * 1000.0);
@@ -234,18 +234,6 @@ for i in range(n):
     out.append((time.perf_counter() - t) * 1000)
 print(" ".join("%.4f" % x for x in out))
 "#;
-
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
 
 /// A request with a body; the status and the (un-chunked) body.
 fn http_body(port: u16, method: &str, path: &str, cookie: &str, csrf: &str, body: &str) -> (u16, String) {

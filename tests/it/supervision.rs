@@ -125,18 +125,6 @@ fn reviewable(port: u16, session: &str) -> Vec<String> {
     v["findings"].as_array().unwrap().iter().map(|f| f["key"].as_str().unwrap().to_owned()).collect()
 }
 
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| {
-            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
-                (b as char).to_string()
-            } else {
-                format!("%{b:02X}")
-            }
-        })
-        .collect()
-}
-
 #[test]
 fn a_server_killed_mid_review_loses_nothing_it_answered_and_a_backup_taken_meanwhile_verifies() {
     let (tmp, store) = audited();
@@ -168,7 +156,7 @@ fn a_server_killed_mid_review_loses_nothing_it_answered_and_a_backup_taken_meanw
                     let (status, _, text) = http(
                         port,
                         "POST",
-                        &format!("/api/review/{}", encode(&key)),
+                        &format!("/api/review/{}", custos_dashboard::page::encode(&key)),
                         &[
                             ("Cookie", &session),
                             ("X-CSRF-Token", &csrf),

@@ -612,6 +612,24 @@ async fn apply(
     Ok(made)
 }
 
+/// One finding's change, as a form or a JSON body asks it: the token checked, then applied.
+async fn dispose(
+    state: &Arc<AppState>,
+    current: &Current,
+    headers: &HeaderMap,
+    key: &str,
+    form: &ChangeForm,
+) -> Result<Vec<Disposition>, AppError> {
+    let v = &current.session.viewer;
+    if !csrf_ok(current, form, headers) {
+        tracing::warn!(name = %v.name, "refused: a review without a valid CSRF token");
+        return Err(AppError::Forbidden);
+    }
+    let change = form.change(v, None)?;
+    let seen = change.seen;
+    apply(state, v, &[(key.to_owned(), seen)], change).await
+}
+
 pub(super) async fn dispose_form(
     State(state): Shared,
     Extension(current): Extension<Current>,
@@ -619,19 +637,7 @@ pub(super) async fn dispose_form(
     Path(key): Path<String>,
     Form(form): Form<ChangeForm>,
 ) -> Response {
-    let v = current.session.viewer.clone();
-    if !csrf_ok(&current, &form, &headers) {
-        tracing::warn!(name = %v.name, "refused: a review without a valid CSRF token");
-        return AppError::Forbidden.into_response();
-    }
-    let done = match form.change(&v, None) {
-        Ok(change) => {
-            let seen = change.seen;
-            apply(&state, &v, &[(key.clone(), seen)], change).await
-        }
-        Err(e) => Err(e),
-    };
-    match done {
+    match dispose(&state, &current, &headers, &key, &form).await {
         Ok(_) => Redirect::to(&review_link(&key)).into_response(),
         // Changed meanwhile, or not a move the rules allow: the page as it is now, saying why.
         Err(AppError::Conflict(m)) => again(&state, &current, &key, StatusCode::CONFLICT, &m),
@@ -657,19 +663,7 @@ pub(super) async fn dispose_json(
     Path(key): Path<String>,
     JsonBody(form): JsonBody<ChangeForm>,
 ) -> Response {
-    let v = current.session.viewer.clone();
-    if !csrf_ok(&current, &form, &headers) {
-        tracing::warn!(name = %v.name, "refused: a review without a valid CSRF token");
-        return AppError::Forbidden.into_response();
-    }
-    let done = match form.change(&v, None) {
-        Ok(change) => {
-            let seen = change.seen;
-            apply(&state, &v, &[(key.clone(), seen)], change).await
-        }
-        Err(e) => Err(e),
-    };
-    match done {
+    match dispose(&state, &current, &headers, &key, &form).await {
         Ok(mut made) => Json(json!({"disposition": made.remove(0)})).into_response(),
         Err(AppError::Conflict(m)) => {
             let current = lock_reviews(&state).ok().and_then(|r| r.latest(&key).cloned());

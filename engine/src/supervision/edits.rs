@@ -165,13 +165,19 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    #[test]
-    fn a_saved_register_record_is_checked_as_an_import_and_versions_conflict() {
+    /// A store holding the base fixture.
+    fn base_store() -> (tempfile::TempDir, Store) {
         let dir = tempfile::tempdir().unwrap();
         let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/base");
         let inputs = crate::import::inputs(&[base], None).unwrap();
         crate::import::import(dir.path(), &inputs, "2026-07-01T00:00:00Z").unwrap();
         let store = Store::open(dir.path()).unwrap();
+        (dir, store)
+    }
+
+    #[test]
+    fn a_saved_register_record_is_checked_as_an_import_and_versions_conflict() {
+        let (dir, store) = base_store();
         let controller = store.read("authorities").unwrap()[0]
             .column_by_name("authority_id")
             .unwrap()
@@ -250,11 +256,7 @@ mod tests {
 
     #[test]
     fn a_breach_saved_without_its_notification_is_found_late_by_the_checks_own_rule() {
-        let dir = tempfile::tempdir().unwrap();
-        let base = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/base");
-        let inputs = crate::import::inputs(&[base], None).unwrap();
-        crate::import::import(dir.path(), &inputs, "2026-07-01T00:00:00Z").unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let (dir, store) = base_store();
         let controller = store.read("authorities").unwrap()[0]
             .column_by_name("authority_id")
             .unwrap()
