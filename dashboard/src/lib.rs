@@ -17,6 +17,7 @@ pub mod authz;
 pub use custos_engine::read as data;
 pub mod demo;
 pub mod error;
+pub mod metrics;
 pub mod page;
 mod protected;
 pub mod routes;
@@ -86,6 +87,8 @@ pub struct AppState {
     pub trail: std::sync::Mutex<(Vec<custos_engine::trail::Visit>, usize)>,
     /// Held by the refresh that runs.
     refreshing: tokio::sync::Mutex<()>,
+    /// What `/metrics` answers.
+    pub metrics: metrics::Metrics,
     /// A register entry was saved and the registers are to be read again.
     pub registers_stale: std::sync::atomic::AtomicBool,
     /// The registers kept in Custos (`breaches`, `dsr_requests`), by table: made at their
@@ -153,6 +156,7 @@ impl AppState {
             visits: std::sync::Mutex::new(Vec::new()),
             trail: std::sync::Mutex::new((Vec::new(), 0)),
             refreshing: tokio::sync::Mutex::new(()),
+            metrics: metrics::Metrics::default(),
             registers_stale: std::sync::atomic::AtomicBool::new(false),
             keepers: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
@@ -277,6 +281,7 @@ impl AppState {
             let registers = kinds.contains(&REGISTER);
             if registers {
                 let fresh = self.data().with_registers(&engine).await?;
+                self.metrics.register_checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                 if let Ok(mut d) = self.data.write() {
                     *d = Arc::new(fresh);
                 }
@@ -292,6 +297,7 @@ impl AppState {
         }
         let as_of = if self.follows_clock { now } else { self.data().as_of };
         let fresh = data::Data::load(&engine, as_of).await?;
+        self.metrics.loads.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if let Ok(mut d) = self.data.write() {
             *d = Arc::new(fresh);
         }
@@ -425,9 +431,54 @@ pub fn app(state: Arc<AppState>) -> Router {
     Router::new()
         .merge(routes::public())
         .merge(private)
+        .route("/metrics", axum::routing::get(metrics))
+        .layer(middleware::from_fn_with_state(Arc::clone(&state), measure))
         .layer(middleware::from_fn(deadline))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
+}
+
+/// Counts every answer by its route's pattern (bounded: `/review/{key}`, never the key) and
+/// the time it took.
+async fn measure(State(state): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |m| m.as_str().to_owned());
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    state.metrics.observe(&route, response.status().as_u16(), started.elapsed().as_secs_f64());
+    response
+}
+
+/// `/metrics` (Prometheus text): on a loopback address, or to the administrator's session;
+/// to anyone else it does not exist.
+async fn metrics(
+    State(state): State<Arc<AppState>>,
+    axum::extract::ConnectInfo(peer): axum::extract::ConnectInfo<SocketAddr>,
+    headers: axum::http::HeaderMap,
+) -> Response {
+    let admin = headers
+        .get(header::COOKIE)
+        .and_then(|h| h.to_str().ok())
+        .and_then(|h| session::cookie(h, session::COOKIE))
+        .and_then(|id| state.sessions.get(id))
+        .is_some_and(|s| {
+            let current =
+                state.accounts.now(&state.sessions).get(&s.viewer.name).is_some_and(|a| a.stamp() == s.stamp);
+            current && state.guard.allows(&s.viewer, &authz::Item::admin())
+        });
+    if !peer.ip().is_loopback() && !admin {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    match custos_engine::store::Store::open(&state.store_dir) {
+        Ok(store) => (
+            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            state.metrics.render(&store),
+        )
+            .into_response(),
+        Err(e) => error::AppError::from(e).into_response(),
+    }
 }
 
 /// The session of a request, put there by [`require_session`].

@@ -733,3 +733,40 @@ fn a_window_that_is_no_instant_is_refused_by_name() {
     let (status, _, _) = get("/api/findings?from=2024-03-01&to=2024-04-01T00:00:00Z", &cookie);
     assert_eq!(status, StatusCode::OK);
 }
+
+#[test]
+fn metrics_answer_on_loopback_and_to_the_administrator_and_to_nobody_else() {
+    let edps = login("edps");
+    assert_eq!(get("/findings", &edps).0, StatusCode::OK);
+    let (status, headers, body) = get("/metrics", "");
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        headers.get(header::CONTENT_TYPE).unwrap().to_str().unwrap().starts_with("text/plain; version=0.0.4")
+    );
+    for needle in [
+        "custos_http_requests_total{route=\"/findings\",status=\"2xx\"}",
+        "custos_http_request_duration_seconds_bucket{route=\"/findings\",le=\"+Inf\"}",
+        "custos_data_loads_total",
+        "custos_store_commits{kind=\"import\"} 1",
+        "custos_store_commits{kind=\"audit\"} 1",
+        "custos_store_head_info{head=\"",
+    ] {
+        assert!(body.contains(needle), "no `{needle}` in\n{body}");
+    }
+    // A route's pattern, never an identifier: the label set stays bounded.
+    assert!(!body.contains("route=\"/findings/E"), "{body}");
+    // From elsewhere: only the administrator's session.
+    let from = |cookie: &str| {
+        send_from(
+            Request::get("/metrics").header(header::COOKIE, cookie).body(Body::empty()).unwrap(),
+            [10, 0, 0, 9],
+        )
+        .0
+    };
+    assert_eq!(from(""), StatusCode::NOT_FOUND);
+    let unknown = send_from(Request::get("/no-such-page").body(Body::empty()).unwrap(), [10, 0, 0, 9]);
+    let hidden = send_from(Request::get("/metrics").body(Body::empty()).unwrap(), [10, 0, 0, 9]);
+    assert_eq!((hidden.0, hidden.2), (unknown.0, unknown.2), "hidden answers as unknown");
+    assert_eq!(from(&edps), StatusCode::NOT_FOUND);
+    assert_eq!(from(&login("admin")), StatusCode::OK);
+}
