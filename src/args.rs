@@ -77,6 +77,27 @@ pub enum Command {
     Verify(VerifyArgs),
     /// Copy the store into a new directory while it is in use (a server may go on writing), and verify the copy.
     Backup(BackupArgs),
+    /// Print the completion script for a shell (bash, zsh, fish, powershell, elvish).
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff), or write one page per command into a directory.
+    Man(ManArgs),
+}
+
+/// Print the completion script for a shell.
+#[derive(Args)]
+pub struct CompletionsArgs {
+    /// The shell: `custos completions bash > /etc/bash_completion.d/custos`, or for zsh into
+    /// a directory of `$fpath` as `_custos`.
+    pub shell: clap_complete::Shell,
+}
+
+/// Print the manual page, or write one per command.
+#[derive(Args)]
+pub struct ManArgs {
+    /// Write `custos.1` and one `custos-<command>.1` per command into this directory
+    /// (for `man -M` or a `man1` directory) instead of printing `custos.1`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
 }
 
 /// Generate a realistic sample store (if absent), audit it, and serve the dashboard on it.

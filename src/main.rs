@@ -74,6 +74,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Import(args) => import(args),
         Command::Verify(args) => verify(args),
         Command::Backup(args) => backup(args),
+        Command::Completions(args) => completions(args),
+        Command::Man(args) => man(args),
         Command::Demo(args) => demo(args),
         Command::Serve(args) => serve(args),
         Command::Audit(args) => audit(args),
@@ -83,6 +85,44 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => query(args),
         Command::User { command } => user(command),
     }
+}
+
+/// `custos completions`: the shell's completion script, from the same definitions that parse
+/// the arguments, on standard output.
+fn completions(args: CompletionsArgs) -> anyhow::Result<ExitCode> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(args.shell, &mut cmd, "custos", &mut std::io::stdout());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `custos man`: the manual page in roff, made from the same definitions as `--help`; with
+/// `--out`, one page per command as well.
+fn man(args: ManArgs) -> anyhow::Result<ExitCode> {
+    // Clap keeps names as `&'static str`: the few made here live as long as the command.
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    let cmd = <Cli as clap::CommandFactory>::command().long_version(leak(args::long_version()));
+    let render = |c: clap::Command| -> anyhow::Result<Vec<u8>> {
+        let mut page = Vec::new();
+        clap_mangen::Man::new(c).render(&mut page)?;
+        Ok(page)
+    };
+    let Some(dir) = args.out else {
+        std::io::Write::write_all(&mut std::io::stdout(), &render(cmd)?)?;
+        return Ok(ExitCode::SUCCESS);
+    };
+    std::fs::create_dir_all(&dir).map_err(|e| anyhow::anyhow!("{}: {e}", dir.display()))?;
+    let mut written = vec![("custos.1".to_owned(), render(cmd.clone())?)];
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = format!("custos-{}", sub.get_name());
+        let page = sub.clone().name(leak(name.clone())).version(env!("CARGO_PKG_VERSION"));
+        written.push((format!("{name}.1"), render(page)?));
+    }
+    for (file, page) in &written {
+        let path = dir.join(file);
+        std::fs::write(&path, page).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+        println!("{}", path.display());
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `custos generate`: a synthetic IMI export with its labelled violations.
