@@ -17,8 +17,7 @@ pub(super) async fn precision(
         if stats(&state, v) != Stats::All {
             return Err(AppError::Forbidden);
         }
-        let reviews =
-            state.reviews.lock().map_err(|_| AppError::Internal("the reviews' lock".into()))?.clone();
+        let reviews = state.reviews.lock().map_err(|_| AppError::Internal("the reviews' lock".into()))?;
         let rule = q(&params, "rule");
         let keep = |d: &custos_engine::review::Disposition| rule.is_empty() || d.rule == rule;
         let month = |d: &custos_engine::review::Disposition| {

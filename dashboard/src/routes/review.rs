@@ -177,8 +177,17 @@ pub(super) fn tally(
     state: &AppState,
     v: &Viewer,
 ) -> Result<(BTreeMap<&'static str, u64>, u64, usize), AppError> {
-    let index = index(state)?;
-    let reviews = lock_reviews(state)?.clone();
+    let (index, reviews) = (index(state)?, lock_reviews(state)?);
+    Ok(counts(state, v, &index, &reviews))
+}
+
+/// [`tally`] over `index` and `reviews` as the caller holds them.
+fn counts(
+    state: &AppState,
+    v: &Viewer,
+    index: &Index,
+    reviews: &review::Reviews,
+) -> (BTreeMap<&'static str, u64>, u64, usize) {
     let today = today(v.zone());
     let (mut counts, mut overdue, mut all) = (BTreeMap::new(), 0, 0);
     for (k, f, _) in index.iter() {
@@ -194,7 +203,7 @@ pub(super) fn tally(
             overdue += 1;
         }
     }
-    Ok((counts, overdue, all))
+    (counts, overdue, all)
 }
 
 pub(super) async fn queue(
@@ -206,8 +215,9 @@ pub(super) async fn queue(
     let page = (|| {
         let v = &current.session.viewer;
         let index = index(&state)?;
-        let reviews = lock_reviews(&state)?.clone();
-        let (counts, overdue, reviewable) = tally(&state, v)?;
+        // Read under the lock, never copied: a save waits for the page, not the other way.
+        let reviews = lock_reviews(&state)?;
+        let (counts, overdue, reviewable) = counts(&state, v, &index, &reviews);
         // Whoever may review nothing, not even in their own scope (the Commission, the
         // administrator), has no queue.
         let own =
@@ -364,7 +374,7 @@ fn finding_page(
 ) -> Result<Page, AppError> {
     let v = &current.session.viewer;
     let index = index(state)?;
-    let reviews = lock_reviews(state)?.clone();
+    let reviews = lock_reviews(state)?;
     // Out of the viewer's scope answers as if there were no such finding.
     let unknown = || AppError::NotFound("no finding with this key".into());
     let (f, hash, found) = lookup(&index, &reviews, key).ok_or_else(unknown)?;
@@ -688,7 +698,7 @@ pub(super) async fn bulk_confirm(
     let page = (|| {
         let v = &current.session.viewer;
         let index = index(&state)?;
-        let reviews = lock_reviews(&state)?.clone();
+        let reviews = lock_reviews(&state)?;
         let chosen = selection(&state, v, &index, &reviews, &params);
         if chosen.is_empty() {
             return Err(AppError::NotFound("no finding you may review passes these filters".into()));
