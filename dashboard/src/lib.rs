@@ -84,7 +84,7 @@ pub struct AppState {
     /// Visits not yet written to the trail (written every [`TRAIL_FLUSH`]).
     pub visits: std::sync::Mutex<Vec<custos_engine::trail::Visit>>,
     /// The trail as read from the store so far, and how many manifest entries were read.
-    pub trail: std::sync::Mutex<(Vec<custos_engine::trail::Visit>, usize)>,
+    trail: std::sync::Mutex<(Vec<custos_engine::trail::Visit>, usize)>,
     /// Held by the refresh that runs.
     refreshing: tokio::sync::Mutex<()>,
     /// What `/metrics` answers.
@@ -190,13 +190,14 @@ impl AppState {
     }
 
     /// The trail as committed to the store, read up to its latest commit.
-    pub fn trail(&self) -> Result<Vec<custos_engine::trail::Visit>> {
+    pub fn trail<T>(&self, f: impl FnOnce(&[custos_engine::trail::Visit]) -> T) -> Result<T> {
         let store = custos_engine::store::Store::open(&self.store_dir)?;
         let mut read = self.trail.lock().map_err(|_| Error::Internal("the trail's lock".into()))?;
         let (fresh, seen) = custos_engine::trail::since(&store, read.1)?;
         read.0.extend(fresh);
         read.1 = seen;
-        Ok(read.0.clone())
+        // Read in place: the log grows with every answer, and is never copied for a page.
+        Ok(f(&read.0))
     }
 
     /// Runs `f` with the keeper of the register `table`, caught up with `store` (made at the

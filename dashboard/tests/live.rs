@@ -68,7 +68,7 @@ fn a_new_audit_reaches_the_pages_without_a_restart_and_cached_pages_are_not_serv
     assert_eq!(state.reviewed.load(std::sync::atomic::Ordering::SeqCst), reviewed + 1);
     let key = custos_engine::review::key(f);
     assert_eq!(state.reviews.lock().unwrap().state(&key), custos_engine::review::State::UnderReview);
-    assert_eq!(state.trail().unwrap().len(), 1);
+    assert_eq!(state.trail(<[_]>::len).unwrap(), 1);
 }
 
 #[test]

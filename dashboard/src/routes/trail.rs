@@ -16,7 +16,6 @@ pub(super) async fn trail(
         if !state.guard.allows(v, &Item::trail()) {
             return Err(AppError::Forbidden);
         }
-        let visits = state.trail()?;
         let bound = |name: &str| -> Result<Option<i64>, AppError> {
             let value = q(&params, name);
             if value.is_empty() {
@@ -33,18 +32,21 @@ pub(super) async fn trail(
             (q(&params, "user"), q(&params, "role"), q(&params, "item_kind"), q(&params, "item"));
         // What was seen is shown only to those who may see its scope in detail: to the others,
         // who looked, when and where, without the item or the address's particulars.
-        let visits: Vec<Visit> = visits
-            .iter()
-            .rev()
-            .map(|x| {
-                if state.guard.allows(v, &Item::detail(&x.member_state, &x.controller, true)) {
-                    x.clone()
-                } else {
-                    let first = x.page.split(['?', '/']).find(|s| !s.is_empty()).unwrap_or("");
-                    Visit { item: "(not in your scope)".into(), page: format!("/{first}/…"), ..x.clone() }
-                }
-            })
-            .collect();
+        let visits: Vec<Visit> = state.trail(|all| {
+            all.iter()
+                .rev()
+                .map(|x| {
+                    if state.guard.allows(v, &Item::detail(&x.member_state, &x.controller, true)) {
+                        x.clone()
+                    } else {
+                        let first = x.page.split(['?', '/']).find(|s| !s.is_empty()).unwrap_or("");
+                        Visit {
+                            item: "(not in your scope)".into(), page: format!("/{first}/…"), ..x.clone()
+                        }
+                    }
+                })
+                .collect()
+        })?;
         // Filters apply to what the viewer may see: an item out of scope cannot be probed.
         let shown: Vec<&Visit> = visits
             .iter()
