@@ -182,6 +182,11 @@ fn verify(args: VerifyArgs) -> anyhow::Result<ExitCode> {
     for p in &v.problems {
         println!("ALTERED  {p}");
     }
+    if let Some(line) = v.cut_commit {
+        println!(
+            "note     manifest line {line} is a commit cut off before it completed and is not part of the store; the next write removes it"
+        );
+    }
     for f in &v.interrupted {
         println!(
             "note     `{f}` was left by an interrupted import and is not part of the store; the next import removes it"

@@ -70,6 +70,29 @@ fn a_truncated_manifest_is_named() {
 }
 
 #[test]
+fn a_commit_cut_off_mid_line_by_a_killed_writer_is_noted_not_altered() {
+    let (_tmp, store) = base_store();
+    // As a writer killed while appending entry 1 leaves it: the line without its newline,
+    // and the note naming its files.
+    let manifest = store.join("manifest.jsonl");
+    let bytes = std::fs::read(&manifest).unwrap();
+    let entry: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let files: Vec<&str> =
+        entry["files"].as_array().unwrap().iter().map(|f| f["path"].as_str().unwrap()).collect();
+    std::fs::write(&manifest, &bytes[..bytes.len() - 30]).unwrap();
+    std::fs::create_dir_all(store.join("pending")).unwrap();
+    std::fs::write(store.join("pending/c000001.json"), serde_json::to_vec(&files).unwrap()).unwrap();
+    let (code, out) = verify(&store);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(
+        out.contains("manifest line 1 is a commit cut off before it completed and is not part of the store"),
+        "{out}"
+    );
+    assert!(out.contains("is intact: 0 entries"), "{out}");
+    assert!(!out.contains("ALTERED"), "{out}");
+}
+
+#[test]
 fn an_edited_manifest_entry_is_named() {
     let (_tmp, store) = base_store();
     let manifest = store.join("manifest.jsonl");

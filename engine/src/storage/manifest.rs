@@ -172,6 +172,14 @@ impl std::fmt::Display for ChainProblem {
     }
 }
 
+/// Splits a manifest's text after its last newline: the whole lines, and what follows them.
+/// What follows is empty unless a commit's append was cut off (the process died mid-write)
+/// or the file was cut; it is never an entry, since an entry is committed by its newline.
+pub fn split_torn(text: &[u8]) -> (&[u8], &[u8]) {
+    let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+    text.split_at(whole)
+}
+
 /// Parses a manifest's text, checking the chain. Returns the entries that read, and every
 /// problem found; a store is sound only when the problems are none.
 pub fn parse(text: &[u8]) -> (Vec<Entry>, Vec<ChainProblem>) {
@@ -286,6 +294,17 @@ mod tests {
         let other = chain(5);
         let (_, problems) = parse_after(&known[..2], &other.as_bytes()[cut..]);
         assert!(matches!(problems[..], [ChainProblem::Broken { line: 3, .. }, ..]), "{problems:?}");
+    }
+
+    #[test]
+    fn a_torn_last_line_is_split_from_the_whole_lines() {
+        let text = chain(2);
+        let cut = &text.as_bytes()[..text.len() - 10];
+        let (whole, torn) = split_torn(cut);
+        assert_eq!(parse(whole).0.len(), 1);
+        assert!(!torn.is_empty() && !torn.contains(&b'\n'));
+        assert_eq!(split_torn(text.as_bytes()), (text.as_bytes(), &b""[..]));
+        assert_eq!(split_torn(b"no newline"), (&b""[..], &b"no newline"[..]));
     }
 
     #[test]

@@ -14,12 +14,17 @@
 //! Every file is written once and never changed: a change is a new file in a new entry.
 //! Files are readable by their owner only (0600, directories 0700).
 //!
-//! A commit is atomic because the manifest is replaced by `rename`, the one step a crash can
-//! not cut in two: data files are written and synced first under names no reader looks at
-//! (readers read only the files the manifest lists), then the new manifest, the old one plus
-//! one entry, is written beside it, synced and renamed over it. A process killed before the
-//! rename leaves the old manifest and some unlisted files; the `pending/` note it wrote first
-//! names them, and the next writer removes them. Killed after it, the commit is whole.
+//! A commit is one line appended to the manifest, and it is committed by that line's newline:
+//! data files are written and synced first under names no reader looks at (readers read only
+//! the files the manifest lists), then the entry is appended in one write and synced. A
+//! commit costs what it adds, however long the store's history. Readers take the manifest up
+//! to its last newline: a line without one is a commit still being written, or one a killed
+//! process cut off, and is not part of the store. A process killed before its newline leaves
+//! that torn line and some unlisted files; the `pending/` note it wrote first names them,
+//! and the next writer (under the lock, so the torn line's writer is gone) cuts the line off
+//! and removes them. A torn line that no note explains was not left by a write: the next
+//! writer refuses the store and `verify` names it. Killed after the newline, the commit is
+//! whole.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::{self, File, OpenOptions};
@@ -55,6 +60,10 @@ const ROOT_NAMES: [&str; 6] = [MANIFEST, "manifest.tmp", DATA, PENDING, LOCK, ".
 pub struct Store {
     root: PathBuf,
     entries: Vec<Entry>,
+    /// Bytes of the manifest's whole lines, the entries'.
+    whole: u64,
+    /// Whether a torn line followed them (see [`manifest::split_torn`]).
+    torn: bool,
 }
 
 impl Store {
@@ -71,7 +80,10 @@ impl Store {
                 ),
             });
         }
-        let text = fs::read(&manifest).map_err(Error::io(&manifest))?;
+        let mut text = fs::read(&manifest).map_err(Error::io(&manifest))?;
+        let (whole, torn) = manifest::split_torn(&text);
+        let (whole, torn) = (whole.len(), !torn.is_empty());
+        text.truncate(whole);
         let (entries, problems) = parsed(&root, text);
         if let Some(p) = problems.first() {
             return Err(Error::Store { path: root, message: format!("{p}; run `custos verify`") });
@@ -85,7 +97,7 @@ impl Store {
                 ),
             });
         }
-        Ok(Store { root, entries })
+        Ok(Store { root, entries, whole: whole as u64, torn })
     }
 
     /// Whether the store at `root` holds files of an earlier layout (see [`manifest::LAYOUT`]),
@@ -93,7 +105,7 @@ impl Store {
     pub fn is_outdated(root: impl AsRef<Path>) -> Result<bool> {
         let manifest = root.as_ref().join(MANIFEST);
         let text = fs::read(&manifest).map_err(Error::io(&manifest))?;
-        Ok(outdated(&manifest::parse(&text).0).is_some())
+        Ok(outdated(&manifest::parse(manifest::split_torn(&text).0).0).is_some())
     }
 
     /// Opens the store at `root`, creating an empty one if the directory has none.
@@ -353,7 +365,10 @@ impl Store {
     pub fn begin(&self, kind: &str) -> Result<Transaction> {
         let lock = lock(&self.root)?;
         // Another writer may have committed while we waited: read the manifest afresh.
-        let store = Store::open(&self.root)?;
+        let mut store = Store::open(&self.root)?;
+        if store.torn {
+            store.cut_torn()?;
+        }
         store.recover()?;
         let seq = store.entries.len() as u64 + 1;
         let txn = format!("c{seq:06}");
@@ -369,6 +384,31 @@ impl Store {
             accounts: None,
             made: Vec::new(),
         })
+    }
+
+    /// Cuts off the manifest's torn last line, a commit whose writer died before its newline,
+    /// as the `pending/` note of that commit shows. Called under the lock, so that writer is
+    /// gone. A torn line without its note was not left by a write (the manifest was cut or
+    /// written to by hand): the store is refused, for `verify` to name what happened.
+    fn cut_torn(&mut self) -> Result<()> {
+        let line = self.entries.len() + 1;
+        let note = self.root.join(PENDING).join(format!("c{line:06}.json"));
+        if !note.is_file() {
+            return Err(Error::Store {
+                path: self.root.clone(),
+                message: format!(
+                    "{}, and no interrupted write explains it; run `custos verify`",
+                    ChainProblem::Truncated { line }
+                ),
+            });
+        }
+        let path = self.root.join(MANIFEST);
+        let file = OpenOptions::new().write(true).open(&path).map_err(Error::io(&path))?;
+        file.set_len(self.whole).map_err(Error::io(&path))?;
+        file.sync_all().map_err(Error::io(&path))?;
+        tracing::info!(line, "cut off a manifest line an interrupted commit left incomplete");
+        self.torn = false;
+        Ok(())
     }
 
     /// Removes the files of writes that never committed, as their `pending/` notes list them.
@@ -433,7 +473,10 @@ impl Store {
     pub fn backup(root: impl AsRef<Path>, dest: impl AsRef<Path>) -> Result<Backup> {
         let (root, dest) = (root.as_ref(), dest.as_ref());
         let manifest = root.join(MANIFEST);
-        let text = fs::read(&manifest).map_err(Error::io(&manifest))?;
+        let mut text = fs::read(&manifest).map_err(Error::io(&manifest))?;
+        // A commit being written now is not yet part of the store, nor of its copy.
+        let whole = manifest::split_torn(&text).0.len();
+        text.truncate(whole);
         let (entries, chain) = manifest::parse(&text);
         if let Some(problem) = chain.first() {
             return Err(Error::Store {
@@ -450,7 +493,8 @@ impl Store {
         private_dir(dest)
             .or_else(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })
             .map_err(Error::io(dest))?;
-        let store = Store { root: root.to_path_buf(), entries: entries.clone() };
+        let store =
+            Store { root: root.to_path_buf(), entries: entries.clone(), whole: whole as u64, torn: false };
         let mut copied = Backup { entries: entries.len(), files: 0, bytes: 0, head: store.head().to_owned() };
         for record in entries.iter().flat_map(|e| &e.body.files) {
             let (from, _) = store.regular(record)?;
@@ -498,15 +542,38 @@ impl Store {
             },
             _ => Error::io(&manifest_path)(e),
         })?;
-        let (entries, chain) = manifest::parse(&text);
+        let (whole, torn) = manifest::split_torn(&text);
+        let (mut entries, chain) = manifest::parse(whole);
         let mut problems: Vec<Problem> = chain.into_iter().map(Problem::Chain).collect();
+        // A torn last line is a commit cut off before its newline if the write's note is still
+        // there; otherwise the manifest was cut (or that write ended while this one read: the
+        // manifest is read again then, and its new lines are checked too).
+        let mut cut_commit = None;
+        if !torn.is_empty() {
+            let line = entries.len() + 1;
+            if root.join(PENDING).join(format!("c{line:06}.json")).is_file() {
+                cut_commit = Some(line);
+            } else {
+                let again = fs::read(&manifest_path).map_err(Error::io(&manifest_path))?;
+                let (whole_again, torn_again) = manifest::split_torn(&again);
+                if whole_again.starts_with(whole) {
+                    let (more, chain) = manifest::parse_after(&entries, &whole_again[whole.len()..]);
+                    entries.extend(more);
+                    problems.extend(chain.into_iter().map(Problem::Chain));
+                }
+                if !torn_again.is_empty() || !whole_again.starts_with(whole) {
+                    problems.push(Problem::Chain(ChainProblem::Truncated { line }));
+                }
+            }
+        }
         let mut listed = BTreeMap::new();
         for e in &entries {
             for f in &e.body.files {
                 listed.insert(f.path.clone(), (e.body.seq, f));
             }
         }
-        let store = Store { root: root.clone(), entries: entries.clone() };
+        let store =
+            Store { root: root.clone(), entries: entries.clone(), whole: whole.len() as u64, torn: false };
         for (path, (seq, record)) in &listed {
             let full = root.join(path);
             match store.plain(path) {
@@ -591,7 +658,7 @@ impl Store {
         }
         let files = listed.len();
         let head = entries.last().map_or(GENESIS.to_owned(), |e| e.hash.clone());
-        Ok(Verification { entries: entries.len(), files, head, problems, interrupted })
+        Ok(Verification { entries: entries.len(), files, head, problems, interrupted, cut_commit })
     }
 }
 
@@ -660,6 +727,9 @@ pub struct Verification {
     pub problems: Vec<Problem>,
     /// Files an interrupted write left, which the next write removes (not tampering).
     pub interrupted: Vec<String>,
+    /// The manifest line of a commit cut off before its newline, which the next write cuts
+    /// off (not tampering: that write's note is still there).
+    pub cut_commit: Option<usize>,
 }
 
 impl Verification {
@@ -869,10 +939,21 @@ impl Transaction {
             sync_dir(&self.store.root.join(dir))?;
         }
         let manifest = self.store.root.join(MANIFEST);
-        let mut text = fs::read(&manifest).map_err(Error::io(&manifest))?;
-        text.extend_from_slice(entry.to_line().as_bytes());
-        // The commit point.
-        write_atomically(&manifest, &text)?;
+        let mut file = OpenOptions::new().append(true).open(&manifest).map_err(Error::io(&manifest))?;
+        // Under the lock nobody else appends: a manifest of another length was written by hand.
+        let len = file.metadata().map_err(Error::io(&manifest))?.len();
+        if len != self.store.whole {
+            return Err(Error::Store {
+                path: self.store.root.clone(),
+                message: format!(
+                    "the manifest changed while this write held the store's lock ({len} bytes, {} when the write began): not committed; run `custos verify`",
+                    self.store.whole
+                ),
+            });
+        }
+        // The commit point: the line, newline last, in one write, then synced.
+        file.write_all(entry.to_line().as_bytes()).map_err(Error::io(&manifest))?;
+        file.sync_all().map_err(Error::io(&manifest))?;
         self.committed = true;
         let note = self.note_path();
         if note.exists() {
@@ -1071,6 +1152,98 @@ fn sha256_of(path: &Path) -> Result<(u64, String)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A store of two commits of one report each.
+    fn two_commits() -> (tempfile::TempDir, PathBuf) {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("store");
+        let store = Store::open_or_create(&root).unwrap();
+        for n in 0..2 {
+            let mut txn = store.begin("report").unwrap();
+            txn.write_document("reports", "html", format!("<p>{n}</p>").as_bytes(), 1).unwrap();
+            txn.commit("2026-12-07T00:00:00Z", vec![]).unwrap();
+        }
+        (tmp, root)
+    }
+
+    /// Leaves the store as a writer killed while appending its second entry would: the line
+    /// cut short, its files written, and (if `noted`) the note naming them.
+    fn cut_second_commit(root: &Path, noted: bool) -> Vec<String> {
+        let store = Store::open(root).unwrap();
+        let files: Vec<String> = store.entries()[1].body.files.iter().map(|f| f.path.clone()).collect();
+        let manifest = root.join(MANIFEST);
+        let text = fs::read(&manifest).unwrap();
+        fs::write(&manifest, &text[..text.len() - 20]).unwrap();
+        if noted {
+            fs::create_dir_all(root.join(PENDING)).unwrap();
+            fs::write(root.join(PENDING).join("c000002.json"), serde_json::to_vec(&files).unwrap()).unwrap();
+        }
+        files
+    }
+
+    #[test]
+    fn a_commit_appends_its_line_to_the_same_file() {
+        let (_tmp, root) = two_commits();
+        let manifest = root.join(MANIFEST);
+        let (before, meta) = (fs::read(&manifest).unwrap(), fs::metadata(&manifest).unwrap());
+        let mut txn = Store::open(&root).unwrap().begin("report").unwrap();
+        txn.write_document("reports", "html", b"<p>2</p>", 1).unwrap();
+        let entry = txn.commit("2026-12-07T00:00:01Z", vec![]).unwrap().unwrap();
+        let after = fs::read(&manifest).unwrap();
+        assert_eq!(after, [before, entry.to_line().into_bytes()].concat());
+        assert_eq!(
+            inode(&fs::metadata(&manifest).unwrap()),
+            inode(&meta),
+            "the manifest was replaced, not appended to"
+        );
+        assert!(Store::verify(&root).unwrap().is_sound());
+    }
+
+    #[test]
+    fn a_commit_cut_off_before_its_newline_is_no_part_of_the_store_and_the_next_writer_removes_it() {
+        let (_tmp, root) = two_commits();
+        let first = Store::open(&root).unwrap().entries()[0].hash.clone();
+        let files = cut_second_commit(&root, true);
+        // Readers see the store as it was before the cut commit.
+        let store = Store::open(&root).unwrap();
+        assert_eq!((store.entries().len(), store.head()), (1, first.as_str()));
+        // Verify names it as an interruption, not as tampering.
+        let v = Store::verify(&root).unwrap();
+        assert!(v.is_sound(), "{:?}", v.problems);
+        assert_eq!((v.entries, v.cut_commit, &v.interrupted), (1, Some(2), &files));
+        // The next writer cuts the line off and removes its files, then commits after entry 1.
+        let mut txn = store.begin("report").unwrap();
+        assert!(!root.join(&files[0]).exists());
+        txn.write_document("reports", "html", b"<p>again</p>", 1).unwrap();
+        let entry = txn.commit("2026-12-07T00:00:02Z", vec![]).unwrap().unwrap();
+        assert_eq!((entry.body.seq, entry.body.prev.as_str()), (2, first.as_str()));
+        let v = Store::verify(&root).unwrap();
+        assert!(v.is_sound() && v.interrupted.is_empty() && v.cut_commit.is_none(), "{:?}", v.problems);
+        assert_eq!(fs::read(root.join(&files[0])).unwrap(), b"<p>again</p>");
+    }
+
+    #[test]
+    fn a_torn_line_no_write_explains_is_named_by_verify_and_refused_by_the_next_writer() {
+        let (_tmp, root) = two_commits();
+        let files = cut_second_commit(&root, false);
+        // Readers still read what the whole lines commit.
+        assert_eq!(Store::open(&root).unwrap().entries().len(), 1);
+        let v = Store::verify(&root).unwrap();
+        assert!(
+            v.problems.contains(&Problem::Chain(ChainProblem::Truncated { line: 2 })),
+            "{:?}",
+            v.problems
+        );
+        assert!(v.problems.contains(&Problem::Added { path: files[0].clone() }), "{:?}", v.problems);
+        let refused = Store::open(&root).unwrap().begin("report").err().unwrap().to_string();
+        assert!(
+            refused.contains("manifest line 2 is incomplete")
+                && refused.contains("no interrupted write explains it"),
+            "{refused}"
+        );
+        // Nothing was written or removed.
+        assert!(root.join(&files[0]).exists());
+    }
 
     #[test]
     fn only_a_transactions_own_file_names_have_a_commit_number() {
