@@ -33,6 +33,18 @@ impl Cli {
     }
 }
 
+/// The command line as parsed, helped and documented: the definitions below, with what is
+/// made when the program runs (the policy sets' hashes in `--version`, the server's
+/// configuration keys after `custos serve --help`). Made once per process: clap keeps the
+/// strings for as long as the process runs.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
+    Cli::command()
+        .long_version(leak(long_version()))
+        .mut_subcommand("serve", |serve| serve.after_long_help(leak(crate::config::help())))
+}
+
 /// What `custos --version` says: the version, and the hash of each built-in policy set, so
 /// that a finding's `policy_hash` can be matched with the binary that applies it.
 pub fn long_version() -> String {
@@ -115,17 +127,39 @@ pub struct DemoArgs {
 }
 
 /// Serve the supervision dashboard on a store.
+///
+/// Every setting can also come from a TOML file (`--config`) or a `CUSTOS_*` environment
+/// variable: a flag wins over the variable, the variable over the file (see the README).
 #[derive(Args)]
 pub struct ServeArgs {
-    /// The store.
+    /// A TOML file of settings (keys: store, addr, as_of, disclosure_threshold, log_format,
+    /// session_lifetime_minutes, session_idle_minutes) [env: CUSTOS_CONFIG].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The store [env: CUSTOS_STORE].
     #[arg(long)]
-    pub store: PathBuf,
-    /// The address to listen on (cookies are marked `Secure` unless it is a loopback address).
-    #[arg(long, default_value = "127.0.0.1:8080")]
-    pub addr: std::net::SocketAddr,
-    /// The instant deadlines are judged at (default: now).
+    pub store: Option<PathBuf>,
+    /// The address to listen on (cookies are marked `Secure` unless it is a loopback address)
+    /// [default: 127.0.0.1:8080] [env: CUSTOS_ADDR].
+    #[arg(long, value_parser = crate::config::parse_addr)]
+    pub addr: Option<std::net::SocketAddr>,
+    /// The instant deadlines are judged at (default: now, following the clock) [env: CUSTOS_AS_OF].
     #[arg(long, value_parser = parse_time)]
     pub as_of: Option<i64>,
+    /// The smallest count of persons shown in statistics (3 to 10) [default: 5]
+    /// [env: CUSTOS_DISCLOSURE_THRESHOLD].
+    #[arg(long, value_parser = crate::config::parse_threshold)]
+    pub disclosure_threshold: Option<u64>,
+    /// The log's format on standard error [default: text] [env: CUSTOS_LOG_FORMAT].
+    #[arg(long, value_enum)]
+    pub log_format: Option<crate::config::LogFormat>,
+    /// The longest a login lasts, however busy (1 to 10080) [default: 480]
+    /// [env: CUSTOS_SESSION_LIFETIME_MINUTES].
+    #[arg(long, value_parser = crate::config::parse_lifetime)]
+    pub session_lifetime_minutes: Option<u64>,
+    /// How long a login lasts unused (1 to 1440) [default: 30] [env: CUSTOS_SESSION_IDLE_MINUTES].
+    #[arg(long, value_parser = crate::config::parse_idle)]
+    pub session_idle_minutes: Option<u64>,
 }
 
 /// Write a synthetic IMI export: one CSV file per table, and labelled violations under `labels/`.

@@ -11,14 +11,13 @@ use custos_engine::{Error, finding::Finding, import, indicator, store::Store};
 
 mod analytics;
 mod args;
+mod config;
 
 use args::*;
 
 fn main() -> ExitCode {
-    use clap::{CommandFactory, FromArgMatches};
-    // Made once per process: clap keeps it for as long as the process runs.
-    let version: &'static str = Box::leak(long_version().into_boxed_str());
-    let matches = Cli::command().long_version(version).get_matches();
+    use clap::FromArgMatches;
+    let matches = args::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -31,8 +30,24 @@ fn main() -> ExitCode {
     };
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     QUIET.store(cli.quiet, std::sync::atomic::Ordering::Relaxed);
-    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(colour).with_writer(std::io::stderr).init();
-    match custos_engine::query::environment().map_err(anyhow::Error::from).and_then(|_| run(cli)) {
+    // The server's settings are read before it logs anything: they say how it logs.
+    let settings = match &cli.command {
+        Command::Serve(args) => match config::resolve(args, &|k| std::env::var(k).ok()) {
+            Ok(settings) => Some(settings),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
+    let log = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    if settings.as_ref().is_some_and(|s| s.log_format == config::LogFormat::Json) {
+        log.json().init();
+    } else {
+        log.with_ansi(colour).init();
+    }
+    match custos_engine::query::environment().map_err(anyhow::Error::from).and_then(|_| run(cli, settings)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
@@ -67,8 +82,8 @@ fn progress(msg: &str) {
     }
 }
 
-/// Runs the command `cli` names.
-fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+/// Runs the command `cli` names (`custos serve` as `settings` say).
+fn run(cli: Cli, settings: Option<config::Settings>) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Generate(args) => generate(args),
         Command::Import(args) => import(args),
@@ -77,7 +92,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Completions(args) => completions(args),
         Command::Man(args) => man(args),
         Command::Demo(args) => demo(args),
-        Command::Serve(args) => serve(args),
+        Command::Serve(_) => serve(settings.context("the server's settings were not read")?),
         Command::Audit(args) => audit(args),
         Command::Check(args) => check(args),
         Command::Indicators(args) => indicators(args),
@@ -90,7 +105,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 /// `custos completions`: the shell's completion script, from the same definitions that parse
 /// the arguments, on standard output.
 fn completions(args: CompletionsArgs) -> anyhow::Result<ExitCode> {
-    let mut cmd = <Cli as clap::CommandFactory>::command();
+    let mut cmd = args::command();
     clap_complete::generate(args.shell, &mut cmd, "custos", &mut std::io::stdout());
     Ok(ExitCode::SUCCESS)
 }
@@ -100,7 +115,7 @@ fn completions(args: CompletionsArgs) -> anyhow::Result<ExitCode> {
 fn man(args: ManArgs) -> anyhow::Result<ExitCode> {
     // Clap keeps names as `&'static str`: the few made here live as long as the command.
     let leak = |s: String| -> &'static str { Box::leak(s.into_boxed_str()) };
-    let cmd = <Cli as clap::CommandFactory>::command().long_version(leak(args::long_version()));
+    let cmd = args::command();
     let render = |c: clap::Command| -> anyhow::Result<Vec<u8>> {
         let mut page = Vec::new();
         clap_mangen::Man::new(c).render(&mut page)?;
@@ -265,16 +280,16 @@ fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     );
     println!("The demo lives in {0} (export, store, logins); remove it with: rm -r {0}", dir.display());
     if !no_serve {
-        serve_store(&demo.store, addr, None)?;
+        serve_store(&config::Settings::new(demo.store.clone(), addr))?;
     }
     Ok(ExitCode::SUCCESS)
 }
 
-/// `custos serve`: the dashboard on a store until interrupted.
-fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let ServeArgs { store, addr, as_of } = args;
-    Store::open(&store)?;
-    serve_store(&store, addr, as_of)?;
+/// `custos serve`: the dashboard on a store until interrupted, configured by its flags, the
+/// `CUSTOS_*` environment variables and its `--config` file (see `config`).
+fn serve(settings: config::Settings) -> anyhow::Result<ExitCode> {
+    Store::open(&settings.store)?;
+    serve_store(&settings)?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -743,21 +758,23 @@ fn print_import(report: &import::Report, started: Instant) {
     }
 }
 
-/// Serves the dashboard on `store` until interrupted: deadlines as of `as_of`, or as of now
-/// (moving with the clock) if none is given.
-fn serve_store(store: &Path, addr: std::net::SocketAddr, as_of: Option<i64>) -> anyhow::Result<()> {
+/// Serves the dashboard as `settings` say until interrupted: deadlines as of their instant,
+/// or as of now (moving with the clock) if they give none.
+fn serve_store(settings: &config::Settings) -> anyhow::Result<()> {
     let rt = runtime()?;
     rt.block_on(async {
         progress("loading the store …");
         let mut state = custos_dashboard::AppState::open(
-            store,
-            as_of.unwrap_or_else(now_micros),
-            !addr.ip().is_loopback(),
+            &settings.store,
+            settings.as_of.unwrap_or_else(now_micros),
+            !settings.addr.ip().is_loopback(),
         )
         .await?;
-        state.follows_clock = as_of.is_none();
-        println!("serving http://{addr}/ (Ctrl-C stops)");
-        custos_dashboard::serve(std::sync::Arc::new(state), addr).await
+        state.follows_clock = settings.as_of.is_none();
+        state.k = settings.disclosure_threshold;
+        state.sessions = custos_dashboard::session::Sessions::new(settings.sessions);
+        println!("serving http://{}/ (Ctrl-C stops)", settings.addr);
+        custos_dashboard::serve(std::sync::Arc::new(state), settings.addr).await
     })?;
     Ok(())
 }

@@ -19,7 +19,7 @@ use crate::authz::Viewer;
 pub const COOKIE: &str = "custos_session";
 /// The login form's CSRF cookie's name.
 pub const LOGIN_COOKIE: &str = "custos_login";
-/// How long a session lasts without use.
+/// How long a session lasts without use, unless configured (see [`Limits`]).
 pub const IDLE: Duration = Duration::from_secs(30 * 60);
 /// How long a session lasts at most, however busy: a stolen session id is worth a working
 /// day, not forever.
@@ -65,9 +65,25 @@ pub struct Session {
 }
 
 impl Session {
-    /// Whether the session has ended by itself: unused for [`IDLE`], or older than [`LIFETIME`].
-    fn expired(&self) -> bool {
-        self.last_used.elapsed() >= IDLE || self.started.elapsed() >= LIFETIME
+    /// Whether the session has ended by itself: unused for `limits.idle`, or older than
+    /// `limits.lifetime`.
+    fn expired(&self, limits: Limits) -> bool {
+        self.last_used.elapsed() >= limits.idle || self.started.elapsed() >= limits.lifetime
+    }
+}
+
+/// How long sessions last: [`IDLE`] and [`LIFETIME`] unless the server is configured otherwise.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Without use.
+    pub idle: Duration,
+    /// At most, however busy.
+    pub lifetime: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits { idle: IDLE, lifetime: LIFETIME }
     }
 }
 
@@ -76,16 +92,27 @@ impl Session {
 pub struct Sessions {
     live: Mutex<HashMap<String, Session>>,
     failures: Mutex<HashMap<String, (u32, Instant)>>,
+    limits: Limits,
 }
 
 impl Sessions {
+    /// No sessions yet, each to last as `limits` say.
+    pub fn new(limits: Limits) -> Sessions {
+        Sessions { limits, ..Sessions::default() }
+    }
+
+    /// How long sessions last.
+    pub fn limits(&self) -> Limits {
+        self.limits
+    }
+
     /// Starts a session for `viewer`, logged in as an account of `stamp`; returns its id.
     pub fn start(&self, viewer: Viewer, stamp: String) -> String {
         let id = token();
         let now = Instant::now();
         let session = Session { viewer, csrf: token(), stamp, started: now, last_used: now };
         if let Ok(mut live) = self.live.lock() {
-            live.retain(|_, s| !s.expired());
+            live.retain(|_, s| !s.expired(self.limits));
             live.insert(id.clone(), session);
         }
         id
@@ -95,7 +122,7 @@ impl Sessions {
     pub fn get(&self, id: &str) -> Option<Session> {
         let mut live = self.live.lock().ok()?;
         let s = live.get_mut(id)?;
-        if s.expired() {
+        if s.expired(self.limits) {
             live.remove(id);
             return None;
         }
@@ -190,6 +217,32 @@ mod tests {
         assert!(s.get(&a).is_some());
         s.end(&a);
         assert!(s.get(&a).is_none() && s.get(&b).is_some());
+    }
+
+    #[test]
+    fn a_session_ends_after_the_configured_idle_time_or_lifetime() {
+        let v = Viewer {
+            name: "a".into(),
+            role: "edps".into(),
+            member_state: String::new(),
+            controller: String::new(),
+        };
+        let (second, long) = (Duration::from_secs(1), Duration::from_secs(600));
+        // Used after 0.6 s, so never idle for long, but past its lifetime at 1.2 s all the same.
+        let s = Sessions::new(Limits { idle: long, lifetime: second });
+        let id = s.start(v.clone(), "stamp".into());
+        assert!(s.get(&id).is_some());
+        std::thread::sleep(second * 6 / 10);
+        assert!(s.get(&id).is_some(), "ended before its lifetime");
+        std::thread::sleep(second * 6 / 10);
+        assert!(s.get(&id).is_none(), "lived past its lifetime");
+        // Unused for its idle time: ended, though young.
+        let s = Sessions::new(Limits { idle: second, lifetime: long });
+        let id = s.start(v, "stamp".into());
+        assert!(s.get(&id).is_some());
+        std::thread::sleep(second * 11 / 10);
+        assert!(s.get(&id).is_none(), "lived past its idle time");
+        assert_eq!(Sessions::default().limits(), Limits { idle: IDLE, lifetime: LIFETIME });
     }
 
     #[test]

@@ -87,3 +87,54 @@ fn completions_and_man_pages_come_from_the_same_definitions_as_help() {
         assert!(tmp.path().join(format!("custos-{command}.1")).is_file(), "{command}");
     }
 }
+
+/// `custos serve` configured like a server: a TOML file, `CUSTOS_*` variables over it; a bad
+/// key stops it before it starts, naming the file, line and key.
+#[test]
+fn serve_reads_its_settings_from_a_file_and_the_environment_and_refuses_a_bad_key() {
+    use std::io::Read;
+    let (tmp, store) = crate::base_store();
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, format!("store = {:?}\nadress = \"127.0.0.1:1\"\n", store.to_str().unwrap()))
+        .unwrap();
+    let out = custos().args(["serve", "--config", bad.to_str().unwrap()]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let said = stderr(&out);
+    assert!(
+        said.contains(&format!("{}, line 2, column 1, key `adress`: unknown field `adress`", bad.display())),
+        "{said}"
+    );
+
+    // The store and the log's format from the file, the address from the environment.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let good = tmp.path().join("custos.toml");
+    let text =
+        format!("store = {:?}\naddr = \"127.0.0.1:1\"\nlog_format = \"json\"\n", store.to_str().unwrap());
+    std::fs::write(&good, text).unwrap();
+    let mut server = custos()
+        .args(["serve", "--config", good.to_str().unwrap()])
+        .env("CUSTOS_ADDR", format!("127.0.0.1:{port}"))
+        .env("CUSTOS_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the server did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    server.kill().unwrap();
+    let mut log = String::new();
+    server.stderr.take().unwrap().read_to_string(&mut log).unwrap();
+    server.wait().unwrap();
+    let lines: Vec<serde_json::Value> = log
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l}: {e}")))
+        .collect();
+    let serving =
+        lines.iter().find(|l| l["fields"]["message"] == "serving").unwrap_or_else(|| panic!("{log}"));
+    assert_eq!(serving["fields"]["addr"], format!("127.0.0.1:{port}"), "{log}");
+    assert_eq!(serving["level"], "INFO");
+}
