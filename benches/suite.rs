@@ -344,9 +344,15 @@ fn child(kind: &str, events: u64, rest: &[String]) -> Value {
             let times = time(n, || {
                 result = Some(match rego.as_mut() {
                     None => rt.block_on(audit::audit(store, judge, all)).unwrap(),
-                    Some(engine) => {
-                        rt.block_on(audit::audit_by(store, judge, all, |s| rego_decide(engine, s))).unwrap()
-                    }
+                    Some(engine) => rt
+                        .block_on(audit::audit_by(
+                            store,
+                            judge,
+                            all,
+                            |s| rego_decide(engine, s),
+                            &Default::default(),
+                        ))
+                        .unwrap(),
                 });
             });
             let result = result.unwrap();

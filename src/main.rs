@@ -11,6 +11,7 @@ use custos_engine::{Error, finding::Finding, import, indicator, store::Store};
 
 mod analytics;
 mod args;
+mod bar;
 mod config;
 
 use args::*;
@@ -75,6 +76,11 @@ fn chrono_now() -> String {
 
 /// `--quiet` was given.
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Shows `work`'s progress on a terminal until the value returned is dropped.
+fn show(work: &custos_engine::Progress) -> bar::Shown {
+    bar::show(work, QUIET.load(std::sync::atomic::Ordering::Relaxed))
+}
 
 fn progress(msg: &str) {
     if std::io::stderr().is_terminal() && !QUIET.load(std::sync::atomic::Ordering::Relaxed) {
@@ -144,8 +150,10 @@ fn man(args: ManArgs) -> anyhow::Result<ExitCode> {
 fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let GenerateArgs { out, seed, scale, events } = args;
     let started = Instant::now();
-    progress(&format!("generating into {} …", out.display()));
-    let s = custos_synthetic::generate(&out, &custos_synthetic::Params { seed, scale, events })?;
+    let work = custos_engine::Progress::default();
+    let shown = show(&work);
+    let s = custos_synthetic::generate_with(&out, &custos_synthetic::Params { seed, scale, events }, &work)?;
+    drop(shown);
     for (table, rows) in &s.rows {
         println!("{table:<18} {rows:>12} rows");
     }
@@ -172,7 +180,9 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
     } = args;
     let inputs = import::inputs(&inputs, table.as_deref())?;
     let started = Instant::now();
+    let work = custos_engine::Progress::default();
     let options = import::Options {
+        progress: work.clone(),
         ignore_unknown_columns,
         earliest: not_before,
         years_ahead,
@@ -185,8 +195,10 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
             table_bytes: max_table_bytes,
         },
     };
-    let report = import::import_with(&store, &inputs, &now(), &options)?;
-    print_import(&report, started);
+    let shown = show(&work);
+    let report = import::import_with(&store, &inputs, &now(), &options);
+    drop(shown);
+    print_import(&report?, started);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -258,7 +270,11 @@ fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
 fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let DemoArgs { dir, addr, no_serve } = args;
     let started = Instant::now();
-    let demo = runtime()?.block_on(custos_dashboard::demo::prepare(&dir, &progress))?;
+    let work = custos_engine::Progress::default();
+    let shown = show(&work);
+    let demo = runtime()?.block_on(custos_dashboard::demo::prepare(&dir, &work));
+    drop(shown);
+    let demo = demo?;
     if let Some(report) = &demo.imported {
         print_import(report, started);
     }
@@ -305,7 +321,12 @@ fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
     }
     let started = Instant::now();
     let window = custos_engine::audit::Window { from, to };
-    let audit = rt.block_on(engine.audit(window))?;
+    let work = custos_engine::Progress::default();
+    let engine = engine.with_progress(work.clone());
+    let shown = show(&work);
+    let audit = rt.block_on(engine.audit(window));
+    drop(shown);
+    let audit = audit?;
     let engine = engine.with_clock(custos_engine::Clock::Fixed(now_micros()));
     let run_at = engine.clock().now();
     let entry = engine.record(&audit)?;
@@ -392,7 +413,12 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     };
     let options = deadline::Options { as_of, horizon, defaults, registers_only: false };
     let started = Instant::now();
-    let check = runtime()?.block_on(engine.check(&options))?;
+    let work = custos_engine::Progress::default();
+    let engine = engine.with_progress(work.clone());
+    let shown = show(&work);
+    let check = runtime()?.block_on(engine.check(&options));
+    drop(shown);
+    let check = check?;
     progress(&format!(
         "checked {} subjects ({} Cedar evaluations) in {:.2} s",
         check.subjects,
@@ -486,24 +512,32 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let engine = custos_engine::Engine::open(&store)?;
     let req = report::Request { kind, year, member_state, k };
     let started = Instant::now();
+    let work = custos_engine::Progress::default();
+    let engine = engine.with_progress(work.clone());
+    let shown = show(&work);
     let written = runtime()?.block_on(async {
+        work.step("computing the report's figures", "", None);
         let r = report::produce(&engine, &req).await?;
         let stem = report::stem(&req);
         std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
         let mut written = Vec::new();
         if format != ReportFormat::Pdf {
+            work.step("writing the HTML", "", None);
             let path = out.join(format!("{stem}.html"));
             write_whole(&path, report::html(&r)?.as_bytes())?;
             written.push(path);
         }
         if format != ReportFormat::Html {
+            work.step("drawing the PDF", "", None);
             let path = out.join(format!("{stem}.pdf"));
             let bytes = custos_reports::pdf::pdf(&r)?;
             write_whole(&path, &bytes)?;
             written.push(path);
         }
         Ok::<_, anyhow::Error>(written)
-    })?;
+    });
+    drop(shown);
+    let written = written?;
     for p in written {
         println!("{}", p.display());
     }

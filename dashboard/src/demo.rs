@@ -10,7 +10,7 @@
 
 use std::path::{Path, PathBuf};
 
-use custos_engine::{Engine, import, store::Store};
+use custos_engine::{Engine, Progress, import, store::Store};
 
 use crate::account::{Accounts, LEGACY, ROLES};
 use crate::error::{Error, Result};
@@ -41,32 +41,33 @@ pub struct Demo {
 }
 
 /// Makes (once) the demo under `dir`: generates an export and imports it, audits it, records
-/// one account per role. `progress` is told what takes a while. A store an earlier Custos
-/// wrote in another layout is made again; accounts it kept outside the chain are recorded.
-pub async fn prepare(dir: &Path, progress: &dyn Fn(&str)) -> Result<Demo> {
+/// one account per role. `progress` is told each step and how far it got. A store an earlier
+/// Custos wrote in another layout is made again; accounts it kept outside the chain are
+/// recorded.
+pub async fn prepare(dir: &Path, progress: &Progress) -> Result<Demo> {
+    let say = |what: &str| progress.step(what, "", None);
     let export = dir.join("export");
     let store = dir.join("store");
     let logins_file = dir.join("logins.txt");
     if store.join("manifest.jsonl").exists() && Store::is_outdated(&store)? {
-        progress("the demo store was written by an earlier Custos: making it again …");
+        say("the demo store was written by an earlier Custos: making it again");
         std::fs::remove_dir_all(&store).map_err(|source| Error::Io { path: store.clone(), source })?;
         let _ = std::fs::remove_file(&logins_file);
     }
     let mut imported = None;
     if !store.join("manifest.jsonl").exists() {
-        progress(&format!("generating a sample IMI export in {} …", export.display()));
-        custos_synthetic::generate(&export, &custos_synthetic::Params::default())?;
+        custos_synthetic::generate_with(&export, &custos_synthetic::Params::default(), progress)?;
         let inputs = import::inputs(std::slice::from_ref(&export), None)?;
-        imported = Some(Engine::import(&store, &inputs, &import::Options::default())?);
+        let options = import::Options { progress: progress.clone(), ..import::Options::default() };
+        imported = Some(Engine::import(&store, &inputs, &options)?);
     }
-    let engine = Engine::open(&store)?;
+    let engine = Engine::open(&store)?.with_progress(progress.clone());
     if engine.store().rows(custos_engine::catalog::NTK_FINDINGS) == 0 {
-        progress("auditing every access event …");
         let audit = engine.audit(custos_engine::audit::Window::default()).await?;
         engine.record(&audit)?;
         // Supervisors have been at work: a realistic history of reviews of these findings,
         // up to the demo's instant, so that queues, referrals and precision show something.
-        progress("recording a history of supervisors' reviews …");
+        say("recording a history of supervisors' reviews");
         let until = custos_synthetic::Params::as_of().timestamp_micros();
         let history = custos_synthetic::review_history(&audit.findings, 1, until);
         let hash = engine.judge().policies().hash().to_owned();
@@ -82,9 +83,10 @@ pub async fn prepare(dir: &Path, progress: &dyn Fn(&str)) -> Result<Demo> {
         custos_engine::review::Reviews::load(engine.store())?.record_history(engine.store(), &steps)?;
     }
     if store.join(LEGACY).exists() {
-        progress("recording the demo's accounts under the store's chain …");
+        say("recording the demo's accounts under the store's chain");
         Accounts::adopt(&store)?;
     }
+    say("creating one account per role");
     let logins = accounts(&logins_file, &engine.reopen()?).await?;
     Ok(Demo { export, store, logins_file, imported, logins })
 }

@@ -23,6 +23,7 @@ use crate::error::{Error, Result};
 use crate::finding::Finding;
 use crate::import::{Input, Report};
 use crate::manifest::Entry;
+use crate::progress::Progress;
 use crate::store::Store;
 
 /// Where "now" comes from.
@@ -76,6 +77,7 @@ pub struct Engine {
     store: Store,
     rules: Rules,
     clock: Clock,
+    progress: Progress,
 }
 
 /// How far ahead a deadline is `due_soon`: 30 days.
@@ -84,7 +86,12 @@ pub const DUE_SOON: i64 = 30 * 24 * 3_600_000_000;
 impl Engine {
     /// Opens the store at `root` with the built-in policy sets and the wall clock.
     pub fn open(root: impl AsRef<Path>) -> Result<Engine> {
-        Ok(Engine { store: Store::open(root)?, rules: Rules::built_in()?, clock: Clock::Wall })
+        Ok(Engine {
+            store: Store::open(root)?,
+            rules: Rules::built_in()?,
+            clock: Clock::Wall,
+            progress: Progress::default(),
+        })
     }
 
     /// Validates `inputs` and imports them into the store at `root` (made if absent) in one
@@ -98,10 +105,15 @@ impl Engine {
         Engine { clock, ..self }
     }
 
+    /// The same engine telling `progress` how its long operations (audit, check) go.
+    pub fn with_progress(self, progress: Progress) -> Engine {
+        Engine { progress, ..self }
+    }
+
     /// The same engine over the store as it is now (after a commit), sharing the parsed
     /// policies.
     pub fn reopen(&self) -> Result<Engine> {
-        Ok(Engine { store: Store::open(self.store.root())?, rules: self.rules.clone(), clock: self.clock })
+        Ok(Engine { store: Store::open(self.store.root())?, ..self.clone() })
     }
 
     /// The store, as it was when the engine was opened.
@@ -126,7 +138,8 @@ impl Engine {
 
     /// Judges every granted access event in `window` with the need-to-know policies.
     pub async fn audit(&self, window: Window) -> Result<Audit> {
-        crate::audit::audit(&self.store, self.judge(), window).await
+        let judge = self.judge();
+        crate::audit::audit_by(&self.store, judge, window, |scene| judge.decide(scene), &self.progress).await
     }
 
     /// Commits the findings of `audit` to the store, as run now.
@@ -142,7 +155,8 @@ impl Engine {
 
     /// Checks every deadline as `options` say.
     pub async fn check(&self, options: &Options) -> Result<Check> {
-        crate::deadline::check(&self.store, Arc::clone(&self.rules.deadlines), options).await
+        crate::deadline::check_with(&self.store, Arc::clone(&self.rules.deadlines), options, &self.progress)
+            .await
     }
 
     /// The deadline findings as of `as_of` with the default periods, due-soon within

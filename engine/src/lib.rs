@@ -68,6 +68,7 @@ pub mod supervision {
 
 pub mod engine;
 pub mod error;
+pub mod progress;
 
 pub use analytics::{disclosure, indicator, query, read, register};
 pub use judging::{audit, calendar, deadline, decision, finding, period};
@@ -76,3 +77,4 @@ pub use supervision::{edits, review, trail};
 
 pub use engine::{Clock, Engine};
 pub use error::{Error, InputError, Location, Result};
+pub use progress::Progress;

@@ -27,7 +27,7 @@ use rand_distr::{Distribution, LogNormal};
 
 use custos_engine::annex;
 use custos_engine::catalog::EEA;
-use custos_engine::{Error, Result};
+use custos_engine::{Error, Progress, Result};
 
 /// What to generate.
 #[derive(Debug, Clone)]
@@ -168,6 +168,12 @@ fn table_writer(dir: &Path, table: &str) -> Result<csv::Writer<BufWriter<File>>>
 /// Writes a synthetic IMI export to `dir`: one CSV file per table, and the labels under
 /// `dir/labels/`.
 pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
+    generate_with(dir, params, &Progress::default())
+}
+
+/// [`generate`], telling `progress` each step and the access events written.
+pub fn generate_with(dir: &Path, params: &Params, progress: &Progress) -> Result<Summary> {
+    progress.step("writing authorities, users and cases", "rows", None);
     fs::create_dir_all(dir.join("labels")).map_err(Error::io(dir))?;
     let mut rng = ChaCha8Rng::seed_from_u64(params.seed);
     let start = Params::start().timestamp();
@@ -601,8 +607,10 @@ pub fn generate(dir: &Path, params: &Params) -> Result<Summary> {
     summary.rows.push(("case_participants", n_participants));
 
     let events = params.events.unwrap_or(cases.len() as u64 * 20);
+    progress.step("writing access_log", "events", Some(events));
     let (n, last_login) =
-        write_events(dir, &mut rng, events, &auths, &users, &cases, &mut labels, start, as_of)?;
+        write_events(dir, &mut rng, events, &auths, &users, &cases, &mut labels, start, as_of, progress)?;
+    progress.step("writing requests and breaches", "rows", None);
     summary.rows.push(("access_log", n));
     label_dormant(&auths, &users, &last_login, &mut labels, as_of)?;
     let n = write_requests(dir, &mut rng, &auths, &cases, &mut labels, start, as_of, params.scale)?;
@@ -662,7 +670,10 @@ fn write_events(
     labels: &mut Labels,
     start: i64,
     as_of: i64,
+    progress: &Progress,
 ) -> Result<(u64, Vec<Option<i64>>)> {
+    // Counted in blocks: an atomic add per event would cost more than it tells.
+    const BLOCK: u64 = 4096;
     let path = dir.join("access_log.csv");
     let f = File::create(&path).map_err(Error::io(&path))?;
     let mut out = BufWriter::with_capacity(1 << 20, f);
@@ -962,7 +973,11 @@ fn write_events(
             labels.add(r, "event", &id)?;
         }
         written += 1;
+        if written.is_multiple_of(BLOCK) {
+            progress.add(BLOCK);
+        }
     }
+    progress.add(written % BLOCK);
     out.flush().map_err(Error::io(&path))?;
     Ok((written, last_login))
 }

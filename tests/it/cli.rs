@@ -138,3 +138,43 @@ fn serve_reads_its_settings_from_a_file_and_the_environment_and_refuses_a_bad_ke
     assert_eq!(serving["fields"]["addr"], format!("127.0.0.1:{port}"), "{log}");
     assert_eq!(serving["level"], "INFO");
 }
+
+/// Long work shows its progress on a terminal (a pseudo-terminal made by `script`), and
+/// nothing of it reaches a pipe, nor a terminal with `--quiet`: only the final summary.
+#[test]
+fn progress_is_drawn_on_a_terminal_and_never_on_a_pipe_or_with_quiet() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bin = env!("CARGO_BIN_EXE_custos");
+    let (export, store) = (tmp.path().join("export"), tmp.path().join("store"));
+    let (e, s) = (export.to_str().unwrap(), store.to_str().unwrap());
+    // On a pipe: the summaries on standard output, nothing on standard error.
+    for args in [
+        vec!["generate", "--out", e, "--events", "1000000"],
+        vec!["import", "--store", s, e],
+        vec!["audit", "--store", s],
+        vec!["check", "--store", s, "--as-of", "2026-07-01"],
+    ] {
+        let out = custos().env("CUSTOS_LOG", "error").args(&args).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", stderr(&out));
+        assert_eq!(stderr(&out), "", "{args:?} wrote to a pipe's standard error");
+        assert!(!stdout(&out).contains('\r'), "{args:?}");
+    }
+    // On a terminal: the step, its count and rate; the summary after it.
+    let on_terminal = |command: &str| {
+        let out = std::process::Command::new("script")
+            .args(["-qec", command, "/dev/null"])
+            .env("CUSTOS_LOG", "error")
+            .output()
+            .expect("`script` (util-linux) runs a command on a pseudo-terminal");
+        assert!(out.status.success(), "{command}: {}", stderr(&out));
+        stdout(&out)
+    };
+    let again = tmp.path().join("again");
+    let shown = on_terminal(&format!("{bin} generate --out {} --events 1000000", again.display()));
+    assert!(shown.contains("writing access_log [") && shown.contains("/1,000,000 events"), "{shown}");
+    assert!(shown.contains("events, ") && shown.contains("/s, "), "{shown}");
+    assert!(shown.contains("access_log") && shown.contains("1000000 rows"), "the summary: {shown}");
+    let quiet = on_terminal(&format!("{bin} --quiet generate --out {} --events 1000000", again.display()));
+    assert!(!quiet.contains("writing access_log"), "{quiet}");
+    assert!(quiet.contains("1000000 rows"), "the summary: {quiet}");
+}

@@ -37,6 +37,7 @@ use futures::StreamExt;
 use crate::decision::{CaseScene, Judge, Scene, Verdict};
 use crate::error::{Error, Result};
 use crate::finding::{self, Finding};
+use crate::progress::Progress;
 use crate::query;
 use crate::store::Store;
 
@@ -224,21 +225,25 @@ pub async fn facts(ctx: &SessionContext, window: Window) -> Result<datafusion::d
 
 /// Judges every granted event of the store in `window`.
 pub async fn audit(store: &Store, judge: &Judge, window: Window) -> Result<Audit> {
-    audit_by(store, judge, window, |scene| judge.decide(scene)).await
+    audit_by(store, judge, window, |scene| judge.decide(scene), &Progress::default()).await
 }
 
 /// [`audit`] with another decider in Cedar's place: the same facts, the same deduplication of
 /// scenes, `decide` asked once per distinct scene. The benchmark suite runs the need-to-know
 /// rules written in Rego through it, so that the engines are compared, not the plumbing.
-/// `judge` still names the rules' articles in the findings.
+/// `judge` still names the rules' articles in the findings. The events judged are counted
+/// into `progress`, out of the access log's rows when the window is whole.
 pub async fn audit_by(
     store: &Store,
     judge: &Judge,
     window: Window,
     mut decide: impl FnMut(&Scene<'_>) -> Result<Verdict>,
+    progress: &Progress,
 ) -> Result<Audit> {
     let started = std::time::Instant::now();
     let judged = window.judged(store)?;
+    let total = judged.is_whole().then(|| store.rows(crate::catalog::ACCESS_LOG.name));
+    progress.step("judging access events", "events", total);
     let ctx = query::session_with(store, query::planned_config()).await?;
     let df = facts(&ctx, window).await?;
     let plan = df.create_physical_plan().await?;
@@ -262,6 +267,7 @@ pub async fn audit_by(
         let at = std::time::Instant::now();
         out.events += batch.num_rows() as u64;
         scenes.judge(judge, &mut decide, &batch, &mut out.findings)?;
+        progress.add(batch.num_rows() as u64);
         judging += at.elapsed();
     }
     out.scenes = scenes.verdicts.len() as u64;

@@ -33,6 +33,7 @@ use crate::calendar::Calendars;
 use crate::catalog;
 use crate::error::{Error, Result};
 use crate::period::{self, Length};
+use crate::progress::Progress;
 use crate::query;
 use crate::store::Store;
 
@@ -315,15 +316,32 @@ pub use judge::DeadlineJudge;
 /// Subjects are read batch by batch (the facts queries stream) and judged on every core, each
 /// thread with its own judge and cache; memory stays bounded by the batch size.
 pub async fn check(store: &Store, policies: Arc<Policies>, options: &Options) -> Result<Check> {
-    run(store, policies, options, false).await
+    run(store, policies, options, false, &Progress::default()).await
+}
+
+/// [`check`], counting the subjects judged into `progress`.
+pub async fn check_with(
+    store: &Store,
+    policies: Arc<Policies>,
+    options: &Options,
+    progress: &Progress,
+) -> Result<Check> {
+    run(store, policies, options, false, progress).await
 }
 
 /// [`check`] with a naive judge: every subject evaluated by Cedar with its real instants.
 pub async fn check_naive(store: &Store, policies: Arc<Policies>, options: &Options) -> Result<Check> {
-    run(store, policies, options, true).await
+    run(store, policies, options, true, &Progress::default()).await
 }
 
-async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: bool) -> Result<Check> {
+async fn run(
+    store: &Store,
+    policies: Arc<Policies>,
+    options: &Options,
+    naive: bool,
+    progress: &Progress,
+) -> Result<Check> {
+    progress.step("reading the deadlines' facts", "subjects", None);
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let judge = |_| {
         if naive {
@@ -397,8 +415,14 @@ async fn run(store: &Store, policies: Arc<Policies>, options: &Options, naive: b
         }
     });
     {
+        let mut checking = None;
         while let Some(next) = rx.recv().await {
             let (kind, batch) = next?;
+            if checking != Some(kind) {
+                checking = Some(kind);
+                progress.step(format!("checking the deadlines of {}", kind.plural()), "subjects", None);
+            }
+            progress.add(batch.num_rows() as u64);
             let chunk = batch.num_rows().div_ceil(threads).max(1);
             let results: Vec<Result<u64>> = std::thread::scope(|scope| {
                 let handles: Vec<_> = judges
@@ -526,6 +550,16 @@ impl Kind {
             Kind::Case => SubjectKind::Case,
             Kind::Request => SubjectKind::Request,
             Kind::User => SubjectKind::User,
+        }
+    }
+
+    /// Such subjects, in words.
+    fn plural(self) -> &'static str {
+        match self {
+            Kind::Breach => "breaches",
+            Kind::Case => "cases",
+            Kind::Request => "requests",
+            Kind::User => "users",
         }
     }
 }

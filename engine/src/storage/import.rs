@@ -246,6 +246,7 @@ fn import_into(
         let bytes: u64 =
             group.iter().filter_map(|(_, i)| std::fs::metadata(&i.path).ok()).map(|m| m.len()).sum();
         keys.reserve((bytes / 60) as usize);
+        options.progress.step(format!("importing {}", table.name), "rows", None);
         let mut sink = TableSink::new(table);
         let count = report.tables.entry(table.name).or_default();
         // INVARIANT: no table refers to itself, so the keys a table brings are only needed by
@@ -274,6 +275,7 @@ fn import_into(
                 &prepare,
                 &mut |(mut chunk, digests)| {
                     count.read += chunk.batch.num_rows() as u64;
+                    options.progress.add(chunk.batch.num_rows() as u64);
                     let fresh = keys.admit(&input.name, n as u32, &names, &mut chunk, &digests)?;
                     refusals.absorb(table.name, &mut chunk)?;
                     if fresh.num_rows() > 0 {

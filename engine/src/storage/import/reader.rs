@@ -118,6 +118,8 @@ pub struct Options {
     pub rejects: Option<std::path::PathBuf>,
     /// Sizes beyond which input is refused rather than read.
     pub limits: Limits,
+    /// Told each table as it is imported, and the rows read.
+    pub progress: crate::progress::Progress,
 }
 
 impl Default for Options {
@@ -129,6 +131,7 @@ impl Default for Options {
             max_errors: 100,
             rejects: None,
             limits: Limits::default(),
+            progress: crate::progress::Progress::default(),
         }
     }
 }
