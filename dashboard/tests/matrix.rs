@@ -154,7 +154,7 @@ fn allowed(role: &str, page: &str) -> bool {
 }
 
 fn ntk() -> Vec<Finding> {
-    world().state.data().ntk.clone()
+    world().state.data().ntk.to_vec()
 }
 
 /// Whether a finding is in the scope of `role`'s detail.

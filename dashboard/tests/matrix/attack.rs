@@ -210,7 +210,7 @@ fn truth() -> Truth {
     let w = world();
     let data = w.state.data();
     let mut truth = Truth::new();
-    for f in &data.ntk {
+    for f in data.ntk.iter() {
         let t = f.ts.unwrap().micros();
         let year: i64 = custos_engine::period::brussels_date(t)[..4].parse().unwrap();
         let cell = (f.rule.clone(), f.member_state.clone().unwrap_or_default());

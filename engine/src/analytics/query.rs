@@ -8,7 +8,7 @@
 //! Production queries live in `engine/sql/`, one per file, and take their values as
 //! parameters (`$1`, `$2`, …), never formatted into the text.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 
 use arrow::array::{
@@ -178,12 +178,7 @@ async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionConte
         match crate::catalog::versions_of(table) {
             Some(versions) if !store.files(versions).is_empty() => {
                 register_paths(&ctx, &format!("{}_imported", table.name), store.paths(table.name)?, schema)?;
-                register_paths(
-                    &ctx,
-                    versions,
-                    store.paths(versions)?,
-                    crate::catalog::versions_schema(table),
-                )?;
+                register_kept(&ctx, store, versions, crate::catalog::versions_schema(table))?;
                 let sql = crate::versions::merged_view(table)
                     .ok_or_else(|| Error::Internal(format!("no view of `{}`", table.name)))?;
                 ctx.sql(&format!("CREATE VIEW \"{}\" AS {sql}", table.name)).await?;
@@ -209,12 +204,7 @@ async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionConte
         crate::catalog::policy_texts_schema(),
     )?;
     // Custos's own records: every version of every review, every visit of the trail.
-    register_paths(
-        &ctx,
-        crate::catalog::DISPOSITIONS,
-        store.paths(crate::catalog::DISPOSITIONS)?,
-        crate::catalog::dispositions_schema(),
-    )?;
+    register_kept(&ctx, store, crate::catalog::DISPOSITIONS, crate::catalog::dispositions_schema())?;
     register_paths(
         &ctx,
         crate::catalog::TRAIL,
@@ -524,6 +514,50 @@ pub fn register(
     schema: arrow::datatypes::SchemaRef,
 ) -> Result<()> {
     register_paths(ctx, name, store.paths(name)?, schema)
+}
+
+/// The rows of Custos's own small tables that take a file per save (register versions,
+/// dispositions), per store and file, as read once by this process.
+type Kept = Vec<(std::path::PathBuf, HashMap<String, Vec<RecordBatch>>)>;
+static KEPT: std::sync::LazyLock<std::sync::Mutex<Kept>> = std::sync::LazyLock::new(Default::default);
+
+/// Registers the committed rows of `name`, one of Custos's own tables that take a file per
+/// save, as an in-memory table of `schema`. A file is read once per process and kept: a listed
+/// file never changes, and every file is checked against the manifest each time before its
+/// kept rows are used (an altered file is refused as from disk). A query then reads the
+/// registers' hundreds of saves from memory rather than open hundreds of small files, and a
+/// save costs the next query one file, not the store's history of saves.
+fn register_kept(
+    ctx: &SessionContext,
+    store: &Store,
+    name: &str,
+    schema: arrow::datatypes::SchemaRef,
+) -> Result<()> {
+    let files = store.files(name);
+    let paths = store.checked(&files)?;
+    let mut kept = KEPT.lock().map_err(|_| Error::Internal("the kept tables' lock".into()))?;
+    let at = match kept.iter().position(|(root, _)| root == store.root()) {
+        Some(at) => at,
+        None => {
+            // A few stores at most: a test process opens many, a server one.
+            if kept.len() >= 8 {
+                kept.remove(0);
+            }
+            kept.push((store.root().to_path_buf(), HashMap::new()));
+            kept.len() - 1
+        }
+    };
+    let of_store = &mut kept[at].1;
+    let mut batches = Vec::new();
+    for (record, path) in files.iter().zip(&paths) {
+        let key = format!("{} {}", record.path, record.sha256);
+        if !of_store.contains_key(&key) {
+            of_store.insert(key.clone(), crate::store::read_parquet(path)?);
+        }
+        batches.extend(of_store[&key].iter().cloned());
+    }
+    ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
+    Ok(())
 }
 
 /// Registers Parquet files `paths` as table `name` of `schema` (empty if there are none).

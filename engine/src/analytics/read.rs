@@ -8,6 +8,7 @@
 //! the indicators of every year come from the store's tables.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use custos_policies::{Policies, Rule};
 use serde_json::{Map, Value};
@@ -29,8 +30,10 @@ pub struct Data {
     pub as_of: i64,
     /// Access events in the store.
     pub events: u64,
-    /// The latest audit's findings, by event time.
-    pub ntk: Vec<Finding>,
+    /// The latest audit's findings, by event time. Shared: the data are derived again after
+    /// every register save (see [`Data::with_registers`]) and an audit of 100 M events holds
+    /// hundreds of thousands of findings, which no such step copies.
+    pub ntk: Arc<Vec<Finding>>,
     /// The policy set that produced them, and when.
     pub audit: Option<(String, String)>,
     /// Deadline findings as of [`Data::as_of`].
@@ -39,19 +42,19 @@ pub struct Data {
     pub breaches: Vec<Breach>,
     /// Data-subject requests, with `member_state`.
     pub requests: Vec<Request>,
-    /// Member state of every authority.
-    pub states: HashMap<String, String>,
+    /// Member state of every authority (shared, as [`Data::ntk`]).
+    pub states: Arc<HashMap<String, String>>,
     /// The Commission's authority (the first of kind `commission` by identifier), whose DPO
     /// reads the report to the EDPS.
     pub commission: Option<String>,
     /// The indicators of every year with requests, overall and per member state and domain.
-    pub indicators: BTreeMap<i32, Vec<Indicators>>,
-    /// Benchmarking of the latest year.
-    pub benchmark: Vec<Benchmark>,
+    pub indicators: Arc<BTreeMap<i32, Vec<Indicators>>>,
+    /// Benchmarking of the latest year (an entry per authority: shared, as [`Data::ntk`]).
+    pub benchmark: Arc<Vec<Benchmark>>,
     /// The readings the indicators used.
     pub readings: String,
     /// Every rule Custos applies, with its family's test cases.
-    pub rules: Vec<(&'static str, Rule, Vec<Value>)>,
+    pub rules: Arc<Vec<(&'static str, Rule, Vec<Value>)>>,
 }
 
 impl Data {
@@ -125,17 +128,17 @@ impl Data {
         Ok(Data {
             as_of,
             events: store.rows("access_log"),
-            ntk,
+            ntk: Arc::new(ntk),
             audit,
             deadlines,
             breaches,
             requests,
-            states,
+            states: Arc::new(states),
             commission,
-            indicators,
-            benchmark,
+            indicators: Arc::new(indicators),
+            benchmark: Arc::new(benchmark),
             readings: options.describe(),
-            rules,
+            rules: Arc::new(rules),
         })
     }
 }
@@ -160,7 +163,21 @@ impl Data {
                 b.status,
             ))
         });
-        Ok(Data { breaches, requests, deadlines, ..self.clone() })
+        Ok(Data {
+            as_of: self.as_of,
+            events: self.events,
+            ntk: Arc::clone(&self.ntk),
+            audit: self.audit.clone(),
+            deadlines,
+            breaches,
+            requests,
+            states: Arc::clone(&self.states),
+            commission: self.commission.clone(),
+            indicators: Arc::clone(&self.indicators),
+            benchmark: Arc::clone(&self.benchmark),
+            readings: self.readings.clone(),
+            rules: Arc::clone(&self.rules),
+        })
     }
 }
 
@@ -221,7 +238,7 @@ pub async fn rows_in(
     json_rows(&df.collect().await?)
 }
 
-fn json_rows(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Row>> {
+pub fn json_rows(batches: &[arrow::array::RecordBatch]) -> Result<Vec<Row>> {
     let mut out = Vec::new();
     for b in batches.iter().filter(|b| b.num_rows() > 0) {
         let mut buf = Vec::new();

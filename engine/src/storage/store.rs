@@ -197,13 +197,7 @@ impl Store {
     pub fn read_files(&self, files: &[&FileRecord]) -> Result<Vec<arrow::array::RecordBatch>> {
         let mut batches = Vec::new();
         for path in self.checked(files)? {
-            let file = File::open(&path).map_err(Error::io(&path))?;
-            let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
-                .with_batch_size(64 * 1024)
-                .build()?;
-            for batch in reader {
-                batches.push(batch?);
-            }
+            batches.extend(read_parquet(&path)?);
         }
         Ok(batches)
     }
@@ -1011,6 +1005,15 @@ impl Write for HashingFile {
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
     }
+}
+
+/// The rows of the Parquet file at `path`, which the caller checked (see [`Store::checked`]).
+pub fn read_parquet(path: &Path) -> Result<Vec<arrow::array::RecordBatch>> {
+    let file = File::open(path).map_err(Error::io(path))?;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)?
+        .with_batch_size(64 * 1024)
+        .build()?;
+    reader.map(|b| b.map_err(Error::from)).collect()
 }
 
 /// Writes `bytes` to `path` so that a reader sees the old content or the new, never a mix:
