@@ -3,8 +3,8 @@
 //! reported. Writes `bench-results/suite.md` (the table BENCHMARKS.md shows).
 //!
 //! ```text
-//! cargo bench --bench suite             # 1 M and 10 M access events
-//! cargo bench --bench suite -- --large  # … and 100 M (about 15 GB of disk, an hour more)
+//! cargo bench --features peers --bench suite             # 1 M and 10 M access events
+//! cargo bench --features peers --bench suite -- --large  # … and 100 M (about 15 GB of disk, an hour more)
 //! ```
 //!
 //! | comparison | Custos | peers |
@@ -486,7 +486,7 @@ fn render(sizes: &[u64], lines: &[Line]) -> String {
         }
     }
     t.push_str(
-        "\nCommand: `cargo bench --bench suite` (add `-- --large` for 100 M events). \
+        "\nCommand: `cargo bench --features peers --bench suite` (add `-- --large` for 100 M events). \
          See BENCHMARKS.md for what each peer does differently.\n",
     );
     t

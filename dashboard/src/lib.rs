@@ -91,6 +91,8 @@ pub struct AppState {
     pub metrics: metrics::Metrics,
     /// A register entry was saved and the registers are to be read again.
     pub registers_stale: std::sync::atomic::AtomicBool,
+    /// When the last register entry was saved (UTC microseconds).
+    pub registers_saved: std::sync::atomic::AtomicI64,
     /// The registers kept in Custos (`breaches`, `dsr_requests`), by table: made at their
     /// first save or view, then caught up with the store.
     keepers: std::sync::Mutex<std::collections::HashMap<&'static str, custos_engine::edits::Keeper>>,
@@ -158,6 +160,7 @@ impl AppState {
             refreshing: tokio::sync::Mutex::new(()),
             metrics: metrics::Metrics::default(),
             registers_stale: std::sync::atomic::AtomicBool::new(false),
+            registers_saved: std::sync::atomic::AtomicI64::new(0),
             keepers: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
