@@ -59,7 +59,9 @@ const ROOT_NAMES: [&str; 6] = [MANIFEST, "manifest.tmp", DATA, PENDING, LOCK, ".
 #[derive(Debug, Clone)]
 pub struct Store {
     root: PathBuf,
-    entries: Vec<Entry>,
+    /// Shared with every store this process opened at the same head (see [`parsed`]):
+    /// opening a store copies none of its history.
+    entries: std::sync::Arc<Vec<Entry>>,
     /// Bytes of the manifest's whole lines, the entries'.
     whole: u64,
     /// Whether a torn line followed them (see [`manifest::split_torn`]).
@@ -487,8 +489,12 @@ impl Store {
         private_dir(dest)
             .or_else(|e| if e.kind() == std::io::ErrorKind::AlreadyExists { Ok(()) } else { Err(e) })
             .map_err(Error::io(dest))?;
-        let store =
-            Store { root: root.to_path_buf(), entries: entries.clone(), whole: whole as u64, torn: false };
+        let store = Store {
+            root: root.to_path_buf(),
+            entries: entries.clone().into(),
+            whole: whole as u64,
+            torn: false,
+        };
         let mut copied = Backup { entries: entries.len(), files: 0, bytes: 0, head: store.head().to_owned() };
         for record in entries.iter().flat_map(|e| &e.body.files) {
             let (from, _) = store.regular(record)?;
@@ -566,8 +572,12 @@ impl Store {
                 listed.insert(f.path.clone(), (e.body.seq, f));
             }
         }
-        let store =
-            Store { root: root.clone(), entries: entries.clone(), whole: whole.len() as u64, torn: false };
+        let store = Store {
+            root: root.clone(),
+            entries: entries.clone().into(),
+            whole: whole.len() as u64,
+            torn: false,
+        };
         for (path, (seq, record)) in &listed {
             let full = root.join(path);
             match store.plain(path) {
@@ -744,7 +754,7 @@ pub struct Backup {
 }
 
 /// A manifest parsed and found sound: its store, its text and its entries.
-type Parsed = (PathBuf, Vec<u8>, Vec<Entry>);
+type Parsed = (PathBuf, Vec<u8>, std::sync::Arc<Vec<Entry>>);
 
 /// The manifests this process parsed and found sound.
 static PARSED: std::sync::LazyLock<std::sync::Mutex<Vec<Parsed>>> =
@@ -752,18 +762,31 @@ static PARSED: std::sync::LazyLock<std::sync::Mutex<Vec<Parsed>>> =
 
 /// The entries of the manifest `text` of the store at `root`, and its problems. A manifest
 /// only grows by lines added at its end: when `text` begins with the text parsed last time,
-/// byte for byte, only the lines after it are parsed, continuing the chain. Anything else (an
-/// edit anywhere, a shorter file) is parsed whole, so no problem is ever missed; a server's
-/// every commit then costs what it adds, not the size of the store's history.
-fn parsed(root: &Path, text: Vec<u8>) -> (Vec<Entry>, Vec<manifest::ChainProblem>) {
-    let Ok(mut cache) = PARSED.lock() else { return manifest::parse(&text) };
+/// byte for byte, only the lines after it are parsed, continuing the chain, and the same
+/// text again gives the same entries, shared rather than copied. Anything else (an edit
+/// anywhere, a shorter file) is parsed whole, so no problem is ever missed; a server's every
+/// open then costs what was committed since, not the size of the store's history.
+fn parsed(root: &Path, text: Vec<u8>) -> (std::sync::Arc<Vec<Entry>>, Vec<manifest::ChainProblem>) {
+    let Ok(mut cache) = PARSED.lock() else {
+        let (entries, problems) = manifest::parse(&text);
+        return (entries.into(), problems);
+    };
     let known = cache.iter().find(|(r, t, _)| r == root && text.starts_with(t));
     let (entries, problems) = match known {
+        Some((_, t, entries)) if t.len() == text.len() => {
+            return (std::sync::Arc::clone(entries), Vec::new());
+        }
         Some((_, t, entries)) => {
             let (more, problems) = manifest::parse_after(entries, &text[t.len()..]);
-            (entries.iter().cloned().chain(more).collect(), problems)
+            let mut all = Vec::with_capacity(entries.len() + more.len());
+            all.extend(entries.iter().cloned());
+            all.extend(more);
+            (std::sync::Arc::new(all), problems)
         }
-        None => manifest::parse(&text),
+        None => {
+            let (entries, problems) = manifest::parse(&text);
+            (std::sync::Arc::new(entries), problems)
+        }
     };
     if problems.is_empty() {
         cache.retain(|(r, _, _)| r != root);
@@ -771,7 +794,7 @@ fn parsed(root: &Path, text: Vec<u8>) -> (Vec<Entry>, Vec<manifest::ChainProblem
         if cache.len() >= 8 {
             cache.remove(0);
         }
-        cache.push((root.to_path_buf(), text, entries.clone()));
+        cache.push((root.to_path_buf(), text, std::sync::Arc::clone(&entries)));
     }
     (entries, problems)
 }
