@@ -77,9 +77,11 @@ fn chrono_now() -> String {
 /// `--quiet` was given.
 static QUIET: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
-/// Shows `work`'s progress on a terminal until the value returned is dropped.
-fn show(work: &custos_engine::Progress) -> bar::Shown {
-    bar::show(work, QUIET.load(std::sync::atomic::Ordering::Relaxed))
+/// Runs `f`, showing `work`'s progress on a terminal while it runs (cleared before the
+/// command prints its summary).
+fn showing<T>(work: &custos_engine::Progress, f: impl FnOnce() -> T) -> T {
+    let _shown = bar::show(work, QUIET.load(std::sync::atomic::Ordering::Relaxed));
+    f()
 }
 
 fn progress(msg: &str) {
@@ -151,9 +153,8 @@ fn generate(args: GenerateArgs) -> anyhow::Result<ExitCode> {
     let GenerateArgs { out, seed, scale, events } = args;
     let started = Instant::now();
     let work = custos_engine::Progress::default();
-    let shown = show(&work);
-    let s = custos_synthetic::generate_with(&out, &custos_synthetic::Params { seed, scale, events }, &work)?;
-    drop(shown);
+    let params = custos_synthetic::Params { seed, scale, events };
+    let s = showing(&work, || custos_synthetic::generate_with(&out, &params, &work))?;
     for (table, rows) in &s.rows {
         println!("{table:<18} {rows:>12} rows");
     }
@@ -195,9 +196,7 @@ fn import(args: ImportArgs) -> anyhow::Result<ExitCode> {
             table_bytes: max_table_bytes,
         },
     };
-    let shown = show(&work);
-    let report = import::import_with(&store, &inputs, &now(), &options);
-    drop(shown);
+    let report = showing(&work, || import::import_with(&store, &inputs, &now(), &options));
     print_import(&report?, started);
     Ok(ExitCode::SUCCESS)
 }
@@ -271,10 +270,8 @@ fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
     let DemoArgs { dir, addr, no_serve } = args;
     let started = Instant::now();
     let work = custos_engine::Progress::default();
-    let shown = show(&work);
-    let demo = runtime()?.block_on(custos_dashboard::demo::prepare(&dir, &work));
-    drop(shown);
-    let demo = demo?;
+    let rt = runtime()?;
+    let demo = showing(&work, || rt.block_on(custos_dashboard::demo::prepare(&dir, &work)))?;
     if let Some(report) = &demo.imported {
         print_import(report, started);
     }
@@ -323,10 +320,7 @@ fn audit(args: AuditArgs) -> anyhow::Result<ExitCode> {
     let window = custos_engine::audit::Window { from, to };
     let work = custos_engine::Progress::default();
     let engine = engine.with_progress(work.clone());
-    let shown = show(&work);
-    let audit = rt.block_on(engine.audit(window));
-    drop(shown);
-    let audit = audit?;
+    let audit = showing(&work, || rt.block_on(engine.audit(window)))?;
     let engine = engine.with_clock(custos_engine::Clock::Fixed(now_micros()));
     let run_at = engine.clock().now();
     let entry = engine.record(&audit)?;
@@ -415,10 +409,8 @@ fn check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let work = custos_engine::Progress::default();
     let engine = engine.with_progress(work.clone());
-    let shown = show(&work);
-    let check = runtime()?.block_on(engine.check(&options));
-    drop(shown);
-    let check = check?;
+    let rt = runtime()?;
+    let check = showing(&work, || rt.block_on(engine.check(&options)))?;
     progress(&format!(
         "checked {} subjects ({} Cedar evaluations) in {:.2} s",
         check.subjects,
@@ -514,30 +506,30 @@ fn report(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let started = Instant::now();
     let work = custos_engine::Progress::default();
     let engine = engine.with_progress(work.clone());
-    let shown = show(&work);
-    let written = runtime()?.block_on(async {
-        work.step("computing the report's figures", "", None);
-        let r = report::produce(&engine, &req).await?;
-        let stem = report::stem(&req);
-        std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
-        let mut written = Vec::new();
-        if format != ReportFormat::Pdf {
-            work.step("writing the HTML", "", None);
-            let path = out.join(format!("{stem}.html"));
-            write_whole(&path, report::html(&r)?.as_bytes())?;
-            written.push(path);
-        }
-        if format != ReportFormat::Html {
-            work.step("drawing the PDF", "", None);
-            let path = out.join(format!("{stem}.pdf"));
-            let bytes = custos_reports::pdf::pdf(&r)?;
-            write_whole(&path, &bytes)?;
-            written.push(path);
-        }
-        Ok::<_, anyhow::Error>(written)
-    });
-    drop(shown);
-    let written = written?;
+    let rt = runtime()?;
+    let written = showing(&work, || {
+        rt.block_on(async {
+            work.step("computing the report's figures", "", None);
+            let r = report::produce(&engine, &req).await?;
+            let stem = report::stem(&req);
+            std::fs::create_dir_all(&out).with_context(|| format!("{}", out.display()))?;
+            let mut written = Vec::new();
+            if format != ReportFormat::Pdf {
+                work.step("writing the HTML", "", None);
+                let path = out.join(format!("{stem}.html"));
+                write_whole(&path, report::html(&r)?.as_bytes())?;
+                written.push(path);
+            }
+            if format != ReportFormat::Html {
+                work.step("drawing the PDF", "", None);
+                let path = out.join(format!("{stem}.pdf"));
+                let bytes = custos_reports::pdf::pdf(&r)?;
+                write_whole(&path, &bytes)?;
+                written.push(path);
+            }
+            Ok::<_, anyhow::Error>(written)
+        })
+    })?;
     for p in written {
         println!("{}", p.display());
     }

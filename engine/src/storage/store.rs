@@ -388,7 +388,7 @@ impl Store {
     /// written to by hand): the store is refused, for `verify` to name what happened.
     fn cut_torn(&mut self) -> Result<()> {
         let line = self.entries.len() + 1;
-        let note = self.root.join(PENDING).join(format!("c{line:06}.json"));
+        let note = note_of(&self.root, line as u64);
         if !note.is_file() {
             return Err(Error::Store {
                 path: self.root.clone(),
@@ -551,7 +551,7 @@ impl Store {
         let mut cut_commit = None;
         if !torn.is_empty() {
             let line = entries.len() + 1;
-            if root.join(PENDING).join(format!("c{line:06}.json")).is_file() {
+            if note_of(&root, line as u64).is_file() {
                 cut_commit = Some(line);
             } else {
                 let again = fs::read(&manifest_path).map_err(Error::io(&manifest_path))?;
@@ -872,7 +872,7 @@ impl Transaction {
     }
 
     fn note_path(&self) -> PathBuf {
-        self.store.root.join(PENDING).join(format!("{}.json", self.txn))
+        note_of(&self.store.root, self.store.entries.len() as u64 + 1)
     }
 
     fn write_note(&mut self, files: &[String]) -> Result<()> {
@@ -1028,6 +1028,11 @@ impl Write for HashingFile {
     fn flush(&mut self) -> std::io::Result<()> {
         self.file.flush()
     }
+}
+
+/// The `pending/` note of the write that commits entry `seq` of the store at `root`.
+fn note_of(root: &Path, seq: u64) -> PathBuf {
+    root.join(PENDING).join(format!("c{seq:06}.json"))
 }
 
 /// The rows of the Parquet file at `path`, which the caller checked (see [`Store::checked`]).
