@@ -177,7 +177,7 @@ pub enum Error {
     },
     /// A query failed.
     #[error(transparent)]
-    DataFusion(#[from] datafusion::error::DataFusionError),
+    DataFusion(datafusion::error::DataFusionError),
     /// Arrow failed on data it was given.
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
@@ -202,6 +202,40 @@ impl Error {
     pub fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { path, source }
+    }
+}
+
+/// A query's failure; the engine's own error when a table opened during the query failed (a
+/// damaged file of the store names itself, as it would outside a query).
+impl From<datafusion::error::DataFusionError> for Error {
+    fn from(e: datafusion::error::DataFusionError) -> Self {
+        use datafusion::error::DataFusionError;
+        match e {
+            DataFusionError::External(inner) => match inner.downcast::<Error>() {
+                Ok(ours) => *ours,
+                Err(other) => Error::DataFusion(DataFusionError::External(other)),
+            },
+            DataFusionError::Context(context, inner) => match Error::from(*inner) {
+                Error::DataFusion(inner) => {
+                    Error::DataFusion(DataFusionError::Context(context, Box::new(inner)))
+                }
+                ours => ours,
+            },
+            DataFusionError::Shared(shared) => match std::sync::Arc::try_unwrap(shared) {
+                Ok(inner) => Error::from(inner),
+                Err(shared) => match shared.as_ref() {
+                    // Several operators share one failure: the store's, as a copy of its words.
+                    DataFusionError::External(inner) => match inner.downcast_ref::<Error>() {
+                        Some(Error::Store { path, message }) => {
+                            Error::Store { path: path.clone(), message: message.clone() }
+                        }
+                        _ => Error::DataFusion(DataFusionError::Shared(shared)),
+                    },
+                    _ => Error::DataFusion(DataFusionError::Shared(shared)),
+                },
+            },
+            other => Error::DataFusion(other),
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use arrow::array::{
     ArrayRef, BooleanArray, Int64Array, ListBuilder, RecordBatch, StringArray, StringBuilder,
 };
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
@@ -25,6 +26,9 @@ use crate::catalog::{self, Table};
 use crate::error::{Error, Result};
 use crate::period;
 use crate::store::Store;
+
+mod deferred;
+use deferred::Deferred;
 
 /// The production queries, by name.
 pub mod sql {
@@ -162,6 +166,11 @@ pub async fn session_limited(store: &Store, bytes: usize) -> Result<SessionConte
     register_all(store, SessionContext::new_with_config_rt(config(), runtime)).await
 }
 
+/// Registers every table of `store`. IMI's tables, the findings and the policy texts, on
+/// which every answer stands, are checked now: a damaged file stops every reader. Custos's own
+/// records that take a file per save (register versions, dispositions, the trail) grow with
+/// the store's history; they are checked and read when a query reads them (see [`deferred`]),
+/// so that a session costs the same however long supervisors have worked in the store.
 async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionContext> {
     for table in catalog::TABLES {
         if table.name == "domains" {
@@ -177,40 +186,45 @@ async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionConte
         // versions saved since, and the register as it stands under the table's own name.
         match crate::catalog::versions_of(table) {
             Some(versions) if !store.files(versions).is_empty() => {
-                register_paths(&ctx, &format!("{}_imported", table.name), store.paths(table.name)?, schema)?;
-                register_kept(&ctx, store, versions, crate::catalog::versions_schema(table))?;
+                let name = table.name;
+                register(&ctx, store, &format!("{name}_imported"), name, schema)?;
+                defer(
+                    &ctx,
+                    versions,
+                    crate::catalog::versions_schema(table),
+                    store,
+                    move |store, schema| kept(store, versions, schema),
+                )?;
                 let sql = crate::versions::merged_view(table)
-                    .ok_or_else(|| Error::Internal(format!("no view of `{}`", table.name)))?;
-                ctx.sql(&format!("CREATE VIEW \"{}\" AS {sql}", table.name)).await?;
+                    .ok_or_else(|| Error::Internal(format!("no view of `{name}`")))?;
+                ctx.sql(&format!("CREATE VIEW \"{name}\" AS {sql}")).await?;
             }
             Some(versions) => {
-                register(&ctx, store, table.name, schema)?;
-                register_paths(&ctx, versions, Vec::new(), crate::catalog::versions_schema(table))?;
+                register(&ctx, store, table.name, table.name, schema)?;
+                ctx.register_table(versions, listing(Vec::new(), crate::catalog::versions_schema(table))?)?;
             }
-            None => register(&ctx, store, table.name, schema)?,
+            None => register(&ctx, store, table.name, table.name, schema)?,
         }
     }
     // Derived tables: the latest audit's findings, and the text of every policy set used.
-    register_paths(
-        &ctx,
+    let findings = store.latest_paths(crate::catalog::NTK_FINDINGS)?;
+    ctx.register_table(
         crate::catalog::NTK_FINDINGS,
-        store.latest_paths(crate::catalog::NTK_FINDINGS)?,
-        Arc::clone(&crate::finding::SCHEMA),
+        listing(findings, Arc::clone(&crate::finding::SCHEMA))?,
     )?;
-    register_paths(
-        &ctx,
-        crate::catalog::POLICY_TEXTS,
-        store.paths(crate::catalog::POLICY_TEXTS)?,
-        crate::catalog::policy_texts_schema(),
-    )?;
+    let texts = crate::catalog::POLICY_TEXTS;
+    register(&ctx, store, texts, texts, crate::catalog::policy_texts_schema())?;
     // Custos's own records: every version of every review, every visit of the trail.
-    register_kept(&ctx, store, crate::catalog::DISPOSITIONS, crate::catalog::dispositions_schema())?;
-    register_paths(
+    defer(
         &ctx,
-        crate::catalog::TRAIL,
-        store.paths(crate::catalog::TRAIL)?,
-        crate::catalog::trail_schema(),
+        crate::catalog::DISPOSITIONS,
+        crate::catalog::dispositions_schema(),
+        store,
+        |store, schema| kept(store, crate::catalog::DISPOSITIONS, schema),
     )?;
+    defer(&ctx, crate::catalog::TRAIL, crate::catalog::trail_schema(), store, |store, schema| {
+        listing(store.paths(crate::catalog::TRAIL)?, schema)
+    })?;
     let domains = effective_domains(store)?;
     ctx.register_table("domains", Arc::new(MemTable::try_new(domains.schema(), vec![vec![domains]])?))?;
     ctx.register_udf(end_of_local_day());
@@ -506,14 +520,35 @@ fn views(schema: &arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Registers the committed files of `name` as a table of `schema` (empty if it has none).
+/// Registers the committed files of the store's table `files` as table `name` of `schema`
+/// (empty if it has none), each file checked now.
 pub fn register(
     ctx: &SessionContext,
     store: &Store,
     name: &str,
+    files: &str,
     schema: arrow::datatypes::SchemaRef,
 ) -> Result<()> {
-    register_paths(ctx, name, store.paths(name)?, schema)
+    ctx.register_table(name, listing(store.paths(files)?, schema)?)?;
+    Ok(())
+}
+
+/// Registers `name`, a table of `schema` that `open` makes from `store` the first time a
+/// query reads it.
+fn defer(
+    ctx: &SessionContext,
+    name: &str,
+    schema: arrow::datatypes::SchemaRef,
+    store: &Store,
+    open: impl Fn(&Store, arrow::datatypes::SchemaRef) -> Result<Arc<dyn TableProvider>> + Send + Sync + 'static,
+) -> Result<()> {
+    let store = store.clone();
+    let of = Arc::clone(&schema);
+    ctx.register_table(
+        name,
+        Arc::new(Deferred::new(schema, Box::new(move || open(&store, Arc::clone(&of))))),
+    )?;
+    Ok(())
 }
 
 /// The rows of Custos's own small tables that take a file per save (register versions,
@@ -521,18 +556,13 @@ pub fn register(
 type Kept = Vec<(std::path::PathBuf, HashMap<String, Vec<RecordBatch>>)>;
 static KEPT: std::sync::LazyLock<std::sync::Mutex<Kept>> = std::sync::LazyLock::new(Default::default);
 
-/// Registers the committed rows of `name`, one of Custos's own tables that take a file per
-/// save, as an in-memory table of `schema`. A file is read once per process and kept: a listed
-/// file never changes, and every file is checked against the manifest each time before its
-/// kept rows are used (an altered file is refused as from disk). A query then reads the
-/// registers' hundreds of saves from memory rather than open hundreds of small files, and a
-/// save costs the next query one file, not the store's history of saves.
-fn register_kept(
-    ctx: &SessionContext,
-    store: &Store,
-    name: &str,
-    schema: arrow::datatypes::SchemaRef,
-) -> Result<()> {
+/// The committed rows of `name`, one of Custos's own tables that take a file per save, as an
+/// in-memory table of `schema`. A file is read once per process and kept: a listed file never
+/// changes, and every file is checked against the manifest each time before its kept rows are
+/// used (an altered file is refused as from disk). A query then reads the registers' hundreds
+/// of saves from memory rather than open hundreds of small files, and a save costs the next
+/// query one file, not the store's history of saves.
+fn kept(store: &Store, name: &str, schema: arrow::datatypes::SchemaRef) -> Result<Arc<dyn TableProvider>> {
     let files = store.files(name);
     let paths = store.checked(&files)?;
     let mut kept = KEPT.lock().map_err(|_| Error::Internal("the kept tables' lock".into()))?;
@@ -556,21 +586,16 @@ fn register_kept(
         }
         batches.extend(of_store[&key].iter().cloned());
     }
-    ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![batches])?))?;
-    Ok(())
+    Ok(Arc::new(MemTable::try_new(schema, vec![batches])?))
 }
 
-/// Registers Parquet files `paths` as table `name` of `schema` (empty if there are none).
-fn register_paths(
-    ctx: &SessionContext,
-    name: &str,
+/// The Parquet files `paths` as a table of `schema` (empty if there are none).
+fn listing(
     paths: Vec<std::path::PathBuf>,
     schema: arrow::datatypes::SchemaRef,
-) -> Result<()> {
+) -> Result<Arc<dyn TableProvider>> {
     if paths.is_empty() {
-        let empty = MemTable::try_new(schema, vec![vec![]])?;
-        ctx.register_table(name, Arc::new(empty))?;
-        return Ok(());
+        return Ok(Arc::new(MemTable::try_new(schema, vec![vec![]])?));
     }
     let urls = paths
         .iter()
@@ -582,8 +607,7 @@ fn register_paths(
     let options = ListingOptions::new(Arc::new(ParquetFormat::default())).with_file_extension(".parquet");
     let config =
         ListingTableConfig::new_with_multi_paths(urls).with_listing_options(options).with_schema(schema);
-    ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
-    Ok(())
+    Ok(Arc::new(ListingTable::try_new(config)?))
 }
 
 /// The effective `domains` table: imported rows, plus the shipped default of every code that
@@ -778,5 +802,53 @@ mod tests {
         let unnamed = format!("[{}]", p("2024-01-01T10:00:00", None));
         let sql = format!("SELECT in_any_period({}, {unnamed}, 1) AS p", t("2024-01-02T00:00:00"));
         assert!(ctx.sql(&sql).await.unwrap().collect().await.is_err(), "{sql}");
+    }
+
+    /// Custos's own records are read when a query reads them: a session over a store whose
+    /// dispositions file was altered opens, answers a query of IMI's tables, and refuses a
+    /// query of the dispositions with the store's own words naming the file (not a query
+    /// engine's wrapping of them).
+    #[tokio::test]
+    async fn a_deferred_table_is_checked_when_a_query_reads_it() {
+        use crate::finding::{Finding, Instant, Severity, Status, SubjectKind};
+        use crate::review::{Change, Reviews, State};
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_or_create(dir.path()).unwrap();
+        let finding = Finding {
+            rule: "NTK-DOMAIN".into(),
+            status: Status::Unmet,
+            subject_kind: SubjectKind::Event,
+            subject_id: "E-1".into(),
+            severity: Severity::Violation,
+            ..Finding::default()
+        };
+        let change =
+            Change { state: State::UnderReview, by: "anna".into(), role: "dpa".into(), ..Change::default() };
+        let mut reviews = Reviews::load(&store).unwrap();
+        reviews.record(&store, &[(&finding, "h1", 0)], &change, Instant(1_700_000_000_000_000)).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let count = |sql: &'static str| {
+            let store = store.clone();
+            async move { session(&store).await?.sql(sql).await?.collect().await.map_err(Error::from) }
+        };
+        assert!(count("SELECT count(*) FROM dispositions").await.is_ok());
+
+        let file = store.files(crate::catalog::DISPOSITIONS)[0].path.clone();
+        let path = dir.path().join(&file);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x20;
+        std::fs::write(&path, bytes).unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let ctx = session(&store).await.unwrap();
+        let cases = ctx.sql("SELECT count(*) FROM cases").await.unwrap().collect().await.unwrap();
+        assert_eq!(cases[0].column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0), 0);
+        let refused = count("SELECT count(*) FROM dispositions").await.unwrap_err();
+        match &refused {
+            Error::Store { message, .. } => {
+                assert!(message.contains(&file) && message.contains("was altered"), "{refused}")
+            }
+            other => panic!("not the store's error: {other:?}"),
+        }
     }
 }
