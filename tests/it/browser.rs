@@ -197,18 +197,9 @@ fn screenshots_dir() -> PathBuf {
     dir
 }
 
-fn installed(program: &str) -> bool {
-    Command::new(program)
-        .arg("--version")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
 #[test]
 fn every_role_uses_the_dashboard_in_a_headless_browser() {
-    if !installed("chromedriver") || !installed("chromium") {
+    if !super::installed("chromedriver") || !super::installed("chromium") {
         assert!(
             std::env::var_os("CI").is_none(),
             "CI needs chromium and chromedriver: run scripts/install-browser"

@@ -178,3 +178,102 @@ fn progress_is_drawn_on_a_terminal_and_never_on_a_pipe_or_with_quiet() {
     assert!(!quiet.contains("writing access_log"), "{quiet}");
     assert!(quiet.contains("1000000 rows"), "the summary: {quiet}");
 }
+
+/// `cargo install --path .` copies the binary alone, so everything it reads at run time (the
+/// dashboard's templates and style, the reports' fonts, the holiday calendars, the policies,
+/// the SQL) must be built into it. A copy of the binary, run from an empty directory with an
+/// empty home, is traced (`strace`) through generate, import, audit, check, report, verify and
+/// serve: it opens, stats or lists no path inside the source tree.
+#[test]
+fn an_installed_binary_reads_nothing_from_its_source_tree() {
+    use std::io::{Read, Write};
+    if !crate::installed("strace") {
+        assert!(std::env::var_os("CI").is_none(), "CI needs strace: run scripts/install-browser");
+        eprintln!("skipped: strace is not installed (scripts/install-browser installs it)");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let (bin, home, work) = (tmp.path().join("bin"), tmp.path().join("home"), tmp.path().join("work"));
+    for dir in [&bin, &home, &work] {
+        std::fs::create_dir(dir).unwrap();
+    }
+    let custos = bin.join("custos");
+    std::fs::copy(env!("CARGO_BIN_EXE_custos"), &custos).unwrap();
+    let traces = tmp.path().join("traces");
+    std::fs::create_dir(&traces).unwrap();
+    let traced = |name: &str, args: &[&str]| {
+        let mut c = std::process::Command::new("strace");
+        c.args(["-f", "-qq", "-s", "4096", "-e", "trace=%file", "-o"])
+            .arg(traces.join(name))
+            .arg("--")
+            .arg(&custos)
+            .args(args)
+            .current_dir(&work)
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", &home)
+            .env("CUSTOS_LOG", "error");
+        c
+    };
+    for (name, args) in [
+        ("generate", &["generate", "--out", "export", "--scale", "0.002", "--events", "2000"][..]),
+        ("import", &["import", "--store", "store", "export"]),
+        ("audit", &["audit", "--store", "store"]),
+        ("check", &["check", "--store", "store", "--as-of", "2026-07-01"]),
+        ("report", &["report", "--store", "store", "--year", "2025", "--kind", "annual", "--out", "reports"]),
+        ("verify", &["verify", "--store", "store"]),
+    ] {
+        let out = traced(name, args).output().unwrap();
+        assert!(out.status.success(), "{name}: {}", stderr(&out));
+    }
+    assert!(work.join("reports").read_dir().unwrap().count() >= 2, "the report's HTML and PDF");
+
+    // The server: its login page and its style, then SIGTERM, on which it stops.
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut strace = traced("serve", &["serve", "--store", "store", "--addr", &addr])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    let get = |path: &str| {
+        let mut s = std::net::TcpStream::connect(&addr).ok()?;
+        write!(s, "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").ok()?;
+        let mut answer = String::new();
+        s.read_to_string(&mut answer).ok()?;
+        Some(answer)
+    };
+    let login = loop {
+        if let Some(answer) = get("/login") {
+            break answer;
+        }
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "the server did not start");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    assert!(login.starts_with("HTTP/1.1 200"), "{login}");
+    let style = get("/static/style.css").unwrap();
+    assert!(style.starts_with("HTTP/1.1 200") && style.contains("text/css"), "{style}");
+    // The traced server's process number is the first word of its trace.
+    let trace = std::fs::read_to_string(traces.join("serve")).unwrap();
+    let pid = trace.split_whitespace().next().unwrap();
+    assert!(std::process::Command::new("kill").args(["-TERM", pid]).status().unwrap().success());
+    assert!(strace.wait().unwrap().success());
+
+    let tree = env!("CARGO_MANIFEST_DIR");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&traces).unwrap() {
+        let path = entry.unwrap().path();
+        let trace = std::fs::read_to_string(&path).unwrap();
+        // Every quoted argument of a file system call: the paths the binary asked for.
+        for quoted in trace.split('"').skip(1).step_by(2) {
+            seen += 1;
+            assert!(
+                !quoted.starts_with(tree),
+                "{} reached into the source tree: {quoted}",
+                path.file_name().unwrap().to_string_lossy()
+            );
+        }
+    }
+    assert!(seen > 100, "the traces name the files the commands read ({seen})");
+}
