@@ -353,6 +353,21 @@ fn file_id(path: &Path) -> FileId {
     Some((meta.len(), meta.modified().ok(), inode))
 }
 
+/// The last 4 KiB of the manifest at `path` (all of it if shorter): the whole of its last
+/// entry, whose hash chains every entry before it. Read on every request while the manifest
+/// is fresh, so never the whole file, which grows with the store's history.
+fn tail(path: &Path) -> Vec<u8> {
+    use std::io::{Read, Seek, SeekFrom};
+    const TAIL: u64 = 4096;
+    let Ok(mut file) = std::fs::File::open(path) else { return Vec::new() };
+    let len = file.metadata().map_or(0, |m| m.len());
+    let mut bytes = Vec::new();
+    if file.seek(SeekFrom::Start(len.saturating_sub(TAIL))).is_ok() && file.read_to_end(&mut bytes).is_err() {
+        bytes.clear();
+    }
+    bytes
+}
+
 /// The store's accounts as a running server sees them: read again as soon as the file
 /// changes, so that `custos user …` takes effect without a restart.
 pub struct LiveAccounts {
@@ -367,7 +382,7 @@ impl LiveAccounts {
         // Every change of the accounts is a commit: the manifest tells when to read them again.
         let path = store_dir.join("manifest.jsonl");
         let id = file_id(&path);
-        let bytes = std::fs::read(&path).unwrap_or_default();
+        let bytes = tail(&path);
         let accounts = account::Accounts::load(store_dir)?;
         Ok(LiveAccounts {
             path,
@@ -383,11 +398,12 @@ impl LiveAccounts {
     pub fn now(&self, sessions: &session::Sessions) -> Arc<account::Accounts> {
         let mut id = file_id(&self.path);
         // A file replaced within the file system's clock granularity may show the same size,
-        // time and (reused) inode: such a fresh file is told apart by its bytes.
+        // time and (reused) inode: such a fresh file is told apart by its last bytes, which
+        // end with the head entry's hash (the manifest is only appended to).
         if let Some((_, Some(modified), _)) = id
             && modified.elapsed().is_ok_and(|age| age < std::time::Duration::from_secs(2))
         {
-            let bytes = std::fs::read(&self.path).unwrap_or_default();
+            let bytes = tail(&self.path);
             let unchanged = self.current.read().is_ok_and(|c| c.0 == id && c.2 == bytes);
             if !unchanged {
                 id = None;
@@ -400,7 +416,7 @@ impl LiveAccounts {
         let Ok(mut current) = self.current.write() else {
             return Arc::new(account::Accounts::default());
         };
-        let bytes = std::fs::read(&self.path).unwrap_or_default();
+        let bytes = tail(&self.path);
         if current.0 == id && id.is_some() && current.2 == bytes {
             return Arc::clone(&current.1);
         }
