@@ -187,7 +187,7 @@ async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionConte
         match crate::catalog::versions_of(table) {
             Some(versions) if !store.files(versions).is_empty() => {
                 let name = table.name;
-                register(&ctx, store, &format!("{name}_imported"), name, schema)?;
+                ctx.register_table(format!("{name}_imported"), listing(store.paths(name)?, schema)?)?;
                 defer(
                     &ctx,
                     versions,
@@ -200,10 +200,10 @@ async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionConte
                 ctx.sql(&format!("CREATE VIEW \"{name}\" AS {sql}")).await?;
             }
             Some(versions) => {
-                register(&ctx, store, table.name, table.name, schema)?;
+                register(&ctx, store, table.name, schema)?;
                 ctx.register_table(versions, listing(Vec::new(), crate::catalog::versions_schema(table))?)?;
             }
-            None => register(&ctx, store, table.name, table.name, schema)?,
+            None => register(&ctx, store, table.name, schema)?,
         }
     }
     // Derived tables: the latest audit's findings, and the text of every policy set used.
@@ -212,8 +212,7 @@ async fn register_all(store: &Store, ctx: SessionContext) -> Result<SessionConte
         crate::catalog::NTK_FINDINGS,
         listing(findings, Arc::clone(&crate::finding::SCHEMA))?,
     )?;
-    let texts = crate::catalog::POLICY_TEXTS;
-    register(&ctx, store, texts, texts, crate::catalog::policy_texts_schema())?;
+    register(&ctx, store, crate::catalog::POLICY_TEXTS, crate::catalog::policy_texts_schema())?;
     // Custos's own records: every version of every review, every visit of the trail.
     defer(
         &ctx,
@@ -520,16 +519,15 @@ fn views(schema: &arrow::datatypes::SchemaRef) -> arrow::datatypes::SchemaRef {
     Arc::new(Schema::new(fields))
 }
 
-/// Registers the committed files of the store's table `files` as table `name` of `schema`
-/// (empty if it has none), each file checked now.
-pub fn register(
+/// Registers the committed files of `name` as a table of `schema` (empty if it has none),
+/// each file checked now.
+fn register(
     ctx: &SessionContext,
     store: &Store,
     name: &str,
-    files: &str,
     schema: arrow::datatypes::SchemaRef,
 ) -> Result<()> {
-    ctx.register_table(name, listing(store.paths(files)?, schema)?)?;
+    ctx.register_table(name, listing(store.paths(name)?, schema)?)?;
     Ok(())
 }
 
